@@ -1,0 +1,30 @@
+# Two entry points for a fresh clone: `make demo` and `make test` (both set up .venv first).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test test-fast bench lint clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+demo: $(VENV)/.installed  ## fit Pima, forget 1% of rows, compare with an exact refit
+	$(BIN)/bayes-unlearn demo
+
+test: $(VENV)/.installed  ## the whole test suite
+	$(BIN)/python -m pytest
+
+test-fast: $(VENV)/.installed  ## skip the tests marked slow
+	$(BIN)/python -m pytest -m "not slow"
+
+bench: $(VENV)/.installed  ## timing benchmark; writes benchmarks/results/
+	$(BIN)/python -m benchmarks.bench_reweight
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check bayes_unlearn tests benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

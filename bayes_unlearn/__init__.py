@@ -1,0 +1,56 @@
+"""bayes-unlearn: forget training rows from a fitted model, and check it against a refit.
+
+Importing the package is light: PyMC and ArviZ load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "fit": "bayes_unlearn.fitting",
+    "unlearn": "bayes_unlearn.unlearning",
+    "compare": "bayes_unlearn.comparison",
+    "Comparison": "bayes_unlearn.comparison",
+    "load": "bayes_unlearn.io",
+    "save": "bayes_unlearn.io",
+    "Posterior": "bayes_unlearn.posterior",
+    "LogisticRegression": "bayes_unlearn.models",
+    "PolynomialRegression": "bayes_unlearn.models",
+    "PyMCModel": "bayes_unlearn.models",
+    "UnlearningDiagnostics": "bayes_unlearn.diagnostics",
+    "UnreliableUnlearningWarning": "bayes_unlearn.diagnostics",
+    "pareto_k_threshold": "bayes_unlearn.diagnostics",
+}
+_SUBMODULES = ("datasets",)
+
+__all__ = sorted([*_EXPORTS, *_SUBMODULES, "__version__"])
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bayes_unlearn import datasets
+    from bayes_unlearn.comparison import Comparison, compare
+    from bayes_unlearn.diagnostics import (
+        UnlearningDiagnostics,
+        UnreliableUnlearningWarning,
+        pareto_k_threshold,
+    )
+    from bayes_unlearn.fitting import fit
+    from bayes_unlearn.io import load, save
+    from bayes_unlearn.models import LogisticRegression, PolynomialRegression, PyMCModel
+    from bayes_unlearn.posterior import Posterior
+    from bayes_unlearn.unlearning import unlearn
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"bayes_unlearn.{name}")
+    raise AttributeError(f"module 'bayes_unlearn' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

@@ -1,0 +1,302 @@
+"""The ``bayes-unlearn`` command line: fit, forget, predict, summary, demo.
+
+The only module that prints. Errors print one line and return a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["main"]
+
+_log = logging.getLogger("bayes_unlearn.cli")
+
+
+def _read_csv(path: str) -> pd.DataFrame:
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"No CSV file at {path!r}.")
+    return pd.read_csv(path)
+
+
+def _parse_rows(text: str) -> list[int]:
+    try:
+        return [int(tok) for tok in text.replace(" ", "").split(",") if tok]
+    except ValueError:
+        raise ValueError(
+            f"--rows must be comma-separated integer row ids, e.g. 3,17,42. Got {text!r}."
+        ) from None
+
+
+def _model(args):
+    import bayes_unlearn as bu
+
+    if args.model == "logistic":
+        return bu.LogisticRegression(coef_prior_sd=args.prior_sd)
+    return bu.PolynomialRegression(
+        degree=args.degree, sigma=args.sigma, coef_prior_sd=args.prior_sd
+    )
+
+
+def _cmd_fit(args) -> int:
+    import bayes_unlearn as bu
+
+    df = _read_csv(args.data)
+    if args.target not in df.columns:
+        raise ValueError(
+            f"--target {args.target!r} is not a column of {args.data}; columns: {list(df.columns)}."
+        )
+    features = (
+        args.features.split(",") if args.features else [c for c in df.columns if c != args.target]
+    )
+    unknown = [c for c in features if c not in df.columns]
+    if unknown:
+        raise ValueError(
+            f"--features names unknown columns {unknown}; columns: {list(df.columns)}."
+        )
+    post = bu.fit(
+        _model(args),
+        df[features],
+        df[args.target],
+        draws=args.draws,
+        tune=args.tune,
+        chains=args.chains,
+        random_seed=args.seed,
+        progressbar=args.progress,
+    )
+    post.save(args.output)
+    print(post.diagnostics)
+    print(f"saved {post!r} to {args.output}")
+    return 0 if post.diagnostics.reliable else 3
+
+
+def _cmd_forget(args) -> int:
+    import bayes_unlearn as bu
+
+    rows = _parse_rows(args.rows) if args.rows else []
+    if args.rows_file:
+        rows += [int(v) for v in Path(args.rows_file).read_text().split()]
+    post = bu.load(args.posterior)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bu.UnreliableUnlearningWarning)  # printed below instead
+        un = bu.unlearn(
+            post,
+            forget=rows,
+            method=args.method,
+            random_seed=args.seed,
+            **({"progressbar": args.progress} if args.method == "refit" else {}),
+        )
+    un.save(args.output)
+    print(un.diagnostics)
+    print(f"saved {un!r} to {args.output}")
+    return 0 if un.diagnostics.reliable else 3
+
+
+def _cmd_predict(args) -> int:
+    import bayes_unlearn as bu
+
+    post = bu.load(args.posterior)
+    df = _read_csv(args.data)
+    table = post.predict_interval(df, prob=args.prob)
+    if post.model.binary_target:
+        table.insert(0, "predicted_class", (table["mean"] >= 0.5).astype(int))
+    table.index = df.index
+    if args.output:
+        table.to_csv(args.output, index_label="row")
+        print(f"wrote {len(table)} predictions to {args.output}")
+    else:
+        print(table.to_string())
+    return 0
+
+
+def _cmd_summary(args) -> int:
+    import bayes_unlearn as bu
+
+    post = bu.load(args.posterior)
+    print(repr(post))
+    print(post.summary(prob=args.prob).round(4).to_string())
+    if post.diagnostics:
+        print(post.diagnostics)
+    for req in post.history:
+        print(
+            f"request #{req['request']}: {req['method']}, {len(req['row_ids'])} rows "
+            f"{req['row_ids'][:10]}{' ...' if len(req['row_ids']) > 10 else ''}, at {req['time']}"
+        )
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    from sklearn.model_selection import train_test_split
+
+    import bayes_unlearn as bu
+
+    df = bu.datasets.load_pima(data_dir=args.data_dir, impute=True)
+    print(f"data: {df.attrs['source']}")
+    X, y = df.drop(columns="Outcome"), df["Outcome"]
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.2, random_state=args.seed, stratify=y
+    )
+    settings = {"draws": args.draws, "tune": args.draws, "chains": args.chains}
+    print(f"fitting Bayesian logistic regression on {len(y_train)} rows ...")
+    post = bu.fit(
+        bu.LogisticRegression(),
+        X_train,
+        y_train.to_numpy(),
+        random_seed=args.seed,
+        progressbar=args.progress,
+        **settings,
+    )
+    print(post.diagnostics, "\n")
+    rng = np.random.default_rng(args.seed)
+    n_forget = max(1, round(0.01 * len(y_train)))
+    forget = np.sort(rng.choice(post.row_ids, size=n_forget, replace=False))
+    print(f"forgetting {n_forget} rows (1%): {forget.tolist()}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bu.UnreliableUnlearningWarning)  # verdicts printed below
+        un = bu.unlearn(post, forget=forget)
+        print(un.diagnostics, "\n")
+        print(
+            "exact refit on the remaining rows (reference), and a second one for the noise floor ..."
+        )
+        ref, floor = (
+            bu.unlearn(
+                post,
+                forget=forget,
+                method="refit",
+                random_seed=args.seed + k,
+                progressbar=args.progress,
+            )
+            for k in (1, 2)
+        )
+    print(f"refit: {ref.diagnostics.verdict}")
+    fidelity = bu.compare(un, ref, X_test=X_test, y_test=y_test.to_numpy())
+    noise = bu.compare(floor, ref, X_test=X_test, y_test=y_test.to_numpy())
+    print(f"reweighted vs refit:      {fidelity}")
+    print(f"refit vs refit (noise):   {noise}")
+    acc = {
+        name: float(np.mean(p.predict(X_test) == y_test.to_numpy()))
+        for name, p in (("original", post), ("reweighted", un), ("refit", ref))
+    }
+    print("test accuracy: " + ", ".join(f"{k} {v:.3f}" for k, v in acc.items()))
+    print("\nper-parameter fidelity (reweighted vs refit):")
+    print(fidelity.table[["mean", "mean_ref", "smd", "sd_ratio"]].round(3).to_string())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation tools)."""
+    parser = argparse.ArgumentParser(
+        prog="bayes-unlearn",
+        description="Fit Bayesian models, forget training rows without refitting, verify against a refit.",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log what happens (and PyMC's messages)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def sampling(p):
+        p.add_argument("--draws", type=int, default=1000, help="draws per chain (default 1000)")
+        p.add_argument("--chains", type=int, default=4, help="chains (default 4)")
+        p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+    def progress(p):
+        p.add_argument(
+            "--no-progress",
+            dest="progress",
+            action="store_false",
+            help="hide the sampling progress bar",
+        )
+
+    p = sub.add_parser(
+        "fit",
+        help="fit a model to a CSV and save its posterior",
+        description="Fit a Bayesian model by MCMC (PyMC NUTS) and save the posterior.",
+    )
+    p.add_argument("data", help="CSV file with a header row")
+    p.add_argument("--target", required=True, help="name of the target column")
+    p.add_argument("--features", help="comma-separated feature columns (default: all others)")
+    p.add_argument("--model", choices=["logistic", "polynomial"], default="logistic")
+    p.add_argument("--degree", type=int, default=1, help="polynomial degree (default 1)")
+    p.add_argument("--sigma", type=float, default=None, help="fixed noise sd (default: learned)")
+    p.add_argument(
+        "--prior-sd", type=float, default=2.5, help="sd of the coefficient priors (default 2.5)"
+    )
+    p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain (default 1000)")
+    sampling(p)
+    progress(p)
+    p.add_argument("-o", "--output", required=True, help="where to write the posterior (.nc)")
+    p.set_defaults(func=_cmd_fit)
+
+    p = sub.add_parser(
+        "forget",
+        help="remove training rows from a saved posterior",
+        description="Forget training rows by id; exit code 3 if the result is unreliable.",
+    )
+    p.add_argument("posterior", help="posterior file (.nc)")
+    p.add_argument("--rows", help="comma-separated row ids, e.g. 3,17,42")
+    p.add_argument("--rows-file", help="file of whitespace-separated row ids")
+    p.add_argument("--method", choices=["reweight", "refit"], default="reweight")
+    p.add_argument("--seed", type=int, default=None, help="seed of a refit (default: the fit's)")
+    progress(p)
+    p.add_argument("-o", "--output", required=True, help="where to write the unlearned posterior")
+    p.set_defaults(func=_cmd_forget)
+
+    p = sub.add_parser("predict", help="posterior predictive means and intervals for new rows")
+    p.add_argument("posterior")
+    p.add_argument("data", help="CSV with the feature columns")
+    p.add_argument("--prob", type=float, default=0.94, help="interval probability (default 0.94)")
+    p.add_argument("-o", "--output", help="write a CSV instead of printing")
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("summary", help="parameter summary, diagnostics and forget history")
+    p.add_argument("posterior")
+    p.add_argument("--prob", type=float, default=0.94)
+    p.set_defaults(func=_cmd_summary)
+
+    p = sub.add_parser(
+        "demo",
+        help="fit Pima, forget 1%% of rows, compare with a refit",
+        description="End-to-end demo on the Pima data (offline default if no CSV).",
+    )
+    p.add_argument(
+        "--data-dir",
+        help="directory holding pima-indians-diabetes.csv "
+        "(default: $BAYES_UNLEARN_DATA, else the offline default)",
+    )
+    p.add_argument("--draws", type=int, default=1000, help="draws (and tuning steps) per chain")
+    p.add_argument("--chains", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0)
+    progress(p)
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0 ok, 1 error, 2 usage, 3 unreliable result)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not args.verbose:
+        logging.getLogger("pymc").setLevel(logging.ERROR)
+        # Import-time notices from dependencies that a command-line user cannot act on.
+        warnings.filterwarnings("ignore", message="ArviZ is undergoing a major refactor")
+        warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
+    try:
+        return args.func(args)
+    except (ValueError, TypeError, FileNotFoundError, OSError) as err:
+        print(f"bayes-unlearn {args.command}: error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Diagnostics attached to every unlearned posterior, and the thresholds they use."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+__all__ = ["UnlearningDiagnostics", "UnreliableUnlearningWarning", "pareto_k_threshold"]
+
+
+class UnreliableUnlearningWarning(UserWarning):
+    """The unlearned posterior's own diagnostics say it cannot be trusted."""
+
+
+def pareto_k_threshold(n_draws: int) -> float:
+    """Sample-size-aware Pareto k̂ threshold ``min(1 - 1/log10(S), 0.7)``, as in ``az.loo``.
+
+    References
+    ----------
+    Vehtari, A., Simpson, D., Gelman, A., Yao, Y. and Gabry, J. (2024). Pareto smoothed
+    importance sampling. Journal of Machine Learning Research, 25(72):1-58.
+    """
+    if n_draws < 2:
+        return 0.0
+    return min(1.0 - 1.0 / math.log10(n_draws), 0.7)
+
+
+@dataclasses.dataclass(frozen=True)
+class UnlearningDiagnostics:
+    """How a forget request was carried out, and whether the result can be trusted.
+
+    Attributes
+    ----------
+    method : str
+        The method that produced the draws ("reweight", "refit", ...).
+    reason : str
+        Why that method ran (the user asked for it, or a dispatcher chose it).
+    n_forget : int
+        Rows removed by this request.
+    n_remaining : int
+        Training rows still in the posterior.
+    n_draws : int
+        Posterior draws held.
+    pareto_k : float or None
+        Pareto k̂ of the importance ratios (reweighting only).
+    pareto_k_threshold : float or None
+        ``min(1 - 1/log10(S), 0.7)`` for ``S`` draws.
+    ess : float or None
+        Effective sample size: Kish's ``1/Σw̃²`` for weighted draws, the minimum bulk ESS
+        over parameters for MCMC draws.
+    min_ess : float
+        The ESS below which the result is declared unreliable.
+    r_hat : float or None
+        Largest R-hat over parameters (MCMC methods only).
+    divergences : int or None
+        Divergent transitions (NUTS only).
+    reliable : bool
+        Whether every diagnostic passed.
+    verdict : str
+        One plain-language sentence saying what to do.
+    """
+
+    method: str
+    reason: str
+    n_forget: int
+    n_remaining: int
+    n_draws: int
+    reliable: bool
+    verdict: str
+    pareto_k: float | None = None
+    pareto_k_threshold: float | None = None
+    ess: float | None = None
+    min_ess: float = 100.0
+    r_hat: float | None = None
+    divergences: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able fields, for the posterior file."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> UnlearningDiagnostics:
+        """Inverse of :meth:`to_dict`, ignoring unknown keys from newer files."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def __str__(self) -> str:
+        lines = [
+            f"method: {self.method} ({self.reason})",
+            f"rows forgotten: {self.n_forget}, remaining: {self.n_remaining}, draws: {self.n_draws}",
+        ]
+        if self.pareto_k is not None:
+            lines.append(f"Pareto k̂: {self.pareto_k:.3f} (threshold {self.pareto_k_threshold:.3f})")
+        if self.ess is not None:
+            lines.append(f"ESS: {self.ess:.1f} (minimum {self.min_ess:.0f})")
+        if self.r_hat is not None:
+            lines.append(f"max R-hat: {self.r_hat:.3f}, divergences: {self.divergences}")
+        lines.append(f"verdict: {self.verdict}")
+        return "\n".join(lines)

@@ -1,0 +1,402 @@
+"""Model specifications: each builds a PyMC model and evaluates its likelihood in NumPy.
+
+A spec holds only the user's choices (priors, degree, ...). Feature standardization is
+learned at fit time and stored with the posterior as a :class:`Standardizer`, so that a
+refit on the remaining rows and every prediction use the same parameterization.
+
+The NumPy likelihoods are vectorized over draws and rows; they are what makes reweighting
+cheap, and the test suite checks them against :func:`pymc.compute_log_likelihood`.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+from scipy import special, stats
+
+__all__ = [
+    "BayesianModel",
+    "LogisticRegression",
+    "PolynomialRegression",
+    "PyMCModel",
+    "Standardizer",
+    "model_from_dict",
+]
+
+Params = dict[str, np.ndarray]
+"""Posterior draws by variable name; the first axis of every array is the draw."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Standardizer:
+    """Affine feature scaling ``(X - mean) / scale`` learned on the training data.
+
+    The constants are aggregate statistics of the rows the model was first fitted on. They
+    are kept fixed through every forget request (the parameters keep their meaning), which
+    means the mean and scale still carry an aggregate trace of forgotten rows; use
+    ``standardize=False`` with pre-scaled features where that matters.
+    """
+
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+
+    @classmethod
+    def fit(cls, X: np.ndarray, enabled: bool = True) -> Standardizer:
+        """Learn the scaling from ``X`` (identity when ``enabled`` is False)."""
+        p = X.shape[1]
+        if not enabled:
+            return cls(mean=(0.0,) * p, scale=(1.0,) * p)
+        scale = X.std(axis=0)
+        scale = np.where(scale > 0, scale, 1.0)  # constant columns stay as they are
+        return cls(mean=tuple(X.mean(axis=0).tolist()), scale=tuple(scale.tolist()))
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """Apply the stored scaling."""
+        return (X - np.asarray(self.mean)) / np.asarray(self.scale)
+
+
+class BayesianModel(abc.ABC):
+    """A Bayesian regression model the toolkit can fit, forget from and refit.
+
+    Subclasses implement :meth:`build` (the PyMC model), and, for vectorized NumPy
+    evaluation, :meth:`pointwise_log_likelihood`, :meth:`log_prior` and :meth:`mean_function`.
+    """
+
+    kind: ClassVar[str]
+    binary_target: ClassVar[bool] = False
+    standardize: bool = True
+
+    # --- design -------------------------------------------------------------------------
+    def design(self, X_std: np.ndarray) -> np.ndarray:
+        """Columns the coefficients multiply, from standardized features."""
+        return X_std
+
+    def term_names(self, feature_names: Sequence[str]) -> list[str]:
+        """Names of the design columns, used as the ``term`` coordinate."""
+        return list(feature_names)
+
+    # --- PyMC ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    def build(self, X_std: np.ndarray, y: np.ndarray, *, term_names: Sequence[str]):
+        """Return a ``pm.Model`` for standardized features ``X_std`` and target ``y``."""
+
+    # --- NumPy --------------------------------------------------------------------------
+    @abc.abstractmethod
+    def pointwise_log_likelihood(
+        self, params: Params, X_std: np.ndarray, y: np.ndarray
+    ) -> np.ndarray:
+        """``log p(y_i | x_i, θ_s)`` as an array of shape (draws, rows)."""
+
+    @abc.abstractmethod
+    def log_prior(
+        self, params: Params, X_std: np.ndarray | None = None, y: np.ndarray | None = None
+    ) -> np.ndarray:
+        """``log p(θ_s)`` on the constrained scale (no Jacobian), shape (draws,).
+
+        The data are needed only by custom models, whose PyMC graph is built from them.
+        """
+
+    @abc.abstractmethod
+    def mean_function(self, params: Params, X_std: np.ndarray) -> np.ndarray:
+        """``E[y | x, θ_s]`` (a probability for classifiers), shape (draws, rows)."""
+
+    # --- serialization ------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as JSON-able data, stored in the posterior file."""
+        return {"kind": self.kind, **dataclasses.asdict(self)}  # type: ignore[call-overload]
+
+    def _linear_predictor(self, params: Params, X_std: np.ndarray) -> np.ndarray:
+        return params["intercept"][:, None] + params["coef"] @ self.design(X_std).T
+
+
+@dataclasses.dataclass(frozen=True)
+class LogisticRegression(BayesianModel):
+    """Bayesian logistic regression ``y ~ Bernoulli(logit⁻¹(α + X β))``.
+
+    Parameters
+    ----------
+    intercept_prior_sd : float, default 2.5
+        Standard deviation of the Normal(0, ·) prior on the intercept ``α``.
+    coef_prior_sd : float, default 2.5
+        Standard deviation of the Normal(0, ·) prior on each coefficient ``β_j``
+        (on standardized features when ``standardize`` is True).
+    standardize : bool, default True
+        Center and scale features with constants learned at fit time.
+
+    Examples
+    --------
+    >>> import bayes_unlearn as bu
+    >>> model = bu.LogisticRegression(coef_prior_sd=1.0)
+    """
+
+    kind: ClassVar[str] = "logistic"
+    binary_target: ClassVar[bool] = True
+    intercept_prior_sd: float = 2.5
+    coef_prior_sd: float = 2.5
+    standardize: bool = True
+
+    def __post_init__(self):
+        _check_positive(self, "intercept_prior_sd", "coef_prior_sd")
+
+    def build(self, X_std, y, *, term_names):
+        import pymc as pm
+
+        with pm.Model(coords={"term": list(term_names)}) as model:
+            X_data = pm.Data("X", self.design(X_std))
+            intercept = pm.Normal("intercept", 0.0, self.intercept_prior_sd)
+            coef = pm.Normal("coef", 0.0, self.coef_prior_sd, dims="term")
+            pm.Bernoulli("y", logit_p=intercept + X_data @ coef, observed=y)
+        return model
+
+    def pointwise_log_likelihood(self, params, X_std, y):
+        eta = self._linear_predictor(params, X_std)
+        # log σ(η) = -log(1 + e^{-η}); log(1 - σ(η)) = -log(1 + e^{η}); both overflow-safe.
+        return -np.logaddexp(0.0, np.where(y == 1, -eta, eta))
+
+    def log_prior(self, params, X_std=None, y=None):
+        return stats.norm.logpdf(
+            params["intercept"], 0.0, self.intercept_prior_sd
+        ) + stats.norm.logpdf(params["coef"], 0.0, self.coef_prior_sd).sum(axis=-1)
+
+    def mean_function(self, params, X_std):
+        return special.expit(self._linear_predictor(params, X_std))
+
+
+@dataclasses.dataclass(frozen=True)
+class PolynomialRegression(BayesianModel):
+    """Bayesian polynomial regression ``y ~ Normal(α + Σ_j Σ_k β_jk x_j^k, σ)``.
+
+    Each feature enters with its powers 1..``degree`` (no interaction terms), computed on
+    standardized features so the powers stay well conditioned.
+
+    Parameters
+    ----------
+    degree : int, default 1
+        Highest power of each feature; ``degree=1`` is Bayesian linear regression.
+    sigma : float or None, default None
+        Fixed noise standard deviation, or None to learn it with a HalfNormal prior.
+    intercept_prior_sd, coef_prior_sd : float, default 10.0
+        Standard deviations of the Normal(0, ·) priors on ``α`` and each ``β``.
+    sigma_prior_sd : float, default 5.0
+        Scale of the HalfNormal prior on ``σ`` when it is learned.
+    standardize : bool, default True
+        Center and scale features (not the target) with constants learned at fit time.
+
+    Examples
+    --------
+    >>> import bayes_unlearn as bu
+    >>> model = bu.PolynomialRegression(degree=3, sigma=0.5)
+    """
+
+    kind: ClassVar[str] = "polynomial"
+    degree: int = 1
+    sigma: float | None = None
+    intercept_prior_sd: float = 10.0
+    coef_prior_sd: float = 10.0
+    sigma_prior_sd: float = 5.0
+    standardize: bool = True
+
+    def __post_init__(self):
+        if not isinstance(self.degree, int | np.integer) or self.degree < 1:
+            raise ValueError(
+                f"The 'degree' parameter must be an integer >= 1. Got {self.degree!r}."
+            )
+        _check_positive(self, "intercept_prior_sd", "coef_prior_sd", "sigma_prior_sd")
+        if self.sigma is not None:
+            _check_positive(self, "sigma")
+
+    def design(self, X_std):
+        return np.concatenate([X_std**k for k in range(1, self.degree + 1)], axis=1)
+
+    def term_names(self, feature_names):
+        if self.degree == 1:
+            return list(feature_names)
+        return [f"{name}^{k}" for k in range(1, self.degree + 1) for name in feature_names]
+
+    def build(self, X_std, y, *, term_names):
+        import pymc as pm
+
+        with pm.Model(coords={"term": list(term_names)}) as model:
+            X_data = pm.Data("X", self.design(X_std))
+            intercept = pm.Normal("intercept", 0.0, self.intercept_prior_sd)
+            coef = pm.Normal("coef", 0.0, self.coef_prior_sd, dims="term")
+            sigma = (
+                pm.HalfNormal("sigma", self.sigma_prior_sd) if self.sigma is None else self.sigma
+            )
+            pm.Normal("y", mu=intercept + X_data @ coef, sigma=sigma, observed=y)
+        return model
+
+    def _sigma(self, params):
+        return params["sigma"][:, None] if self.sigma is None else self.sigma
+
+    def pointwise_log_likelihood(self, params, X_std, y):
+        mu = self._linear_predictor(params, X_std)
+        return stats.norm.logpdf(y, mu, self._sigma(params))
+
+    def log_prior(self, params, X_std=None, y=None):
+        lp = stats.norm.logpdf(
+            params["intercept"], 0.0, self.intercept_prior_sd
+        ) + stats.norm.logpdf(params["coef"], 0.0, self.coef_prior_sd).sum(axis=-1)
+        if self.sigma is None:
+            lp = lp + stats.halfnorm.logpdf(params["sigma"], scale=self.sigma_prior_sd)
+        return lp
+
+    def mean_function(self, params, X_std):
+        return self._linear_predictor(params, X_std)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class PyMCModel(BayesianModel):
+    """A user's own PyMC model, given as a function from data to ``pm.Model``.
+
+    Pointwise log-likelihoods and log-priors come from PyMC itself
+    (:func:`pymc.compute_log_likelihood`, :func:`pymc.compute_log_prior`), so any model with
+    one observed variable whose rows are independent given θ can be unlearned.
+
+    Parameters
+    ----------
+    builder : callable
+        ``builder(X, y) -> pm.Model``. It must accept any number of rows (refits and forget
+        sets use subsets) and observe ``y`` in a variable named ``observed``.
+    observed : str, default "y"
+        Name of the observed variable.
+    mean_fn : callable, optional
+        ``mean_fn(params, X) -> (draws, rows)`` array of ``E[y | x, θ]``, which enables
+        ``predict``/``predict_proba``; ``params`` maps variable names to arrays with the draw
+        on the first axis.
+    binary : bool, default False
+        Whether ``y`` holds 0/1 labels (enables ``predict_proba``).
+
+    Notes
+    -----
+    Features are passed to ``builder`` as given (no standardization). The function itself is
+    not saved in the posterior file: pass ``model=`` to :func:`bayes_unlearn.load` to refit.
+
+    Examples
+    --------
+    >>> import pymc as pm
+    >>> def robust(X, y):
+    ...     with pm.Model() as m:
+    ...         a = pm.Normal("a", 0, 5)
+    ...         b = pm.Normal("b", 0, 5, shape=X.shape[1])
+    ...         pm.StudentT("y", nu=4, mu=a + X @ b, sigma=1.0, observed=y)
+    ...     return m
+    >>> model = PyMCModel(robust)
+    """
+
+    kind: ClassVar[str] = "custom"
+    builder: Callable[[np.ndarray, np.ndarray], Any] | None = None
+    observed: str = "y"
+    mean_fn: Callable[[Params, np.ndarray], np.ndarray] | None = None
+    binary: bool = False
+    standardize: bool = False
+
+    def __post_init__(self):
+        if self.builder is not None and not callable(self.builder):
+            raise TypeError(
+                "The 'builder' parameter of PyMCModel must be a callable (X, y) -> pm.Model."
+            )
+
+    @property
+    def binary_target(self) -> bool:  # type: ignore[override]
+        return self.binary
+
+    def _builder(self):
+        if self.builder is None:
+            raise ValueError(
+                "This posterior was fitted with a custom PyMC model whose builder function is "
+                "not stored in the file. Pass it again: bu.load(path, model=bu.PyMCModel(builder))."
+            )
+        return self.builder
+
+    def build(self, X_std, y, *, term_names):
+        return self._builder()(X_std, y)
+
+    def _idata(self, params):
+        import arviz as az
+
+        return az.from_dict(posterior={k: v[None] for k, v in params.items()})
+
+    def pointwise_log_likelihood(self, params, X_std, y):
+        import pymc as pm
+
+        model = self._builder()(X_std, y)
+        ll = pm.compute_log_likelihood(
+            self._idata(params),
+            model=model,
+            var_names=[self.observed],
+            extend_inferencedata=False,
+            progressbar=False,
+        )
+        return ll[self.observed].values[0].reshape(-1, len(y))
+
+    def log_prior(self, params, X_std=None, y=None):
+        import pymc as pm
+
+        model = self._builder()(X_std, y)
+        lp = pm.compute_log_prior(
+            self._idata(params), model=model, extend_inferencedata=False, progressbar=False
+        )
+        n_draws = next(iter(params.values())).shape[0]
+        return sum(lp[v].values[0].reshape(n_draws, -1).sum(axis=1) for v in lp.data_vars)
+
+    def mean_function(self, params, X_std):
+        if self.mean_fn is None:
+            raise NotImplementedError(
+                "Predictions from a custom PyMC model need mean_fn: "
+                "PyMCModel(builder, mean_fn=lambda params, X: ...)."
+            )
+        return np.asarray(self.mean_fn(params, X_std))
+
+    def to_dict(self):
+        name = getattr(self.builder, "__qualname__", None)
+        return {
+            "kind": self.kind,
+            "builder": name,
+            "observed": self.observed,
+            "binary": self.binary,
+            "standardize": False,
+        }
+
+
+def _check_positive(spec, *names):
+    for name in names:
+        value = getattr(spec, name)
+        if not (isinstance(value, int | float | np.number) and np.isfinite(value) and value > 0):
+            raise ValueError(f"The {name!r} parameter must be a positive number. Got {value!r}.")
+
+
+_KINDS: dict[str, type[BayesianModel]] = {
+    cls.kind: cls for cls in (LogisticRegression, PolynomialRegression)
+}
+
+
+def model_from_dict(data: dict[str, Any], model: BayesianModel | None = None) -> BayesianModel:
+    """Rebuild a spec stored by :meth:`BayesianModel.to_dict`.
+
+    A custom model's builder is not serializable; ``model`` supplies it (or None, which
+    leaves a spec that can reweight but not refit or predict).
+    """
+    data = dict(data)
+    kind = data.pop("kind", None)
+    if kind == "custom":
+        if model is not None:
+            if not isinstance(model, PyMCModel):
+                raise TypeError(
+                    f"The 'model' parameter must be a PyMCModel for this file. Got {type(model).__name__}."
+                )
+            return model
+        return PyMCModel(
+            builder=None, observed=data.get("observed", "y"), binary=bool(data.get("binary", False))
+        )
+    if kind not in _KINDS:
+        raise ValueError(
+            f"Unknown model kind {kind!r} in posterior file; expected one of {sorted(_KINDS)}."
+        )
+    if model is not None:
+        raise ValueError("The 'model' parameter is only for posteriors of custom PyMC models.")
+    return _KINDS[kind](**data)

@@ -1,0 +1,404 @@
+"""The stored posterior: draws, their weights, the data needed to forget rows, provenance."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayes_unlearn import _weighted
+from bayes_unlearn._random import RandomSeed, get_random_generator
+from bayes_unlearn._validation import check_probability, check_X, check_X_y
+from bayes_unlearn.diagnostics import UnlearningDiagnostics
+from bayes_unlearn.models import BayesianModel, Standardizer
+
+__all__ = ["Posterior", "row_fingerprints"]
+
+SAMPLE_DIMS = ("chain", "draw")
+
+
+def row_fingerprints(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """SHA-256 fingerprints (16 hex characters) of each row's features and target.
+
+    They let a forget request name rows by content without the file keeping the content
+    of forgotten rows. Rows from a small value space can be guessed by brute force, so
+    treat fingerprints as pseudonymous, not anonymous.
+    """
+    rows = np.ascontiguousarray(np.column_stack([X, y]), dtype=np.float64)
+    return np.array([hashlib.sha256(r.tobytes()).hexdigest()[:16] for r in rows])
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Posterior:
+    """Posterior draws of a fitted Bayesian model, ready to forget training rows.
+
+    Create one with :func:`bayes_unlearn.fit` or :func:`bayes_unlearn.load`; every forget
+    request (:func:`bayes_unlearn.unlearn`) returns a new ``Posterior``.
+
+    Attributes
+    ----------
+    idata : arviz.InferenceData
+        ``posterior`` (the draws), ``sample_stats`` (with ``log_joint`` = h(θ) =
+        log p(D|θ) + log p(θ) on the data the draws were sampled from, ``log_weight`` and
+        ``forgotten_log_likelihood``), ``log_likelihood`` (pointwise, remaining rows),
+        ``observed_data`` and ``constant_data`` (remaining rows, their fingerprints).
+    model : BayesianModel
+        The model specification.
+    standardizer : Standardizer
+        Feature scaling learned at the first fit.
+    feature_names : tuple of str
+        Names of the feature columns.
+    target_name : str
+        Name of the target column.
+    sampler : dict
+        The MCMC settings (draws, tune, chains, target_accept, random_seed) a refit reuses.
+    history : tuple of dict
+        Forget requests applied so far: method, row ids, fingerprints, rows left.
+    diagnostics : UnlearningDiagnostics or None
+        Diagnostics of the last step (the fit or the latest forget request).
+    """
+
+    idata: Any
+    model: BayesianModel
+    standardizer: Standardizer
+    feature_names: tuple[str, ...]
+    target_name: str
+    sampler: dict[str, Any]
+    history: tuple[dict[str, Any], ...] = ()
+    diagnostics: UnlearningDiagnostics | None = None
+
+    # --- draws and weights -----------------------------------------------------------------
+    @property
+    def n_draws(self) -> int:
+        """Number of stored draws (chains x draws)."""
+        post = self.idata.posterior
+        return post.sizes["chain"] * post.sizes["draw"]
+
+    @property
+    def row_ids(self) -> np.ndarray:
+        """Ids of the training rows still in the posterior."""
+        return self.idata.observed_data["obs_id"].values.astype(np.int64)
+
+    @property
+    def forgotten_row_ids(self) -> np.ndarray:
+        """Ids of all rows forgotten so far."""
+        ids = [i for req in self.history for i in req["row_ids"]]
+        return np.array(sorted(ids), dtype=np.int64)
+
+    @property
+    def log_weights(self) -> np.ndarray:
+        """Normalized log importance weights of the draws, flattened (chain-major)."""
+        return self.idata.sample_stats["log_weight"].values.ravel()
+
+    @property
+    def weights(self) -> np.ndarray:
+        """Normalized importance weights of the draws (uniform after an MCMC fit)."""
+        return np.exp(self.log_weights)
+
+    @property
+    def is_weighted(self) -> bool:
+        """Whether the draws carry non-uniform weights."""
+        return not np.allclose(self.log_weights, -np.log(self.n_draws), rtol=0, atol=1e-12)
+
+    @cached_property
+    def params(self) -> dict[str, np.ndarray]:
+        """Draws by variable, each with the draw (chain-major) on axis 0."""
+        post = self.idata.posterior
+        return {name: _flatten_draws(post[name].values) for name in post.data_vars}
+
+    # --- data ----------------------------------------------------------------------------
+    def training_data(self) -> tuple[np.ndarray, np.ndarray]:
+        """Raw features and target of the remaining rows (what a refit conditions on)."""
+        return (
+            self.idata.constant_data["X"].values.astype(np.float64),
+            self.idata.observed_data["y"].values.astype(np.float64),
+        )
+
+    @property
+    def fingerprints(self) -> np.ndarray:
+        """Fingerprints of the remaining rows, aligned with :attr:`row_ids`."""
+        return self.idata.constant_data["row_fingerprint"].values.astype(str)
+
+    def find_rows(self, X, y) -> np.ndarray:
+        """Row ids of training rows equal (in features and target) to the rows given.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame, shape (m, n_features)
+        y : array-like, shape (m,)
+
+        Returns
+        -------
+        ndarray of int
+            The matching row ids, in the order given.
+
+        Raises
+        ------
+        ValueError
+            If a row is not among the remaining training rows (or was already forgotten).
+        """
+        X_arr, y_arr = check_X_y(
+            X, y, n_features=len(self.feature_names), feature_names=self.feature_names
+        )
+        wanted = row_fingerprints(X_arr, y_arr)
+        lookup = dict(zip(self.fingerprints, self.row_ids, strict=True))
+        forgotten = {fp for req in self.history for fp in req["fingerprints"]}
+        ids = []
+        for k, fp in enumerate(wanted):
+            if fp in lookup:
+                ids.append(lookup[fp])
+            elif fp in forgotten:
+                raise ValueError(
+                    f"Row {k} of 'X' was already forgotten. A row can be forgotten only once."
+                )
+            else:
+                raise ValueError(
+                    f"Row {k} of 'X' is not a training row of this posterior (no fingerprint "
+                    "match). Check the values and column order, or pass row ids instead."
+                )
+        return np.asarray(ids, dtype=np.int64)
+
+    def log_likelihood(self, row_ids: Sequence[int] | None = None) -> np.ndarray:
+        """Stored pointwise ``log p(z_i | θ_s)`` for remaining rows, shape (draws, rows)."""
+        ll = self.idata.log_likelihood["y"]
+        if row_ids is not None:
+            ll = ll.sel(obs_id=np.asarray(row_ids))
+        return _flatten_draws(ll.values)
+
+    def _x_std(self, X, name: str = "X") -> np.ndarray:
+        X_arr = check_X(
+            X, name=name, n_features=len(self.feature_names), feature_names=self.feature_names
+        )
+        return self.standardizer.transform(X_arr)
+
+    # --- predictions ---------------------------------------------------------------------
+    def _mean_draws(self, X) -> np.ndarray:
+        return self.model.mean_function(self.params, self._x_std(X))
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Posterior predictive probability ``P(y=1 | x, D)`` for each row (classifiers only).
+
+        Parameters
+        ----------
+        X : array-like or DataFrame, shape (n, n_features)
+
+        Returns
+        -------
+        ndarray, shape (n,)
+        """
+        if not self.model.binary_target:
+            raise TypeError(
+                "predict_proba needs a classification model; use predict for regression."
+            )
+        return _weighted.weighted_mean(self._mean_draws(X), self.weights)
+
+    def predict(self, X) -> np.ndarray:
+        """Posterior predictive mean; for classifiers the class with probability ≥ 0.5."""
+        mean = _weighted.weighted_mean(self._mean_draws(X), self.weights)
+        return (mean >= 0.5).astype(np.int64) if self.model.binary_target else mean
+
+    def predict_interval(self, X, *, prob: float = 0.94) -> pd.DataFrame:
+        """Weighted posterior mean and equal-tailed credible interval of ``E[y | x, θ]``.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame, shape (n, n_features)
+        prob : float, default 0.94
+            Interval probability (ArviZ's default).
+
+        Returns
+        -------
+        DataFrame
+            Columns ``mean``, ``lower``, ``upper``, one row per row of ``X``.
+        """
+        prob = check_probability(prob, "prob")
+        draws = self._mean_draws(X)
+        lo, hi = _weighted.weighted_quantile(draws, self.weights, [(1 - prob) / 2, (1 + prob) / 2])
+        return pd.DataFrame(
+            {"mean": _weighted.weighted_mean(draws, self.weights), "lower": lo, "upper": hi}
+        )
+
+    def log_predictive_density(self, X, y, *, pointwise: bool = False):
+        """Log posterior predictive density ``log Σ_s w̃_s p(y_i | x_i, θ_s)``.
+
+        Returns the sum over rows, or the per-row values when ``pointwise`` is True.
+        """
+        X_arr, y_arr = check_X_y(
+            X,
+            y,
+            binary=self.model.binary_target,
+            n_features=len(self.feature_names),
+            feature_names=self.feature_names,
+        )
+        ll = self.pointwise_log_likelihood(X_arr, y_arr)
+        lpd = _weighted.weighted_log_mean_exp(ll, self.log_weights)
+        return lpd if pointwise else float(lpd.sum())
+
+    def pointwise_log_likelihood(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """``log p(y_i | x_i, θ_s)`` for new raw rows, shape (draws, rows)."""
+        return self.model.pointwise_log_likelihood(self.params, self.standardizer.transform(X), y)
+
+    # --- summaries -----------------------------------------------------------------------
+    def parameter_draws(self) -> pd.DataFrame:
+        """All scalar parameters as columns (``coef[Glucose]``, ...), one row per draw."""
+        columns = {}
+        post = self.idata.posterior
+        for name in post.data_vars:
+            da = post[name]
+            extra = [d for d in da.dims if d not in SAMPLE_DIMS]
+            flat = _flatten_draws(da.values).reshape(self.n_draws, -1)
+            if not extra:
+                columns[name] = flat[:, 0]
+                continue
+            labels = (
+                pd.MultiIndex.from_product([da[d].values for d in extra])
+                if len(extra) > 1
+                else da[extra[0]].values
+            )
+            for j, label in enumerate(labels):
+                label = ",".join(map(str, label)) if isinstance(label, tuple) else label
+                columns[f"{name}[{label}]"] = flat[:, j]
+        return pd.DataFrame(columns)
+
+    def summary(self, *, prob: float = 0.94) -> pd.DataFrame:
+        """Weighted posterior mean, sd and equal-tailed interval of every parameter.
+
+        For unweighted MCMC draws the table also has ArviZ's bulk ESS and R-hat.
+
+        Parameters
+        ----------
+        prob : float, default 0.94
+            Probability of the equal-tailed interval.
+
+        Returns
+        -------
+        DataFrame
+            One row per scalar parameter.
+        """
+        prob = check_probability(prob, "prob")
+        draws = self.parameter_draws()
+        values, w = draws.to_numpy(), self.weights
+        lo, hi = _weighted.weighted_quantile(values, w, [(1 - prob) / 2, (1 + prob) / 2])
+        pct = f"{100 * (1 - prob) / 2:g}%", f"{100 * (1 + prob) / 2:g}%"
+        table = pd.DataFrame(
+            {
+                "mean": _weighted.weighted_mean(values, w),
+                "sd": _weighted.weighted_sd(values, w),
+                f"eti_{pct[0]}": lo,
+                f"eti_{pct[1]}": hi,
+            },
+            index=draws.columns,
+        )
+        if not self.is_weighted:
+            import arviz as az
+
+            stats = az.summary(self.idata, kind="diagnostics")[["ess_bulk", "r_hat"]]
+            table = table.join(stats)
+        return table
+
+    def to_inference_data(self, *, resample: bool = True, random_seed: RandomSeed = None):
+        """Draws as ``InferenceData``; weighted draws are resampled to equal weight.
+
+        Systematic resampling by the importance weights gives a posterior on which every
+        ArviZ function (plots, ``az.summary``, ``az.hdi``) works unchanged. Repeated draws
+        make R-hat and ESS of the resampled chains meaningless; read those from
+        :attr:`diagnostics` instead.
+
+        Parameters
+        ----------
+        resample : bool, default True
+            Resample weighted draws; if False return the stored draws with
+            ``sample_stats.log_weight`` (the exact weighted representation).
+        random_seed : int, Generator or None
+            Seed of the resampling.
+        """
+        if not resample or not self.is_weighted:
+            idata = self.idata.copy()
+            idata.attrs = _provenance(self)
+            return idata
+        rng = get_random_generator(random_seed)
+        idx = _systematic_resample(self.weights, rng)
+
+        def take(ds):
+            return xr.Dataset(
+                {
+                    name: (da.dims, _flatten_draws(da.values)[idx].reshape(da.shape))
+                    for name, da in ds.data_vars.items()
+                },
+                coords=ds.coords,
+                attrs=ds.attrs,
+            )
+
+        import arviz as az
+
+        return az.InferenceData(
+            posterior=take(self.idata.posterior),
+            log_likelihood=take(self.idata.log_likelihood),
+            observed_data=self.idata.observed_data,
+            constant_data=self.idata.constant_data,
+            attrs={"bayes_unlearn_resampled_from": "weighted draws", **_provenance(self)},
+        )
+
+    # --- persistence ---------------------------------------------------------------------
+    def save(self, path) -> None:
+        """Write the posterior to a NetCDF file atomically (see :func:`bayes_unlearn.load`)."""
+        from bayes_unlearn.io import save
+
+        save(self, path)
+
+    def __repr__(self) -> str:
+        last = self.diagnostics.method if self.diagnostics else "fit"
+        return (
+            f"<Posterior {self.model.kind}: {self.n_draws} draws, {self.row_ids.size} rows, "
+            f"{len(self.forgotten_row_ids)} forgotten, last step: {last}>"
+        )
+
+
+def _flatten_draws(values: np.ndarray) -> np.ndarray:
+    return values.reshape(values.shape[0] * values.shape[1], *values.shape[2:])
+
+
+def _systematic_resample(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    n = weights.size
+    positions = (rng.random() + np.arange(n)) / n
+    cdf = np.cumsum(weights)
+    cdf[-1] = 1.0
+    return np.searchsorted(cdf, positions)
+
+
+def _provenance(post: Posterior) -> dict[str, Any]:
+    from bayes_unlearn import __version__
+
+    return {
+        "bayes_unlearn_version": __version__,
+        "unlearning_method": post.diagnostics.method if post.diagnostics else "fit",
+        "forget_requests": len(post.history),
+        "rows_forgotten": len(post.forgotten_row_ids),
+        "forgotten_fingerprints": ",".join(
+            fp for req in post.history for fp in req["fingerprints"]
+        ),
+    }
+
+
+def with_rows_removed(post: Posterior, row_ids: np.ndarray) -> Any:
+    """The posterior's data groups (log_likelihood, observed and constant data) without ``row_ids``."""
+    keep = ~np.isin(post.row_ids, row_ids)
+    groups = {}
+    for group in ("log_likelihood", "observed_data", "constant_data"):
+        groups[group] = getattr(post.idata, group).isel(obs_id=np.flatnonzero(keep))
+    return groups
+
+
+def replace_sample_stats(idata, **variables: np.ndarray) -> xr.Dataset:
+    """``sample_stats`` with variables (flat over draws) replaced or added."""
+    stats = idata.sample_stats.copy()
+    shape = (idata.posterior.sizes["chain"], idata.posterior.sizes["draw"])
+    for name, flat in variables.items():
+        stats[name] = (SAMPLE_DIMS, np.asarray(flat, dtype=np.float64).reshape(shape))
+    return stats

@@ -1,0 +1,234 @@
+"""The one façade for forgetting training rows: :func:`unlearn`, and its methods.
+
+References
+----------
+Nguyen, Q. P., Oikawa, R., Divakaran, D. M., Chan, M. C. and Low, B. K. H. (2022).
+Markov chain Monte Carlo-based machine unlearning: unlearning what needs to be forgotten.
+ASIA CCS '22.
+
+Vehtari, A., Simpson, D., Gelman, A., Yao, Y. and Gabry, J. (2024). Pareto smoothed
+importance sampling. Journal of Machine Learning Research, 25(72):1-58.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import difflib
+import warnings
+from typing import Literal
+
+import numpy as np
+
+from bayes_unlearn import _weighted
+from bayes_unlearn._random import RandomSeed, seed_to_int
+from bayes_unlearn._validation import check_forget
+from bayes_unlearn.diagnostics import (
+    UnlearningDiagnostics,
+    UnreliableUnlearningWarning,
+    pareto_k_threshold,
+)
+from bayes_unlearn.posterior import Posterior, replace_sample_stats, with_rows_removed
+
+__all__ = ["METHODS", "unlearn"]
+
+Method = Literal["reweight", "refit"]
+METHODS: tuple[str, ...] = ("reweight", "refit")
+
+
+def unlearn(
+    posterior: Posterior,
+    forget,
+    *,
+    method: Method = "reweight",
+    random_seed: RandomSeed = None,
+    **options,
+) -> Posterior:
+    """Remove training rows from a posterior, as if the model had never seen them.
+
+    Parameters
+    ----------
+    posterior : Posterior
+        From :func:`bayes_unlearn.fit`, :func:`bayes_unlearn.load` or an earlier ``unlearn``.
+    forget : array-like of int
+        Training row ids to forget (see :meth:`Posterior.find_rows` to name rows by content).
+    method : {"reweight", "refit"}, default "reweight"
+        ``"reweight"``: importance-reweight the stored draws by ``1 / p(D_e | θ)``
+        (Nguyen et al. 2022), Pareto-smoothed (milliseconds). ``"refit"``: exact MCMC on the
+        remaining rows with the stored model and sampler settings (the reference).
+    random_seed : int, Generator or None
+        Seed of a refit; None reuses the seed stored at fit time.
+    **options
+        Method options. reweight: ``pareto_smoothing`` (bool, default True), ``reff``
+        (relative MCMC efficiency for PSIS; default estimated as ``az.loo`` does),
+        ``min_ess`` (default 100). refit: ``progressbar``.
+
+    Returns
+    -------
+    Posterior
+        The unlearned posterior; ``.diagnostics`` says which method ran, why, and whether it
+        can be trusted. Requests compose: forgetting A then B equals forgetting A ∪ B.
+
+    Warns
+    -----
+    UnreliableUnlearningWarning
+        When Pareto k̂ exceeds ``min(1 - 1/log10 S, 0.7)`` or the ESS is too small.
+
+    Raises
+    ------
+    ValueError
+        For unknown, repeated or already forgotten row ids, an empty forget set, or one
+        that removes every row; for an unknown method.
+
+    Examples
+    --------
+    >>> un = bu.unlearn(post, forget=[3, 17, 42])              # doctest: +SKIP
+    >>> un.diagnostics.reliable                                # doctest: +SKIP
+    True
+    """
+    if not isinstance(posterior, Posterior):
+        raise TypeError(
+            f"The 'posterior' parameter of unlearn must be a Posterior. Got {type(posterior).__name__}."
+        )
+    if method not in METHODS:
+        hint = difflib.get_close_matches(str(method), METHODS, n=1)
+        raise ValueError(
+            f"The 'method' parameter of unlearn must be one of {list(METHODS)}. "
+            f"Got {method!r}." + (f" Did you mean {hint[0]!r}?" if hint else "")
+        )
+    forgotten = {i: k + 1 for k, req in enumerate(posterior.history) for i in req["row_ids"]}
+    rows = check_forget(forget, remaining=posterior.row_ids, forgotten=forgotten)
+    if method == "reweight":
+        result = reweight(posterior, rows, **options)
+    else:
+        result = refit(posterior, rows, random_seed=random_seed, **options)
+    if not result.diagnostics.reliable:
+        warnings.warn(result.diagnostics.verdict, UnreliableUnlearningWarning, stacklevel=2)
+    return result
+
+
+def _record(posterior: Posterior, rows: np.ndarray, method: str) -> tuple[dict, ...]:
+    fp = dict(zip(posterior.row_ids, posterior.fingerprints, strict=True))
+    request = {
+        "request": len(posterior.history) + 1,
+        "method": method,
+        "row_ids": [int(i) for i in rows],
+        "fingerprints": [str(fp[i]) for i in rows],
+        "n_remaining": int(posterior.row_ids.size - rows.size),
+        "time": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    }
+    return (*posterior.history, request)
+
+
+def forget_log_ratios(posterior: Posterior, rows: np.ndarray) -> np.ndarray:
+    """Unnormalized log importance ratios ``-log p(D_e | θ_s)`` for every draw.
+
+    ``D_e`` is every row forgotten since the draws were sampled (earlier requests plus
+    ``rows``), which is why sequential requests compose exactly.
+    """
+    previous = posterior.idata.sample_stats["forgotten_log_likelihood"].values.ravel()
+    return -(previous + posterior.log_likelihood(rows).sum(axis=1))
+
+
+def reweight(
+    posterior: Posterior,
+    rows: np.ndarray,
+    *,
+    pareto_smoothing: bool = True,
+    reff: float | None = None,
+    min_ess: float = 100.0,
+) -> Posterior:
+    """Importance-reweight stored draws from ``p(θ | D)`` to ``p(θ | D \\ D_e)``.
+
+    ``w(θ) ∝ p(θ | D_r) / p(θ | D) ∝ 1 / p(D_e | θ)``; the ratios are Pareto-smoothed with
+    :func:`arviz.psislw`, whose k̂ and the Kish ESS decide whether the result is reliable.
+    Use through :func:`unlearn`, which validates ``rows``.
+    """
+    import arviz as az
+
+    log_ratio = forget_log_ratios(posterior, rows)
+    if reff is None:
+        reff = relative_efficiency(posterior, -log_ratio)
+    smoothed, k_hat = az.psislw(log_ratio, reff=reff)
+    log_w = smoothed if pareto_smoothing else _weighted.normalize_log_weights(log_ratio)
+    ess = _weighted.importance_ess(log_w)
+    n = posterior.n_draws
+    k_max = pareto_k_threshold(n)
+    problems = []
+    if not float(k_hat) <= k_max:
+        problems.append(f"Pareto k̂ {float(k_hat):.2f} > {k_max:.2f}")
+    if not ess >= min_ess:
+        problems.append(f"ESS {ess:.0f} < {min_ess:.0f}")
+    verdict = (
+        "Reweighting is reliable: Pareto k̂ and ESS are within bounds."
+        if not problems
+        else "Reweighting is unreliable (" + "; ".join(problems) + "): the forget set moves the "
+        "posterior too far for the stored draws. Use method='refit'."
+    )
+    diagnostics = UnlearningDiagnostics(
+        method="reweight",
+        reason="requested" + (" (PSIS)" if pareto_smoothing else " (raw IS)"),
+        n_forget=int(rows.size),
+        n_remaining=int(posterior.row_ids.size - rows.size),
+        n_draws=n,
+        reliable=not problems,
+        verdict=verdict,
+        pareto_k=float(k_hat),
+        pareto_k_threshold=k_max,
+        ess=ess,
+        min_ess=float(min_ess),
+    )
+    idata = posterior.idata.copy()  # shallow: shares the draws, never mutates the caller's
+    for group, ds in with_rows_removed(posterior, rows).items():
+        setattr(idata, group, ds)
+    idata.sample_stats = replace_sample_stats(
+        idata, log_weight=log_w, forgotten_log_likelihood=-log_ratio
+    )
+    return dataclasses.replace(
+        posterior,
+        idata=idata,
+        history=_record(posterior, rows, "reweight"),
+        diagnostics=diagnostics,
+    )
+
+
+def relative_efficiency(posterior: Posterior, log_lik: np.ndarray) -> float:
+    """Relative MCMC efficiency ``ESS / S`` of the likelihood ``p(D_e | θ)``, as ``az.loo`` does."""
+    import arviz as az
+
+    n_chain = posterior.idata.posterior.sizes["chain"]
+    if n_chain * 4 > log_lik.size:
+        return 1.0
+    lik = np.exp(log_lik - log_lik.max()).reshape(n_chain, -1)
+    ess = float(az.ess(lik, method="mean"))
+    return ess / lik.size if np.isfinite(ess) else 1.0
+
+
+def refit(
+    posterior: Posterior,
+    rows: np.ndarray,
+    *,
+    random_seed: RandomSeed = None,
+    progressbar: bool = False,
+) -> Posterior:
+    """Exact retrain: MCMC on the remaining rows with the stored model and sampler settings."""
+    from bayes_unlearn.fitting import sample_posterior
+
+    X, y = posterior.training_data()
+    keep = ~np.isin(posterior.row_ids, rows)
+    seed = posterior.sampler["random_seed"] if random_seed is None else seed_to_int(random_seed)
+    return sample_posterior(
+        posterior.model,
+        X[keep],
+        y[keep],
+        row_ids=posterior.row_ids[keep],
+        standardizer=posterior.standardizer,
+        feature_names=posterior.feature_names,
+        target_name=posterior.target_name,
+        sampler=posterior.sampler,
+        random_seed=seed,
+        progressbar=progressbar,
+        history=_record(posterior, rows, "refit"),
+        reason="requested (exact retrain)",
+        n_forget=int(rows.size),
+    )

@@ -1,0 +1,55 @@
+"""Shared fitted posteriors (session-scoped: MCMC runs once per test session)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import bayes_unlearn as bu
+
+# Known-noise linear regression: the posterior is Gaussian in closed form for any subset.
+SIGMA = 1.0
+PRIOR_SD = 10.0
+N_LINEAR = 120
+
+
+@pytest.fixture(scope="session")
+def linear_data():
+    return bu.datasets.make_linear_regression(
+        n=N_LINEAR, coef=(1.0, -0.5), intercept=0.5, sigma=SIGMA, random_seed=20261122
+    )
+
+
+@pytest.fixture(scope="session")
+def linear_post(linear_data):
+    X, y = linear_data
+    model = bu.PolynomialRegression(
+        degree=1,
+        sigma=SIGMA,
+        intercept_prior_sd=PRIOR_SD,
+        coef_prior_sd=PRIOR_SD,
+        standardize=False,
+    )
+    return bu.fit(model, X, y, draws=1000, tune=1000, chains=4, random_seed=11)
+
+
+@pytest.fixture(scope="session")
+def logistic_data():
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((150, 3))
+    p = 1 / (1 + np.exp(-(0.3 + X @ np.array([1.0, -1.0, 0.5]))))
+    return X, (rng.random(150) < p).astype(float)
+
+
+@pytest.fixture(scope="session")
+def logistic_post(logistic_data):
+    X, y = logistic_data
+    return bu.fit(bu.LogisticRegression(), X, y, draws=500, tune=500, chains=2, random_seed=3)
+
+
+def closed_form_posterior(X, y, sigma=SIGMA, prior_sd=PRIOR_SD):
+    """Exact N(mean, cov) of (intercept, coef) for y ~ N(a + X b, sigma²), independent N(0, prior_sd²) priors."""
+    A = np.column_stack([np.ones(len(y)), X])
+    precision = A.T @ A / sigma**2 + np.eye(A.shape[1]) / prior_sd**2
+    cov = np.linalg.inv(precision)
+    return cov @ A.T @ y / sigma**2, cov

@@ -1,0 +1,96 @@
+"""The command line, called as main([...])."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayes_unlearn as bu
+from bayes_unlearn.cli import main
+
+FAST = ["--draws", "150", "--tune", "150", "--chains", "2", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def csv(
+    tmp_path_factory,
+):
+    X, y = bu.datasets.make_linear_regression(n=60, random_seed=0)
+    path = tmp_path_factory.mktemp("cli") / "data.csv"
+    pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "target": y}).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def fitted(csv):
+    out = csv.parent / "post.nc"
+    assert main(
+        [
+            "fit",
+            str(csv),
+            "--target",
+            "target",
+            "--model",
+            "polynomial",
+            "--sigma",
+            "1",
+            *FAST,
+            "-o",
+            str(out),
+        ]
+    ) in (0, 3)
+    return out
+
+
+def test_fit_forget_predict_summary(fitted, csv, capsys):
+    out = fitted.parent / "forgot.nc"
+    assert main(["forget", str(fitted), "--rows", "3,17,42", "-o", str(out)]) == 0
+    assert "Pareto k̂" in capsys.readouterr().out
+    assert bu.load(out).history[0]["row_ids"] == [3, 17, 42]
+    preds = fitted.parent / "preds.csv"
+    assert main(["predict", str(out), str(csv), "-o", str(preds)]) == 0
+    assert list(pd.read_csv(preds).columns) == ["row", "mean", "lower", "upper"]
+    assert main(["summary", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "coef[a]" in text and "request #1: reweight, 3 rows" in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["forget", "{post}", "--rows", "3,x", "-o", "{dir}/o.nc"], "comma-separated integer"),
+        (["forget", "{post}", "--rows", "999", "-o", "{dir}/o.nc"], "unknown ids [999]"),
+        (["forget", "{dir}/missing.nc", "--rows", "1", "-o", "{dir}/o.nc"], "No posterior file"),
+        (["fit", "{csv}", "--target", "nope", "-o", "{dir}/o.nc"], "--target 'nope'"),
+        (["predict", "{post}", "{dir}/missing.csv"], "No CSV file"),
+    ],
+)
+def test_errors_are_one_line_and_nonzero(fitted, csv, capsys, argv, message):
+    argv = [a.format(post=fitted, csv=csv, dir=fitted.parent) for a in argv]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_unreliable_forget_exits_3(fitted, capsys):
+    rows = ",".join(str(i) for i in range(0, 50))
+    assert main(["forget", str(fitted), "--rows", rows, "-o", str(fitted.parent / "x.nc")]) == 3
+    assert "use method='refit'" in capsys.readouterr().out.lower()
+
+
+def test_help_and_usage_errors(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0 and "forget" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        main(["forget"])
+    assert exc.value.code == 2
+
+
+def test_demo_runs_on_offline_default(capsys, monkeypatch):
+    monkeypatch.delenv("BAYES_UNLEARN_DATA", raising=False)
+    assert main(["demo", "--draws", "150", "--chains", "2", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "offline default" in out and "reweighted vs refit" in out
+    assert np.isfinite(float(out.split("test accuracy: original ")[1].split(",")[0]))

@@ -1,0 +1,46 @@
+"""The Pima loader: verified CSV, data directory, offline default, imputation."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from bayes_unlearn import datasets
+
+SHARED = os.environ.get("BAYES_UNLEARN_DATA")
+
+
+def test_offline_default(monkeypatch):
+    monkeypatch.delenv("BAYES_UNLEARN_DATA", raising=False)
+    monkeypatch.setattr(datasets, "_find_csv", lambda *a: None)
+    df = datasets.load_pima()
+    assert df.shape == (532, 8) and set(df["Outcome"].unique()) == {0, 1}
+    assert "offline default" in df.attrs["source"]
+    with pytest.raises(FileNotFoundError, match="No Pima CSV"):
+        datasets.load_pima(offline_default=False)
+
+
+@pytest.mark.skipif(
+    not SHARED, reason="BAYES_UNLEARN_DATA not set (.ci/run points it at ../shared/data)"
+)
+def test_shared_csv_is_verified_and_imputed():
+    df = datasets.load_pima()
+    assert df.shape == (768, 9) and int(df["Outcome"].sum()) == 268
+    imputed = datasets.load_pima(impute=True)
+    assert (imputed[list(datasets.PIMA_ZERO_MISSING)] > 0).all().all()
+    assert (imputed["Pregnancies"] == df["Pregnancies"]).all()  # zeros there are real
+
+
+def test_checksum_mismatch_and_missing_file(tmp_path):
+    bad = tmp_path / datasets.PIMA_FILENAME
+    bad.write_text("Pregnancies,Glucose\n1,2\n")
+    with pytest.raises(ValueError, match="SHA-256"):
+        datasets.load_pima(bad)
+    with pytest.raises(ValueError, match="SHA-256"):
+        datasets.load_pima(data_dir=tmp_path)
+    with pytest.raises(FileNotFoundError, match="names no file"):
+        datasets.load_pima(tmp_path / "nope.csv")
+    with pytest.raises(FileNotFoundError, match=r"No pima-indians-diabetes\.csv"):
+        datasets.load_pima(data_dir=Path(tmp_path) / "empty")

@@ -1,0 +1,117 @@
+"""Weighted predictive, summaries, resampled InferenceData, comparison."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+from scipy.special import expit
+
+import bayes_unlearn as bu
+
+
+def test_predict_proba_is_weighted_average(logistic_post, logistic_data):
+    X, _ = logistic_data
+    un = bu.unlearn(logistic_post, forget=[0, 1, 2])
+    p = un.params
+    draws = expit(p["intercept"][:, None] + p["coef"] @ un.standardizer.transform(X[:5]).T)
+    assert_allclose(un.predict_proba(X[:5]), un.weights @ draws)
+    assert set(np.unique(un.predict(X))) <= {0, 1}
+    interval = un.predict_interval(X[:5], prob=0.9)
+    assert list(interval.columns) == ["mean", "lower", "upper"]
+    assert np.all((interval["lower"] <= interval["mean"]) & (interval["mean"] <= interval["upper"]))
+
+
+def test_dataframe_input_is_matched_by_column_name(logistic_post, logistic_data):
+    X, _ = logistic_data
+    df = pd.DataFrame(X[:4], columns=["x0", "x1", "x2"])
+    assert_allclose(
+        logistic_post.predict_proba(df[["x2", "x0", "x1"]]), logistic_post.predict_proba(X[:4])
+    )
+    with pytest.raises(ValueError, match="missing the columns"):
+        logistic_post.predict_proba(df[["x0", "x1"]])
+
+
+@pytest.mark.parametrize(
+    ("X", "exc", "match"),
+    [
+        (np.zeros((2, 4)), ValueError, "must have 3 feature columns"),
+        (np.array([[np.nan, 0, 0]]), ValueError, "NaN"),
+        (np.zeros((0, 3)), ValueError, "no rows"),
+        ([["a", "b", "c"]], TypeError, "must be numeric"),
+    ],
+)
+def test_bad_prediction_input(logistic_post, X, exc, match):
+    with pytest.raises(exc, match=match):
+        logistic_post.predict_proba(X)
+
+
+def test_predict_proba_needs_a_classifier(linear_post):
+    with pytest.raises(TypeError, match="classification"):
+        linear_post.predict_proba(np.zeros((1, 2)))
+
+
+def test_weighted_summary_matches_resampled_idata(linear_post):
+    un = bu.unlearn(linear_post, forget=list(range(6)))
+    idata = un.to_inference_data(random_seed=0)
+    assert idata.posterior["coef"].shape == linear_post.idata.posterior["coef"].shape
+    assert "9,10" in idata.attrs["forgotten_fingerprints"] or idata.attrs["rows_forgotten"] == 6
+    summary = az.summary(idata, kind="stats")
+    ours = un.summary()
+    # Resampling adds noise of order sd / sqrt(S) to the mean.
+    assert_allclose(
+        summary["mean"].to_numpy(),
+        ours["mean"].to_numpy(),
+        atol=4 * ours["sd"].max() / np.sqrt(un.n_draws),
+    )
+    assert idata.attrs["unlearning_method"] == "reweight"
+
+
+def test_unweighted_summary_has_mcmc_diagnostics(linear_post):
+    table = linear_post.summary()
+    assert {"mean", "sd", "eti_3%", "eti_97%", "ess_bulk", "r_hat"} <= set(table.columns)
+    assert list(table.index) == ["intercept", "coef[x0]", "coef[x1]"]
+
+
+def test_compare_identical_posteriors_is_zero(linear_post, linear_data):
+    X, y = linear_data
+    c = bu.compare(linear_post, linear_post, X_test=X, y_test=y)
+    assert c.max_abs_smd == 0 and c.max_abs_log_sd_ratio == 0 and c.lpd_diff == 0
+    with pytest.raises(ValueError, match="same model"):
+        other = dataclasses.replace(
+            linear_post, idata=az.from_dict(posterior={"z": np.zeros((1, 5))})
+        )
+        bu.compare(linear_post, other)
+    with pytest.raises(ValueError, match="both"):
+        bu.compare(linear_post, linear_post, X_test=X)
+
+
+def test_fit_input_validation(logistic_data):
+    X, y = logistic_data
+    with pytest.raises(ValueError, match="0/1 labels"):
+        bu.fit(bu.LogisticRegression(), X, y * 2)
+    with pytest.raises(ValueError, match="same number of rows"):
+        bu.fit(bu.LogisticRegression(), X, y[:-1])
+    with pytest.raises(ValueError, match="NaN"):
+        bu.fit(bu.LogisticRegression(), np.where(X > 2, np.nan, X), y)
+    with pytest.raises(TypeError, match="bayes_unlearn model"):
+        bu.fit("logistic", X, y)
+    with pytest.raises(ValueError, match="'draws'"):
+        bu.fit(bu.LogisticRegression(), X, y, draws=0)
+
+
+def test_import_is_light():
+    code = "import sys, bayes_unlearn; print('pymc' in sys.modules, 'arviz' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_pareto_k_threshold():
+    assert bu.pareto_k_threshold(4000) == 0.7
+    assert bu.pareto_k_threshold(100) == pytest.approx(0.5)
