@@ -14,6 +14,7 @@ _EXPORTS = {
     "fit": "bayes_unlearn.fitting",
     "unlearn": "bayes_unlearn.unlearning",
     "compare": "bayes_unlearn.comparison",
+    "identify_causes": "bayes_unlearn.causes",
     "Comparison": "bayes_unlearn.comparison",
     "load": "bayes_unlearn.io",
     "save": "bayes_unlearn.io",
@@ -31,6 +32,7 @@ __all__ = sorted([*_EXPORTS, *_SUBMODULES, "__version__"])
 
 if TYPE_CHECKING:  # pragma: no cover
     from bayes_unlearn import datasets
+    from bayes_unlearn.causes import identify_causes
     from bayes_unlearn.comparison import Comparison, compare
     from bayes_unlearn.diagnostics import (
         UnlearningDiagnostics,

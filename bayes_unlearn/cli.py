@@ -190,6 +190,37 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+def _cmd_causes(args) -> int:
+    import bayes_unlearn as bu
+
+    post = bu.load(args.posterior)
+    fail = _read_csv(args.failures)
+    target = args.target or post.target_name
+    if target not in fail.columns:
+        raise ValueError(f"--failures CSV has no target column {target!r}; pass --target.")
+    table = bu.identify_causes(
+        post,
+        fail,
+        fail[target],
+        method=args.method,
+        top_k=args.top_k,
+        threshold=args.threshold,
+        random_seed=args.seed,
+    )
+    n_causes = int(table["is_cause"].sum())
+    print(
+        f"{n_causes} causes among {len(table)} training rows ({len(fail)} failures, "
+        f"method {table.attrs['method']}"
+        + (f", Pareto k̂ {table.attrs['pareto_k']:.2f}" if "pareto_k" in table.attrs else "")
+        + ")"
+    )
+    print(table.head(args.top).round(4).to_string())
+    if args.output:
+        table.to_csv(args.output)
+        print(f"wrote the table to {args.output}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation tools)."""
     parser = argparse.ArgumentParser(
@@ -254,6 +285,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prob", type=float, default=0.94, help="interval probability (default 0.94)")
     p.add_argument("-o", "--output", help="write a CSV instead of printing")
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser(
+        "causes",
+        help="score training rows by their responsibility for failures",
+        description="Cause identification (Tanno et al. 2022): r(z) for every training row.",
+    )
+    p.add_argument("posterior")
+    p.add_argument(
+        "--failures", required=True, help="CSV of failure cases with their correct target"
+    )
+    p.add_argument("--target", help="target column in the failures CSV (default: the fit's)")
+    p.add_argument("--method", choices=["reweight", "refit"], default="reweight")
+    p.add_argument(
+        "--top-k",
+        type=int,
+        default=None,
+        help="mark the top K rows as causes (default: r > threshold)",
+    )
+    p.add_argument("--threshold", type=float, default=0.0)
+    p.add_argument("--top", type=int, default=20, help="rows to print (default 20)")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("-o", "--output", help="write the full table as CSV")
+    p.set_defaults(func=_cmd_causes)
 
     p = sub.add_parser("summary", help="parameter summary, diagnostics and forget history")
     p.add_argument("posterior")

@@ -55,6 +55,14 @@ class UnlearningDiagnostics:
         Largest R-hat over parameters (MCMC methods only).
     divergences : int or None
         Divergent transitions (NUTS only).
+    stages : int or None
+        Tempering stages (SMC only).
+    acceptance : float or None
+        Metropolis-Hastings acceptance rate of the last SMC stage.
+    seconds : float or None
+        Wall time of the unlearning step.
+    details : dict
+        Method-specific extras (SMC: per-stage temperature, ESS and acceptance).
     reliable : bool
         Whether every diagnostic passed.
     verdict : str
@@ -74,6 +82,10 @@ class UnlearningDiagnostics:
     min_ess: float = 100.0
     r_hat: float | None = None
     divergences: int | None = None
+    stages: int | None = None
+    acceptance: float | None = None
+    seconds: float | None = None
+    details: dict = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able fields, for the posterior file."""
@@ -94,6 +106,8 @@ class UnlearningDiagnostics:
             lines.append(f"Pareto k̂: {self.pareto_k:.3f} (threshold {self.pareto_k_threshold:.3f})")
         if self.ess is not None:
             lines.append(f"ESS: {self.ess:.1f} (minimum {self.min_ess:.0f})")
+        if self.stages is not None:
+            lines.append(f"SMC stages: {self.stages}, last-stage acceptance: {self.acceptance:.2f}")
         if self.r_hat is not None:
             lines.append(f"max R-hat: {self.r_hat:.3f}, divergences: {self.divergences}")
         lines.append(f"verdict: {self.verdict}")

@@ -126,7 +126,6 @@ def sample_posterior(
     n_forget: int = 0,
 ) -> Posterior:
     """Run NUTS on raw ``(X, y)`` and assemble a :class:`Posterior` (shared by fit and refit)."""
-    import arviz as az
     import pymc as pm
 
     X_std = standardizer.transform(X)
@@ -149,16 +148,58 @@ def sample_posterior(
             progressbar=progressbar,
             compute_convergence_checks=False,
         )
-    # Keep only the draws and NUTS statistics; the data groups are rebuilt below on raw
-    # features with our row ids so that forget requests can select rows by id.
-    posterior = idata.posterior
+    stats = idata.sample_stats if "sample_stats" in idata.groups() else None
+    idata = assemble_idata(
+        model,
+        idata.posterior,
+        stats,
+        X,
+        y,
+        row_ids=row_ids,
+        standardizer=standardizer,
+        feature_names=feature_names,
+    )
+    diagnostics = mcmc_diagnostics(
+        idata, method="refit" if history else "fit", reason=reason, n_forget=n_forget
+    )
+    return Posterior(
+        idata=idata,
+        model=model,
+        standardizer=standardizer,
+        feature_names=tuple(feature_names),
+        target_name=target_name,
+        sampler=dict(sampler),
+        history=tuple(history),
+        diagnostics=diagnostics,
+    )
+
+
+def assemble_idata(
+    model: BayesianModel,
+    posterior: xr.Dataset,
+    sample_stats: xr.Dataset | None,
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    row_ids: np.ndarray,
+    standardizer: Standardizer,
+    feature_names: tuple[str, ...],
+):
+    """InferenceData for equally weighted draws of ``p(θ | X, y)``, with what unlearning needs.
+
+    Adds the pointwise log-likelihood, ``log_joint`` = h(θ), uniform ``log_weight`` and the
+    data groups on raw features indexed by ``row_ids`` (so forget requests select rows by id).
+    """
+    import arviz as az
+
     n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
     params = {k: v.values.reshape(n_chain * n_draw, *v.shape[2:]) for k, v in posterior.items()}
+    X_std = standardizer.transform(X)
     ll = model.pointwise_log_likelihood(params, X_std, y)
     log_joint = ll.sum(axis=1) + model.log_prior(params, X_std, y)
     stats = (
-        idata.sample_stats.copy()
-        if "sample_stats" in idata.groups()
+        sample_stats.copy()
+        if sample_stats is not None
         else xr.Dataset(coords={d: posterior[d] for d in SAMPLE_DIMS})
     )
     flat_zero = np.zeros((n_chain, n_draw))
@@ -171,7 +212,7 @@ def sample_posterior(
         "obs_id": row_ids,
         "feature": list(feature_names),
     }
-    new = az.InferenceData(
+    return az.InferenceData(
         posterior=posterior,
         sample_stats=stats,
         log_likelihood=xr.Dataset(
@@ -185,19 +226,6 @@ def sample_posterior(
             },
             coords={"obs_id": row_ids, "feature": list(feature_names)},
         ),
-    )
-    diagnostics = mcmc_diagnostics(
-        new, method="refit" if history else "fit", reason=reason, n_forget=n_forget
-    )
-    return Posterior(
-        idata=new,
-        model=model,
-        standardizer=standardizer,
-        feature_names=tuple(feature_names),
-        target_name=target_name,
-        sampler=dict(sampler),
-        history=tuple(history),
-        diagnostics=diagnostics,
     )
 
 

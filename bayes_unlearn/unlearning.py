@@ -32,8 +32,8 @@ from bayes_unlearn.posterior import Posterior, replace_sample_stats, with_rows_r
 
 __all__ = ["METHODS", "unlearn"]
 
-Method = Literal["reweight", "refit"]
-METHODS: tuple[str, ...] = ("reweight", "refit")
+Method = Literal["reweight", "smc", "auto", "refit"]
+METHODS: tuple[str, ...] = ("reweight", "smc", "auto", "refit")
 
 
 def unlearn(
@@ -52,16 +52,20 @@ def unlearn(
         From :func:`bayes_unlearn.fit`, :func:`bayes_unlearn.load` or an earlier ``unlearn``.
     forget : array-like of int
         Training row ids to forget (see :meth:`Posterior.find_rows` to name rows by content).
-    method : {"reweight", "refit"}, default "reweight"
+    method : {"reweight", "smc", "auto", "refit"}, default "reweight"
         ``"reweight"``: importance-reweight the stored draws by ``1 / p(D_e | θ)``
-        (Nguyen et al. 2022), Pareto-smoothed (milliseconds). ``"refit"``: exact MCMC on the
-        remaining rows with the stored model and sampler settings (the reference).
+        (Nguyen et al. 2022), Pareto-smoothed (milliseconds). ``"smc"``: move the stored draws
+        to the new posterior by tempered SMC (:func:`bayes_unlearn.smc.smc`). ``"auto"``:
+        reweighting when its k̂ and ESS pass, else SMC, else a refit when SMC's own
+        diagnostics fail. ``"refit"``: exact MCMC on the remaining rows with the stored model
+        and sampler settings (the reference).
     random_seed : int, Generator or None
-        Seed of a refit; None reuses the seed stored at fit time.
+        Seed of SMC or a refit; for a refit None reuses the seed stored at fit time.
     **options
         Method options. reweight: ``pareto_smoothing`` (bool, default True), ``reff``
         (relative MCMC efficiency for PSIS; default estimated as ``az.loo`` does),
-        ``min_ess`` (default 100). refit: ``progressbar``.
+        ``min_ess`` (default 100). smc: see :func:`bayes_unlearn.smc.smc`.
+        refit: ``progressbar``. auto: ``smc_options`` and ``progressbar``.
 
     Returns
     -------
@@ -100,11 +104,57 @@ def unlearn(
     rows = check_forget(forget, remaining=posterior.row_ids, forgotten=forgotten)
     if method == "reweight":
         result = reweight(posterior, rows, **options)
+    elif method == "smc":
+        from bayes_unlearn.smc import smc
+
+        result = smc(posterior, rows, random_seed=random_seed, **options)
+    elif method == "auto":
+        result = auto(posterior, rows, random_seed=random_seed, **options)
     else:
         result = refit(posterior, rows, random_seed=random_seed, **options)
     if not result.diagnostics.reliable:
         warnings.warn(result.diagnostics.verdict, UnreliableUnlearningWarning, stacklevel=2)
     return result
+
+
+def auto(
+    posterior: Posterior,
+    rows: np.ndarray,
+    *,
+    random_seed: RandomSeed = None,
+    smc_options: dict | None = None,
+    progressbar: bool = False,
+) -> Posterior:
+    """Cheapest trustworthy method: reweight, else SMC, else refit; the reason is recorded."""
+    from bayes_unlearn.models import PyMCModel
+    from bayes_unlearn.smc import smc
+
+    first = reweight(posterior, rows)
+    d = first.diagnostics
+    if d.reliable:
+        return _with_reason(
+            first,
+            f"auto: k̂ {d.pareto_k:.2f} ≤ {d.pareto_k_threshold:.2f} and "
+            f"ESS {d.ess:.0f} ≥ {d.min_ess:.0f}",
+        )
+    why = f"reweighting unreliable (k̂ {d.pareto_k:.2f}, ESS {d.ess:.0f})"
+    if not isinstance(posterior.model, PyMCModel):
+        second = smc(posterior, rows, random_seed=random_seed, **(smc_options or {}))
+        if second.diagnostics.reliable:
+            return _with_reason(second, f"auto: {why}; SMC diagnostics passed")
+        why += f"; SMC unreliable ({second.diagnostics.verdict})"
+    else:
+        why += "; SMC needs a built-in model"
+    return _with_reason(
+        refit(posterior, rows, random_seed=random_seed, progressbar=progressbar),
+        f"auto: {why}; exact refit",
+    )
+
+
+def _with_reason(result: Posterior, reason: str) -> Posterior:
+    return dataclasses.replace(
+        result, diagnostics=dataclasses.replace(result.diagnostics, reason=reason)
+    )
 
 
 def _record(posterior: Posterior, rows: np.ndarray, method: str) -> tuple[dict, ...]:

@@ -1,0 +1,102 @@
+"""Tempered SMC recovers exact posteriors where reweighting breaks; auto says what it did."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+import bayes_unlearn as bu
+from tests.conftest import closed_form_posterior
+
+
+def test_smc_recovers_closed_form_for_half_the_data(linear_post, linear_data):
+    X, y = linear_data
+    forget = np.flatnonzero(X[:, 0] > np.median(X[:, 0]))  # structured 50%: k̂ fails here
+    un = bu.unlearn(linear_post, forget=forget, method="smc", random_seed=0)
+    d = un.diagnostics
+    assert d.method == "smc" and d.reliable and d.stages >= 2
+    keep = np.setdiff1d(np.arange(len(y)), forget)
+    mean, cov = closed_form_posterior(X[keep], y[keep])
+    sd = np.sqrt(np.diag(cov))
+    table = un.summary()
+    # ESS: distinct particles after the last moves (equal weights).
+    assert_allclose(table["mean"], mean, rtol=0, atol=4 * sd.max() / np.sqrt(d.ess))
+    assert_allclose(table["sd"], sd, rtol=4 / np.sqrt(2 * d.ess))
+    assert not un.is_weighted and un.row_ids.size == keep.size
+    assert un.history[-1]["method"] == "smc"
+    assert [s["t"] for s in d.details["stages"]][-1] == 1.0
+
+
+def test_smc_with_learned_sigma_and_polynomial_terms():
+    X, y = bu.datasets.make_polynomial_regression(n=120, random_seed=3)
+    post = bu.fit(
+        bu.PolynomialRegression(degree=2), X, y, draws=500, tune=500, chains=2, random_seed=3
+    )
+    forget = np.flatnonzero(X[:, 0] > 0.5)
+    un = bu.unlearn(post, forget=forget, method="smc", random_seed=1)
+    ref = bu.unlearn(post, forget=forget, method="refit", random_seed=2)
+    assert un.diagnostics.reliable
+    assert (un.params["sigma"] > 0).all()
+    c = bu.compare(un, ref)
+    # Standardized mean difference ~ N(0, 1/ESS_a + 1/ESS_b) per parameter; 4.5 SE over 4 params.
+    assert c.max_abs_smd < 4.5 * np.sqrt(1 / un.diagnostics.ess + 1 / ref.diagnostics.ess)
+
+
+def test_smc_is_reproducible_and_leaves_global_state(linear_post):
+    state = np.random.get_state()[1].copy()
+    a = bu.unlearn(linear_post, forget=list(range(40)), method="smc", random_seed=7)
+    b = bu.unlearn(linear_post, forget=list(range(40)), method="smc", random_seed=7)
+    assert_allclose(a.params["coef"], b.params["coef"])
+    assert np.array_equal(np.random.get_state()[1], state)
+
+
+def test_auto_picks_reweighting_for_small_forget_sets(linear_post):
+    un = bu.unlearn(linear_post, forget=[1, 2], method="auto")
+    assert un.diagnostics.method == "reweight" and un.diagnostics.reliable
+    assert un.diagnostics.reason.startswith("auto: k̂")
+
+
+def test_auto_switches_to_smc_when_reweighting_breaks(linear_post, linear_data):
+    X, _ = linear_data
+    forget = np.flatnonzero(X[:, 0] > np.median(X[:, 0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # auto must not hand back an unreliable result silently
+        un = bu.unlearn(linear_post, forget=forget, method="auto", random_seed=0)
+    assert un.diagnostics.method == "smc" and un.diagnostics.reliable
+    assert "reweighting unreliable" in un.diagnostics.reason
+
+
+def test_auto_falls_back_to_refit_when_smc_fails(linear_post, linear_data):
+    X, _ = linear_data
+    forget = np.flatnonzero(X[:, 0] > np.median(X[:, 0]))
+    un = bu.unlearn(
+        linear_post, forget=forget, method="auto", random_seed=0, smc_options={"max_stages": 1}
+    )
+    d = un.diagnostics
+    assert d.method == "refit" and "SMC unreliable" in d.reason and "exact refit" in d.reason
+
+
+def test_unreliable_smc_warns(linear_post, linear_data):
+    X, _ = linear_data
+    forget = np.flatnonzero(X[:, 0] > np.median(X[:, 0]))
+    with pytest.warns(bu.UnreliableUnlearningWarning, match="stopped at t="):
+        un = bu.unlearn(linear_post, forget=forget, method="smc", max_stages=1, random_seed=0)
+    assert not un.diagnostics.reliable
+
+
+def test_smc_refuses_custom_models(linear_data):
+    import pymc as pm
+
+    def builder(X, y):
+        with pm.Model() as m:
+            b = pm.Normal("b", 0, 5, shape=X.shape[1])
+            pm.Normal("y", X @ b, 1.0, observed=y)
+        return m
+
+    X, y = linear_data
+    post = bu.fit(bu.PyMCModel(builder), X, y, draws=100, tune=100, chains=2, random_seed=0)
+    with pytest.raises(NotImplementedError, match="method='refit'"):
+        bu.unlearn(post, forget=[1], method="smc")
