@@ -15,6 +15,8 @@ _EXPORTS = {
     "unlearn": "bayes_unlearn.unlearning",
     "compare": "bayes_unlearn.comparison",
     "identify_causes": "bayes_unlearn.causes",
+    "report": "bayes_unlearn.reports",
+    "evaluate_unlearning": "bayes_unlearn.numpy_models.metrics",
     "Comparison": "bayes_unlearn.comparison",
     "load": "bayes_unlearn.io",
     "save": "bayes_unlearn.io",
@@ -26,12 +28,12 @@ _EXPORTS = {
     "UnreliableUnlearningWarning": "bayes_unlearn.diagnostics",
     "pareto_k_threshold": "bayes_unlearn.diagnostics",
 }
-_SUBMODULES = ("datasets",)
+_SUBMODULES = ("datasets", "numpy_models")
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES, "__version__"])
 
 if TYPE_CHECKING:  # pragma: no cover
-    from bayes_unlearn import datasets
+    from bayes_unlearn import datasets, numpy_models
     from bayes_unlearn.causes import identify_causes
     from bayes_unlearn.comparison import Comparison, compare
     from bayes_unlearn.diagnostics import (
@@ -42,7 +44,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from bayes_unlearn.fitting import fit
     from bayes_unlearn.io import load, save
     from bayes_unlearn.models import LogisticRegression, PolynomialRegression, PyMCModel
+    from bayes_unlearn.numpy_models.metrics import evaluate_unlearning
     from bayes_unlearn.posterior import Posterior
+    from bayes_unlearn.reports import report
     from bayes_unlearn.unlearning import unlearn
 
 

@@ -59,3 +59,12 @@ def weighted_quantile(x: np.ndarray, w: np.ndarray, q) -> np.ndarray:
 def weighted_log_mean_exp(log_x: np.ndarray, log_w: np.ndarray) -> np.ndarray:
     """``log Σ_s w̃_s exp(log_x_s)`` over axis 0, with normalized log-weights ``log_w``."""
     return logsumexp(log_x + log_w.reshape((-1,) + (1,) * (log_x.ndim - 1)), axis=0)
+
+
+def systematic_resample(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Indices of ``len(weights)`` draws by systematic resampling (one uniform, low variance)."""
+    n = weights.size
+    positions = (rng.random() + np.arange(n)) / n
+    cdf = np.cumsum(weights)
+    cdf[-1] = 1.0
+    return np.searchsorted(cdf, positions)

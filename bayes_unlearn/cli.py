@@ -221,6 +221,24 @@ def _cmd_causes(args) -> int:
     return 0
 
 
+def _cmd_report(args) -> int:
+    import bayes_unlearn as bu
+
+    post = bu.load(args.posterior)
+    original = bu.load(args.original) if args.original else None
+    reference = bu.load(args.reference) if args.reference else None
+    X_test = y_test = None
+    if args.test:
+        test = _read_csv(args.test)
+        X_test = test
+        y_test = test[post.target_name] if post.target_name in test.columns else None
+    path = bu.report(
+        post, args.output, original=original, reference=reference, X_test=X_test, y_test=y_test
+    )
+    print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation tools)."""
     parser = argparse.ArgumentParser(
@@ -308,6 +326,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("-o", "--output", help="write the full table as CSV")
     p.set_defaults(func=_cmd_causes)
+
+    p = sub.add_parser(
+        "report",
+        help="write a self-contained HTML diagnostic report",
+        description="HTML report: verdict, sampling diagnostics, forget request, "
+        "k̂/ESS, posteriors side by side, prediction changes.",
+    )
+    p.add_argument("posterior")
+    p.add_argument("--original", help="posterior before unlearning (default: the stored draws)")
+    p.add_argument("--reference", help="an exact refit to compare with")
+    p.add_argument("--test", help="CSV of held-out rows (with the target column for accuracy)")
+    p.add_argument("-o", "--output", default="report.html")
+    p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("summary", help="parameter summary, diagnostics and forget history")
     p.add_argument("posterior")

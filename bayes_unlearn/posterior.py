@@ -323,7 +323,7 @@ class Posterior:
             idata.attrs = _provenance(self)
             return idata
         rng = get_random_generator(random_seed)
-        idx = _systematic_resample(self.weights, rng)
+        idx = _weighted.systematic_resample(self.weights, rng)
 
         def take(ds):
             return xr.Dataset(
@@ -362,14 +362,6 @@ class Posterior:
 
 def _flatten_draws(values: np.ndarray) -> np.ndarray:
     return values.reshape(values.shape[0] * values.shape[1], *values.shape[2:])
-
-
-def _systematic_resample(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    n = weights.size
-    positions = (rng.random() + np.arange(n)) / n
-    cdf = np.cumsum(weights)
-    cdf[-1] = 1.0
-    return np.searchsorted(cdf, positions)
 
 
 def _provenance(post: Posterior) -> dict[str, Any]:

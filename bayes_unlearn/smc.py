@@ -22,13 +22,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import xarray as xr
-from scipy.special import logsumexp
 
 from bayes_unlearn import _weighted
 from bayes_unlearn._random import RandomSeed, get_random_generator
 from bayes_unlearn.diagnostics import UnlearningDiagnostics
 from bayes_unlearn.models import PyMCModel
-from bayes_unlearn.posterior import SAMPLE_DIMS, Posterior, _systematic_resample
+from bayes_unlearn.posterior import Posterior
 
 __all__ = ["smc"]
 
@@ -162,14 +161,14 @@ def smc(
     n = posterior.n_draws
     Z = packer.pack(posterior.params)
     if posterior.is_weighted:
-        Z = Z[_systematic_resample(posterior.weights, rng)]
+        Z = Z[_weighted.systematic_resample(posterior.weights, rng)]
     base, log_lik_e = log_density_parts(Z)
     t, stages, n_evals = 0.0, [], 1
     while t < 1.0 and len(stages) < max_stages:
         t_new = _next_temperature(log_lik_e, t, ess_threshold * n)
         log_w = _weighted.normalize_log_weights(-(t_new - t) * log_lik_e)
         stage_ess = _weighted.importance_ess(log_w)
-        idx = _systematic_resample(np.exp(log_w), rng)
+        idx = _weighted.systematic_resample(np.exp(log_w), rng)
         Z, base, log_lik_e = Z[idx], base[idx], log_lik_e[idx]
         t = t_new
         Z, base, log_lik_e, acc, steps = _rejuvenate(

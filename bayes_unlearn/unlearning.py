@@ -37,10 +37,10 @@ METHODS: tuple[str, ...] = ("reweight", "smc", "auto", "refit")
 
 
 def unlearn(
-    posterior: Posterior,
+    posterior,
     forget,
     *,
-    method: Method = "reweight",
+    method: Method | str = "reweight",
     random_seed: RandomSeed = None,
     **options,
 ) -> Posterior:
@@ -48,8 +48,11 @@ def unlearn(
 
     Parameters
     ----------
-    posterior : Posterior
-        From :func:`bayes_unlearn.fit`, :func:`bayes_unlearn.load` or an earlier ``unlearn``.
+    posterior : Posterior or NumPy model
+        From :func:`bayes_unlearn.fit`, :func:`bayes_unlearn.load` or an earlier ``unlearn``;
+        or a fitted :class:`~bayes_unlearn.numpy_models.PolynomialRegressor` (methods "emse",
+        "retrain") or :class:`~bayes_unlearn.numpy_models.MLPClassifier` (methods in
+        ``bayes_unlearn.numpy_models.neural.METHODS``), which keep their training rows.
     forget : array-like of int
         Training row ids to forget (see :meth:`Posterior.find_rows` to name rows by content).
     method : {"reweight", "smc", "auto", "refit"}, default "reweight"
@@ -90,9 +93,16 @@ def unlearn(
     >>> un.diagnostics.reliable                                # doctest: +SKIP
     True
     """
+    from bayes_unlearn.numpy_models.facade import is_point_model, unlearn_point_model
+
+    if is_point_model(posterior):
+        return unlearn_point_model(
+            posterior, forget, method=method, random_seed=random_seed, **options
+        )
     if not isinstance(posterior, Posterior):
         raise TypeError(
-            f"The 'posterior' parameter of unlearn must be a Posterior. Got {type(posterior).__name__}."
+            "The 'posterior' parameter of unlearn must be a Posterior or a fitted NumPy model "
+            f"(bayes_unlearn.numpy_models). Got {type(posterior).__name__}."
         )
     if method not in METHODS:
         hint = difflib.get_close_matches(str(method), METHODS, n=1)
@@ -122,22 +132,34 @@ def auto(
     rows: np.ndarray,
     *,
     random_seed: RandomSeed = None,
+    min_relative_ess: float = 0.75,
     smc_options: dict | None = None,
     progressbar: bool = False,
 ) -> Posterior:
-    """Cheapest trustworthy method: reweight, else SMC, else refit; the reason is recorded."""
+    """Cheapest method that is as faithful as a refit: reweight, else SMC, else refit.
+
+    Reweighting is kept only when k̂ passes and the importance weights keep at least
+    ``min_relative_ess`` of the draws' effective size: its Monte Carlo standard error is then
+    within ``1/sqrt(0.75) ≈ 1.15`` times that of a fresh sample of the same size. A k̂ that merely
+    passes can still leave an ESS of a few hundred and a visible bias (see
+    ``benchmarks/results/fidelity.md``), and SMC costs about a tenth of a refit, so it takes
+    over there. The reason for the choice is recorded in ``diagnostics.reason``.
+    """
     from bayes_unlearn.models import PyMCModel
     from bayes_unlearn.smc import smc
 
     first = reweight(posterior, rows)
     d = first.diagnostics
-    if d.reliable:
+    if d.reliable and d.ess >= min_relative_ess * d.n_draws:
         return _with_reason(
             first,
             f"auto: k̂ {d.pareto_k:.2f} ≤ {d.pareto_k_threshold:.2f} and "
-            f"ESS {d.ess:.0f} ≥ {d.min_ess:.0f}",
+            f"ESS {d.ess:.0f} ≥ {min_relative_ess:.0%} of {d.n_draws} draws",
         )
-    why = f"reweighting unreliable (k̂ {d.pareto_k:.2f}, ESS {d.ess:.0f})"
+    why = (
+        f"reweighting {'unreliable' if not d.reliable else 'too lossy'} "
+        f"(k̂ {d.pareto_k:.2f}, ESS {d.ess:.0f} of {d.n_draws})"
+    )
     if not isinstance(posterior.model, PyMCModel):
         second = smc(posterior, rows, random_seed=random_seed, **(smc_options or {}))
         if second.diagnostics.reliable:

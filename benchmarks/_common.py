@@ -25,9 +25,15 @@ def machine() -> dict:
                 break
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "pymc": pymc.__version__, "arviz": arviz.__version__, "numpy": numpy.__version__,
-            "date": time.strftime("%Y-%m-%d")}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "pymc": pymc.__version__,
+        "arviz": arviz.__version__,
+        "numpy": numpy.__version__,
+        "date": time.strftime("%Y-%m-%d"),
+    }
 
 
 def write(name: str, payload: dict, markdown: str) -> None:

@@ -35,8 +35,9 @@ def main() -> None:
     df = bu.datasets.load_pima(impute=True)
     X, y = df.drop(columns="Outcome"), df["Outcome"].to_numpy()
     X_train, _, y_train, _ = train_test_split(X, y, test_size=0.2, random_state=0, stratify=y)
-    post = bu.fit(bu.LogisticRegression(), X_train, y_train, draws=1000, tune=1000, chains=4,
-                  random_seed=0)
+    post = bu.fit(
+        bu.LogisticRegression(), X_train, y_train, draws=1000, tune=1000, chains=4, random_seed=0
+    )
     rng = np.random.default_rng(0)
     rows = []
     for size in SIZES:
@@ -48,10 +49,20 @@ def main() -> None:
             un = bu.unlearn(post, forget=forget)
         # A refit builds, compiles and samples a new PyMC model: all of it is its cost.
         rf, rf_all = _median_time(
-            lambda f=forget: bu.unlearn(post, forget=f, method="refit", random_seed=1), REFIT_REPEATS)
-        rows.append({"n_forget": size, "reweight_ms": 1e3 * rw, "refit_s": rf,
-                     "refit_runs_s": rf_all, "speedup": rf / rw, "pareto_k": un.diagnostics.pareto_k,
-                     "ess": un.diagnostics.ess})
+            lambda f=forget: bu.unlearn(post, forget=f, method="refit", random_seed=1),
+            REFIT_REPEATS,
+        )
+        rows.append(
+            {
+                "n_forget": size,
+                "reweight_ms": 1e3 * rw,
+                "refit_s": rf,
+                "refit_runs_s": rf_all,
+                "speedup": rf / rw,
+                "pareto_k": un.diagnostics.pareto_k,
+                "ess": un.diagnostics.ess,
+            }
+        )
     info = machine()
     lines = [
         "# Reweighting vs refit (Pima logistic regression)",
@@ -65,8 +76,11 @@ def main() -> None:
         "| rows forgotten | reweight (ms) | refit (s) | speed-up | Pareto k̂ | ESS |",
         "|---:|---:|---:|---:|---:|---:|",
     ]
-    lines += [f"| {r['n_forget']} | {r['reweight_ms']:.1f} | {r['refit_s']:.2f} | "
-              f"{r['speedup']:.0f}x | {r['pareto_k']:.2f} | {r['ess']:.0f} |" for r in rows]
+    lines += [
+        f"| {r['n_forget']} | {r['reweight_ms']:.1f} | {r['refit_s']:.2f} | "
+        f"{r['speedup']:.0f}x | {r['pareto_k']:.2f} | {r['ess']:.0f} |"
+        for r in rows
+    ]
     write("reweight_vs_refit", {"machine": info, "results": rows}, "\n".join(lines))
 
 

@@ -72,7 +72,7 @@ def test_bad_arguments(shifted):
 
 
 def test_cli_causes(shifted, tmp_path, capsys):
-    post, bad, X_fail, y_fail = shifted
+    post, _, X_fail, y_fail = shifted
     post.save(tmp_path / "post.nc")
     import pandas as pd
 

@@ -1,0 +1,49 @@
+"""What the NumPy models share: stored training data so forget requests can name rows by id."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from bayes_unlearn._validation import check_forget
+
+
+class NotFittedError(ValueError, AttributeError):
+    """The model must be fitted before this call (as in scikit-learn)."""
+
+
+class ForgettableMixin:
+    """Keeps the training rows (``X_fit_``, ``y_fit_``, ``row_ids_``) and the forget history."""
+
+    def _store_fit_data(self, X, y, row_ids=None):
+        self.X_fit_, self.y_fit_ = X, y
+        self.row_ids_ = np.arange(len(y)) if row_ids is None else np.asarray(row_ids)
+        self.forget_history_ = getattr(self, "forget_history_", [])
+
+    def _check_is_fitted(self):
+        if not hasattr(self, "X_fit_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} is not fitted yet. Call 'fit' with training data first."
+            )
+
+    def split_forget(self, forget):
+        """Validate row ids and return boolean masks (forget, retain) over the stored rows."""
+        self._check_is_fitted()
+        forgotten = {i: k + 1 for k, ids in enumerate(self.forget_history_) for i in ids}
+        rows = check_forget(forget, remaining=self.row_ids_, forgotten=forgotten)
+        mask = np.isin(self.row_ids_, rows)
+        return mask, ~mask
+
+    def _derived(self, mask_forget, method):
+        """A deep copy that keeps only the retained rows and records the request."""
+        new = copy.deepcopy(self)
+        keep = ~mask_forget
+        new.X_fit_, new.y_fit_, new.row_ids_ = (
+            self.X_fit_[keep],
+            self.y_fit_[keep],
+            self.row_ids_[keep],
+        )
+        new.forget_history_ = [*self.forget_history_, [int(i) for i in self.row_ids_[mask_forget]]]
+        new.unlearning_method_ = method
+        return new
