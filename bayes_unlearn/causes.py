@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_unlearn import _weighted
-from bayes_unlearn._random import RandomSeed, seed_to_int
+from bayes_unlearn._random import RandomSeed
 from bayes_unlearn._validation import check_X_y
 from bayes_unlearn.diagnostics import pareto_k_threshold
 from bayes_unlearn.posterior import Posterior
@@ -123,22 +123,17 @@ def identify_causes(
             reliable=bool(k_hat <= k_max and ess >= 100),
         )
     else:
-        from bayes_unlearn.fitting import sample_posterior
+        from bayes_unlearn.fitting import resample_like
 
         X, y = posterior.training_data()
         ids = posterior.row_ids
         new_ids = np.arange(ids.max() + 1, ids.max() + 1 + len(y_f))
-        seed = posterior.sampler["random_seed"] if random_seed is None else seed_to_int(random_seed)
-        joint = sample_posterior(
-            posterior.model,
+        joint = resample_like(
+            posterior,
             np.vstack([X, X_f]),
             np.concatenate([y, y_f]),
-            row_ids=np.concatenate([ids, new_ids]),
-            standardizer=posterior.standardizer,
-            feature_names=posterior.feature_names,
-            target_name=posterior.target_name,
-            sampler=posterior.sampler,
-            random_seed=seed,
+            np.concatenate([ids, new_ids]),
+            random_seed=random_seed,
             progressbar=progressbar,
         )
         ll_f = joint.log_likelihood(ids)

@@ -35,6 +35,14 @@ def _parse_rows(text: str) -> list[int]:
         ) from None
 
 
+def _save_and_report(post, output: str) -> int:
+    """Save, print the diagnostics; exit code 3 when they say the result is unreliable."""
+    post.save(output)
+    print(post.diagnostics)
+    print(f"saved {post!r} to {output}")
+    return 0 if post.diagnostics.reliable else 3
+
+
 def _model(args):
     import bayes_unlearn as bu
 
@@ -71,10 +79,7 @@ def _cmd_fit(args) -> int:
         random_seed=args.seed,
         progressbar=args.progress,
     )
-    post.save(args.output)
-    print(post.diagnostics)
-    print(f"saved {post!r} to {args.output}")
-    return 0 if post.diagnostics.reliable else 3
+    return _save_and_report(post, args.output)
 
 
 def _cmd_forget(args) -> int:
@@ -91,12 +96,9 @@ def _cmd_forget(args) -> int:
             forget=rows,
             method=args.method,
             random_seed=args.seed,
-            **({"progressbar": args.progress} if args.method == "refit" else {}),
+            **({"progressbar": args.progress} if args.method in ("refit", "auto") else {}),
         )
-    un.save(args.output)
-    print(un.diagnostics)
-    print(f"saved {un!r} to {args.output}")
-    return 0 if un.diagnostics.reliable else 3
+    return _save_and_report(un, args.output)
 
 
 def _cmd_predict(args) -> int:
@@ -291,8 +293,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("posterior", help="posterior file (.nc)")
     p.add_argument("--rows", help="comma-separated row ids, e.g. 3,17,42")
     p.add_argument("--rows-file", help="file of whitespace-separated row ids")
-    p.add_argument("--method", choices=["reweight", "refit"], default="reweight")
-    p.add_argument("--seed", type=int, default=None, help="seed of a refit (default: the fit's)")
+    p.add_argument(
+        "--method",
+        choices=["reweight", "smc", "auto", "refit"],
+        default="reweight",
+        help="reweight (default; milliseconds), smc (tempered SMC), auto (cheapest faithful "
+        "method), refit (exact)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=None, help="seed of SMC or a refit (default: the fit's)"
+    )
     progress(p)
     p.add_argument("-o", "--output", required=True, help="where to write the unlearned posterior")
     p.set_defaults(func=_cmd_forget)

@@ -174,6 +174,36 @@ def sample_posterior(
     )
 
 
+def resample_like(
+    posterior: Posterior,
+    X: np.ndarray,
+    y: np.ndarray,
+    row_ids: np.ndarray,
+    *,
+    random_seed: RandomSeed = None,
+    progressbar: bool = False,
+    **kwargs,
+) -> Posterior:
+    """NUTS on new raw data with a posterior's model, preprocessing and sampler settings.
+
+    ``random_seed=None`` reuses the seed stored at fit time (the same sampler settings).
+    """
+    seed = posterior.sampler["random_seed"] if random_seed is None else seed_to_int(random_seed)
+    return sample_posterior(
+        posterior.model,
+        X,
+        y,
+        row_ids=row_ids,
+        standardizer=posterior.standardizer,
+        feature_names=posterior.feature_names,
+        target_name=posterior.target_name,
+        sampler=posterior.sampler,
+        random_seed=seed,
+        progressbar=progressbar,
+        **kwargs,
+    )
+
+
 def assemble_idata(
     model: BayesianModel,
     posterior: xr.Dataset,

@@ -269,7 +269,8 @@ class Posterior:
     def summary(self, *, prob: float = 0.94) -> pd.DataFrame:
         """Weighted posterior mean, sd and equal-tailed interval of every parameter.
 
-        For unweighted MCMC draws the table also has ArviZ's bulk ESS and R-hat.
+        For unweighted MCMC draws (a fit or a refit) the table also has ArviZ's bulk ESS and
+        R-hat; for weighted or SMC draws see :attr:`diagnostics` instead.
 
         Parameters
         ----------
@@ -295,7 +296,8 @@ class Posterior:
             },
             index=draws.columns,
         )
-        if not self.is_weighted:
+        mcmc = self.diagnostics is None or self.diagnostics.method in ("fit", "refit")
+        if mcmc and not self.is_weighted:
             import arviz as az
 
             stats = az.summary(self.idata, kind="diagnostics")[["ess_bulk", "r_hat"]]

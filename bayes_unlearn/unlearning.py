@@ -21,7 +21,7 @@ from typing import Literal
 import numpy as np
 
 from bayes_unlearn import _weighted
-from bayes_unlearn._random import RandomSeed, seed_to_int
+from bayes_unlearn._random import RandomSeed
 from bayes_unlearn._validation import check_forget
 from bayes_unlearn.diagnostics import (
     UnlearningDiagnostics,
@@ -284,21 +284,16 @@ def refit(
     progressbar: bool = False,
 ) -> Posterior:
     """Exact retrain: MCMC on the remaining rows with the stored model and sampler settings."""
-    from bayes_unlearn.fitting import sample_posterior
+    from bayes_unlearn.fitting import resample_like
 
     X, y = posterior.training_data()
     keep = ~np.isin(posterior.row_ids, rows)
-    seed = posterior.sampler["random_seed"] if random_seed is None else seed_to_int(random_seed)
-    return sample_posterior(
-        posterior.model,
+    return resample_like(
+        posterior,
         X[keep],
         y[keep],
-        row_ids=posterior.row_ids[keep],
-        standardizer=posterior.standardizer,
-        feature_names=posterior.feature_names,
-        target_name=posterior.target_name,
-        sampler=posterior.sampler,
-        random_seed=seed,
+        posterior.row_ids[keep],
+        random_seed=random_seed,
         progressbar=progressbar,
         history=_record(posterior, rows, "refit"),
         reason="requested (exact retrain)",

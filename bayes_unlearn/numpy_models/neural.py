@@ -137,19 +137,16 @@ def random_labels(
     model, mask, *, retain_access=True, epochs=5, learning_rate=1e-3, random_seed: RandomSeed = None
 ):
     """Fine-tune on the forgotten rows with random wrong labels (plus retained rows if allowed)."""
-    rng = get_random_generator(random_seed)
-    (X_f, y_f), _ = _data(model, mask)
-    params = _relabel_train(
+    return salun(
         model,
         mask,
-        X_f,
-        _wrong_labels(model, y_f, rng),
         retain_access=retain_access,
         epochs=epochs,
         learning_rate=learning_rate,
-        rng=rng,
+        fraction=None,
+        random_seed=random_seed,
+        _name="random_labels",
     )
-    return _finish(model, mask, params, "random_labels")
 
 
 def _fgsm(model, X, y, eps):
@@ -204,8 +201,12 @@ def salun(
     learning_rate=1e-3,
     fraction=0.5,
     random_seed: RandomSeed = None,
+    _name="salun",
 ):
-    """Random labels, updating only the ``fraction`` of weights most salient for the forget loss."""
+    """Random labels, updating only the ``fraction`` of weights most salient for the forget loss.
+
+    ``fraction=None`` updates every weight (plain random labels).
+    """
     rng = get_random_generator(random_seed)
     (X_f, y_f), _ = _data(model, mask)
     params = _relabel_train(
@@ -217,9 +218,9 @@ def salun(
         epochs=epochs,
         learning_rate=learning_rate,
         rng=rng,
-        param_mask=_saliency_mask(model, X_f, y_f, fraction),
+        param_mask=None if fraction is None else _saliency_mask(model, X_f, y_f, fraction),
     )
-    return _finish(model, mask, params, "salun")
+    return _finish(model, mask, params, _name)
 
 
 def adversarial_set(model: MLPClassifier, X, y, *, eps_init: float = 0.01, max_doublings: int = 20):
