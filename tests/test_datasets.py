@@ -44,3 +44,32 @@ def test_checksum_mismatch_and_missing_file(tmp_path):
         datasets.load_pima(tmp_path / "nope.csv")
     with pytest.raises(FileNotFoundError, match=r"No pima-indians-diabetes\.csv"):
         datasets.load_pima(data_dir=Path(tmp_path) / "empty")
+
+
+@pytest.mark.skipif(
+    not SHARED, reason="BAYES_UNLEARN_DATA not set (.ci/run points it at ../shared/data)"
+)
+def test_download_goes_through_pooch_with_the_checksum(tmp_path, monkeypatch):
+    import shutil
+
+    import pooch
+
+    calls = {}
+
+    def fake_retrieve(url, known_hash, fname, path, progressbar):
+        calls.update(url=url, known_hash=known_hash)
+        target = Path(path) / fname
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(
+            Path(SHARED) / datasets.PIMA_FILENAME, target
+        )  # what a verified download leaves
+        return str(target)
+
+    monkeypatch.delenv("BAYES_UNLEARN_DATA")
+    monkeypatch.setattr(pooch, "os_cache", lambda name: tmp_path / name)
+    monkeypatch.setattr(pooch, "retrieve", fake_retrieve)
+    assert "offline default" in datasets.load_pima().attrs["source"]  # no cache, no download
+    df = datasets.load_pima(download=True)
+    assert df.shape == (768, 9) and calls["known_hash"] == f"sha256:{datasets.PIMA_SHA256}"
+    # Once cached, later calls use the cached copy without asking to download.
+    assert datasets.load_pima().shape == (768, 9)

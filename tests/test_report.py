@@ -70,6 +70,7 @@ CHROMIUM = (
 @pytest.mark.skipif(
     CHROMIUM is None, reason="no Chromium installed (.ci/run installs Debian's chromium)"
 )
+@pytest.mark.slow
 def test_report_renders_in_headless_chromium(tmp_path, unlearned, logistic_data):
     from matplotlib.image import imread
 

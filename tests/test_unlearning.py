@@ -158,6 +158,7 @@ def pima_split():
     return train_test_split(X, y, test_size=0.2, random_state=0, stratify=y)
 
 
+@pytest.mark.slow
 def test_pima_one_percent_reweighting_agrees_with_refit(pima_split):
     X_train, X_test, y_train, y_test = pima_split
     settings = {"draws": 500, "tune": 500, "chains": 4}
