@@ -94,7 +94,9 @@ def check_X_y(
     return X_arr, y_arr
 
 
-def check_forget(forget, *, remaining: np.ndarray, forgotten: dict[int, int]) -> np.ndarray:
+def check_forget(
+    forget, *, remaining: np.ndarray, history: Sequence[Sequence[int]] = ()
+) -> np.ndarray:
     """Validate a forget request against the rows still in the posterior.
 
     Parameters
@@ -103,14 +105,15 @@ def check_forget(forget, *, remaining: np.ndarray, forgotten: dict[int, int]) ->
         Training row ids (the ids given at fit time, 0..n-1 by default).
     remaining : ndarray of int
         Row ids still in the posterior.
-    forgotten : dict
-        Row id -> index of the earlier forget request that removed it.
+    history : sequence of sequences of int
+        Row ids removed by each earlier forget request, in order.
 
     Returns
     -------
     ndarray of int
         The unique requested ids, sorted.
     """
+    forgotten = {int(i): k + 1 for k, ids in enumerate(history) for i in ids}
     if isinstance(forget, str | bytes) or np.isscalar(forget):
         forget = [forget]
     arr = np.asarray(list(forget) if not isinstance(forget, np.ndarray) else forget)

@@ -110,8 +110,11 @@ def unlearn(
             f"The 'method' parameter of unlearn must be one of {list(METHODS)}. "
             f"Got {method!r}." + (f" Did you mean {hint[0]!r}?" if hint else "")
         )
-    forgotten = {i: k + 1 for k, req in enumerate(posterior.history) for i in req["row_ids"]}
-    rows = check_forget(forget, remaining=posterior.row_ids, forgotten=forgotten)
+    rows = check_forget(
+        forget,
+        remaining=posterior.row_ids,
+        history=[req["row_ids"] for req in posterior.history],
+    )
     if method == "reweight":
         result = reweight(posterior, rows, **options)
     elif method == "smc":

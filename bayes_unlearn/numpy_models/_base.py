@@ -30,14 +30,17 @@ class ForgettableMixin:
     def split_forget(self, forget):
         """Validate row ids and return boolean masks (forget, retain) over the stored rows."""
         self._check_is_fitted()
-        forgotten = {i: k + 1 for k, ids in enumerate(self.forget_history_) for i in ids}
-        rows = check_forget(forget, remaining=self.row_ids_, forgotten=forgotten)
+        rows = check_forget(forget, remaining=self.row_ids_, history=self.forget_history_)
         mask = np.isin(self.row_ids_, rows)
         return mask, ~mask
 
     def _derived(self, mask_forget, method):
-        """A deep copy that keeps only the retained rows and records the request."""
-        new = copy.deepcopy(self)
+        """A copy that keeps only the retained rows and records the request.
+
+        Shallow: every attribute a method changes (the rows, the history, ``params_`` or
+        ``coef_``) is replaced, never mutated, so the training data is not copied twice.
+        """
+        new = copy.copy(self)
         keep = ~mask_forget
         new.X_fit_, new.y_fit_, new.row_ids_ = (
             self.X_fit_[keep],
