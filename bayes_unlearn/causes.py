@@ -70,6 +70,13 @@ def identify_causes(
 
     Notes
     -----
+    To first order, ``r(z) > 0`` means that removing ``z`` would make ``F`` more likely, so the
+    scores are only as informative as ``F``. Misclassified held-out rows are often cases no
+    model of this family gets right; under random label noise the mislabeled rows make the
+    model less confident, which *helps* on such cases, and they score ``r < 0``. A trusted
+    validation set (verified labels, all of its rows) as ``F`` asks instead which rows make
+    the model worse on trustworthy data; ``notebooks/pima_repair.ipynb`` measures both.
+
     For reweighting, ``se`` is the delta-method standard error of the difference of two
     self-normalized estimates from the same draws, inflated by the draws' MCMC
     autocorrelation; for a refit, the two posteriors are independent and their

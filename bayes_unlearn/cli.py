@@ -321,7 +321,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("posterior")
     p.add_argument(
-        "--failures", required=True, help="CSV of failure cases with their correct target"
+        "--failures",
+        required=True,
+        help="CSV of failure cases with their correct target, or a trusted validation set "
+        "(verified labels; finds random label noise that misclassified cases cannot)",
     )
     p.add_argument("--target", help="target column in the failures CSV (default: the fit's)")
     p.add_argument("--method", choices=["reweight", "refit"], default="reweight")
