@@ -15,6 +15,8 @@ _EXPORTS = {
     "unlearn": "bayes_unlearn.unlearning",
     "compare": "bayes_unlearn.comparison",
     "identify_causes": "bayes_unlearn.causes",
+    "repair": "bayes_unlearn.repairing",
+    "Repair": "bayes_unlearn.repairing",
     "report": "bayes_unlearn.reports",
     "evaluate_unlearning": "bayes_unlearn.numpy_models.metrics",
     "Comparison": "bayes_unlearn.comparison",
@@ -46,6 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from bayes_unlearn.models import LogisticRegression, PolynomialRegression, PyMCModel
     from bayes_unlearn.numpy_models.metrics import evaluate_unlearning
     from bayes_unlearn.posterior import Posterior
+    from bayes_unlearn.repairing import Repair, repair
     from bayes_unlearn.reports import report
     from bayes_unlearn.unlearning import unlearn
 

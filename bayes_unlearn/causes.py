@@ -68,6 +68,11 @@ def identify_causes(
         ``attrs`` holds ``method``, ``n_failures`` and, for reweighting, ``pareto_k``,
         ``pareto_k_threshold``, ``ess`` and ``reliable``.
 
+    See Also
+    --------
+    bayes_unlearn.repair : Score with a trusted validation set and choose how many of the top
+        causes to forget on it.
+
     Notes
     -----
     To first order, ``r(z) > 0`` means that removing ``z`` would make ``F`` more likely, so the

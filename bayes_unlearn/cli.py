@@ -1,4 +1,4 @@
-"""The ``bayes-unlearn`` command line: fit, forget, predict, summary, demo.
+"""The ``bayes-unlearn`` command line: fit, forget, predict, causes, repair, report, summary, demo.
 
 The only module that prints. Errors print one line and return a non-zero exit code.
 """
@@ -192,18 +192,28 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+def _posterior_and_rows(path: str, csv: str, target: str | None, option: str):
+    """The saved posterior, and the rows of ``csv`` with their target column."""
+    import bayes_unlearn as bu
+
+    post = bu.load(path)
+    rows = _read_csv(csv)
+    target = target or post.target_name
+    if target not in rows.columns:
+        raise ValueError(f"{option} CSV has no target column {target!r}; pass --target.")
+    return post, rows, rows[target]
+
+
 def _cmd_causes(args) -> int:
     import bayes_unlearn as bu
 
-    post = bu.load(args.posterior)
-    fail = _read_csv(args.failures)
-    target = args.target or post.target_name
-    if target not in fail.columns:
-        raise ValueError(f"--failures CSV has no target column {target!r}; pass --target.")
+    post, fail, y_fail = _posterior_and_rows(
+        args.posterior, args.failures, args.target, "--failures"
+    )
     table = bu.identify_causes(
         post,
         fail,
-        fail[target],
+        y_fail,
         method=args.method,
         top_k=args.top_k,
         threshold=args.threshold,
@@ -221,6 +231,31 @@ def _cmd_causes(args) -> int:
         table.to_csv(args.output)
         print(f"wrote the table to {args.output}")
     return 0
+
+
+def _cmd_repair(args) -> int:
+    import bayes_unlearn as bu
+
+    post, val, y_val = _posterior_and_rows(
+        args.posterior, args.validation, args.target, "--validation"
+    )
+    fixed = bu.repair(
+        post,
+        val,
+        y_val,
+        rule=args.rule,
+        cause_method=args.cause_method,
+        method=args.method,
+        random_seed=args.seed,
+        progressbar=args.progress,
+    )
+    print(f"candidates (log predictive density of the {len(val)} trusted rows):")
+    print(fixed.candidates.round(3).to_string())
+    print(f"forgetting the top {fixed.n_causes} of {len(fixed.scores)} training rows by r(z)")
+    if args.causes:
+        fixed.scores.assign(forgotten=fixed.scores.index.isin(fixed.causes)).to_csv(args.causes)
+        print(f"wrote the cause scores to {args.causes}")
+    return _save_and_report(fixed.posterior, args.output)
 
 
 def _cmd_report(args) -> int:
@@ -339,6 +374,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("-o", "--output", help="write the full table as CSV")
     p.set_defaults(func=_cmd_causes)
+
+    p = sub.add_parser(
+        "repair",
+        help="forget the rows that make the model worse on a trusted validation set",
+        description="Score the causes with a trusted validation set, forget the top K "
+        "(K chosen on the same rows); exit code 3 if the result is unreliable.",
+    )
+    p.add_argument("posterior")
+    p.add_argument(
+        "--validation", required=True, help="CSV of trusted rows with their verified target"
+    )
+    p.add_argument("--target", help="target column in the validation CSV (default: the fit's)")
+    p.add_argument(
+        "--rule",
+        choices=["one_se", "best"],
+        default="one_se",
+        help="one_se (default): smallest K within one standard error of the best; best",
+    )
+    p.add_argument("--cause-method", choices=["reweight", "refit"], default="reweight")
+    p.add_argument(
+        "--method",
+        choices=["reweight", "smc", "auto", "refit"],
+        default="auto",
+        help="how each candidate forgets its rows (default auto)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=None, help="seed of SMC or refits (default: the fit's)"
+    )
+    progress(p)
+    p.add_argument("--causes", help="write the cause scores (with a 'forgotten' column) as CSV")
+    p.add_argument("-o", "--output", required=True, help="where to write the repaired posterior")
+    p.set_defaults(func=_cmd_repair)
 
     p = sub.add_parser(
         "report",
