@@ -7,8 +7,8 @@ training-split medians for the impossible zeros, the training split split again 
 rows and trusted validation rows (never corrupted), a fraction of the fitting labels flipped,
 Bayesian logistic regression by NUTS (4 x 1000 draws), r(z) with the validation rows as F by
 Pareto-smoothed reweighting, or by an MCMC refit on D ∪ F where the reweighting's k̂ or ESS
-fails. Also: the validation fraction 0.1 / 0.2 / 0.3
-at 20% flips, and the surprise baseline −E[log p(z|θ)].
+fails. Also: the validation fraction 0.1 / 0.2 / 0.3 at 20% flips, and the surprise baseline
+−E[log p(z|θ)].
 
 Run: ``python -m benchmarks.bench_causes`` (``BENCH_SPLITS=N`` for fewer splits). Writes
 ``benchmarks/results/causes.{json,md}``. About 30 minutes on 2 cores.
@@ -91,8 +91,7 @@ def main():
         f"Machine: {info['cpu']}, {info['cores']} cores; {info['date']}. Data: {df.attrs['source']}.",
         f"{SPLITS} splits (seeds 0-{SPLITS - 1}); NUTS 4 x 1000 draws; r(z) by Pareto-smoothed "
         "reweighting (an MCMC refit on D ∪ F where its k̂ or ESS fails) with all trusted validation "
-        "rows as F. Mean ROC AUC for the flipped rows "
-        "with a 95% t-interval over splits; `surprise` ranks rows by −E[log p(z|θ)] (no F). "
+        "rows as F. Mean ROC AUC for the flipped rows with a 95% t-interval over splits; `surprise` ranks rows by −E[log p(z|θ)] (no F). "
         f"Wall time {time.perf_counter() - start:.0f} s.",
         "",
         "| trusted fraction | fitting / trusted rows | flipped | r(z) AUC | sd over splits "
