@@ -35,10 +35,16 @@ VAL_FRACTIONS = (0.1, 0.2, 0.3)  # 0.2 at every rate, the others at 20% flips
 SAMPLER = dict(draws=1000, tune=1000, chains=4)
 
 
-def one_run(df, seed, rate, val_fraction):
+def corrupted_split(df, seed, rate, val_fraction=0.2):
+    """The notebook's protocol: split, impute with training medians, flip fitting labels.
+
+    Returns a dict with the fitting rows and their corrupted labels (``X_fit``, ``y_bad``),
+    the positions of the flipped rows, the trusted validation rows and the imputed test rows.
+    """
     X, y = df.drop(columns="Outcome"), df["Outcome"].to_numpy()
-    X_tr, _, y_tr, _ = train_test_split(X, y, test_size=0.2, random_state=seed, stratify=y)
+    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.2, random_state=seed, stratify=y)
     X_tr = bu.datasets.impute_zeros(X_tr)
+    X_te = bu.datasets.impute_zeros(X_te, X_tr.attrs["imputation_medians"])
     X_fit, X_val, y_fit, y_val = train_test_split(
         X_tr, y_tr, test_size=val_fraction, random_state=seed, stratify=y_tr
     )
@@ -46,23 +52,47 @@ def one_run(df, seed, rate, val_fraction):
     flipped = rng.choice(len(y_fit), size=round(rate * len(y_fit)), replace=False)
     y_bad = y_fit.copy()
     y_bad[flipped] = 1 - y_bad[flipped]
-    post = bu.fit(bu.LogisticRegression(), X_fit, y_bad, random_seed=seed, **SAMPLER)
-    table = bu.identify_causes(post, X_val, y_val)
+    return dict(
+        X_fit=X_fit,
+        y_bad=y_bad,
+        flipped=flipped,
+        X_val=X_val,
+        y_val=y_val,
+        X_test=X_te,
+        y_test=y_te,
+    )
+
+
+def score_causes(post, data, seed):
+    """r(z) with the trusted rows as F, by reweighting or, where k̂ or ESS fail, by refit."""
+    table = bu.identify_causes(post, data["X_val"], data["y_val"])
     k_hat = table.attrs["pareto_k"]
     if not table.attrs["reliable"]:  # the cheap scores cannot be trusted: use the exact ones
-        table = bu.identify_causes(post, X_val, y_val, method="refit", random_seed=seed + 1)
+        table = bu.identify_causes(
+            post, data["X_val"], data["y_val"], method="refit", random_seed=seed + 1
+        )
     table = table.loc[post.row_ids]
-    is_bad = np.isin(post.row_ids, flipped)
+    is_bad = np.isin(post.row_ids, data["flipped"])
     return {
-        "seed": seed,
-        "rate": rate,
-        "val_fraction": val_fraction,
-        "n_fit": len(y_fit),
-        "n_val": len(y_val),
         "auc": roc_auc_score(is_bad, table["r"]),
         "surprise_auc": roc_auc_score(is_bad, -table["log_lik"]),
         "pareto_k": k_hat,
         "refit": table.attrs["method"] == "refit",
+    }
+
+
+def one_run(df, seed, rate, val_fraction):
+    data = corrupted_split(df, seed, rate, val_fraction)
+    post = bu.fit(
+        bu.LogisticRegression(), data["X_fit"], data["y_bad"], random_seed=seed, **SAMPLER
+    )
+    return {
+        "seed": seed,
+        "rate": rate,
+        "val_fraction": val_fraction,
+        "n_fit": len(data["y_bad"]),
+        "n_val": len(data["y_val"]),
+        **score_causes(post, data, seed),
     }
 
 

@@ -34,7 +34,18 @@ def poly_post():
     )
 
 
-@pytest.mark.parametrize("name", ["logistic_post", "linear_post", "poly_post"])
+@pytest.fixture(scope="module")
+def noisy_label_post(logistic_data):
+    # The label-noise model of benchmarks/bench_label_noise.py, checked like the built-ins.
+    from benchmarks.bench_label_noise import NoisyLabelLogisticRegression
+
+    X, y = logistic_data
+    return bu.fit(
+        NoisyLabelLogisticRegression(), X, y, draws=200, tune=300, chains=2, random_seed=5
+    )
+
+
+@pytest.mark.parametrize("name", ["logistic_post", "linear_post", "poly_post", "noisy_label_post"])
 def test_numpy_loglik_and_log_joint_match_pymc(name, request):
     post = request.getfixturevalue(name)
     ll_pymc, log_prior_pymc = _pymc_pointwise(post)
