@@ -27,6 +27,9 @@ _EXPORTS = {
     "PolynomialRegression": "bayes_unlearn.models",
     "PyMCModel": "bayes_unlearn.models",
     "UnlearningDiagnostics": "bayes_unlearn.diagnostics",
+    "ConvergenceWarning": "bayes_unlearn.diagnostics",
+    "audit_erasure": "bayes_unlearn.audit",
+    "ErasureAudit": "bayes_unlearn.audit",
     "UnreliableUnlearningWarning": "bayes_unlearn.diagnostics",
     "pareto_k_threshold": "bayes_unlearn.diagnostics",
 }
@@ -36,9 +39,11 @@ __all__ = sorted([*_EXPORTS, *_SUBMODULES, "__version__"])
 
 if TYPE_CHECKING:  # pragma: no cover
     from bayes_unlearn import datasets, numpy_models
+    from bayes_unlearn.audit import ErasureAudit, audit_erasure
     from bayes_unlearn.causes import identify_causes
     from bayes_unlearn.comparison import Comparison, compare
     from bayes_unlearn.diagnostics import (
+        ConvergenceWarning,
         UnlearningDiagnostics,
         UnreliableUnlearningWarning,
         pareto_k_threshold,

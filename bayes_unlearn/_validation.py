@@ -114,24 +114,7 @@ def check_forget(
         The unique requested ids, sorted.
     """
     forgotten = {int(i): k + 1 for k, ids in enumerate(history) for i in ids}
-    if isinstance(forget, str | bytes) or np.isscalar(forget):
-        forget = [forget]
-    arr = np.asarray(list(forget) if not isinstance(forget, np.ndarray) else forget)
-    if arr.size == 0:
-        raise ValueError("The 'forget' parameter is empty. Pass at least one training row id.")
-    if arr.dtype == bool:
-        raise TypeError(
-            "The 'forget' parameter must be row ids, not a boolean mask. Use np.flatnonzero(mask)."
-        )
-    if not np.issubdtype(arr.dtype, np.integer):
-        if np.issubdtype(arr.dtype, np.floating) and np.all(np.mod(arr, 1) == 0):
-            arr = arr.astype(np.int64)
-        else:
-            raise TypeError(
-                f"The 'forget' parameter must be integer row ids. Got dtype {arr.dtype}; "
-                "to name rows by content use Posterior.find_rows(X, y)."
-            )
-    arr = arr.astype(np.int64).ravel()
+    arr = _row_id_array(forget, "forget")
     uniq, counts = np.unique(arr, return_counts=True)
     if np.any(counts > 1):
         raise ValueError(
@@ -158,6 +141,55 @@ def check_forget(
             "or keep at least one row."
         )
     return uniq
+
+
+def _row_id_array(ids, name: str) -> np.ndarray:
+    """A 1-D int64 array of row ids, refusing anything that would need a silent cast."""
+    if ids is None:
+        raise TypeError(f"The {name!r} parameter must be row ids (a list of ints). Got None.")
+    if isinstance(ids, str | bytes) or np.isscalar(ids):
+        ids = [ids]
+    if not isinstance(ids, np.ndarray):
+        try:
+            items = list(ids)
+        except TypeError:
+            raise TypeError(
+                f"The {name!r} parameter must be row ids (a list of ints). "
+                f"Got {type(ids).__name__}."
+            ) from None
+        if any(isinstance(v, bool | np.bool_) for v in items):
+            raise TypeError(
+                f"The {name!r} parameter mixes booleans with row ids ({items[:5]}...). "
+                "Pass integer ids only; for a mask use np.flatnonzero(mask)."
+            )
+        try:
+            ids = np.asarray(items)
+        except ValueError:
+            raise ValueError(
+                f"The {name!r} parameter must be a flat list of row ids; got nested sequences "
+                "of different lengths."
+            ) from None
+    arr = ids
+    if arr.size == 0:
+        raise ValueError(f"The {name!r} parameter is empty. Pass at least one training row id.")
+    if arr.dtype == bool:
+        raise TypeError(
+            f"The {name!r} parameter must be row ids, not a boolean mask. Use np.flatnonzero(mask)."
+        )
+    if arr.ndim != 1:
+        raise ValueError(
+            f"The {name!r} parameter must be a flat (1-D) list of row ids. Got shape "
+            f"{arr.shape}; flatten it yourself if that is what you mean."
+        )
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(
+            f"The {name!r} parameter must be integer row ids. Got dtype {arr.dtype} "
+            f"(first values {arr[:3].tolist()}); ids are never cast from other types. "
+            "To name rows by content use Posterior.find_rows(X, y)."
+        )
+    if arr.dtype == np.uint64 and arr.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"The {name!r} parameter has ids beyond the int64 range.")
+    return arr.astype(np.int64)
 
 
 def check_probability(value: float, name: str) -> float:

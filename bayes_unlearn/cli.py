@@ -1,4 +1,4 @@
-"""The ``bayes-unlearn`` command line: fit, forget, predict, causes, repair, report, summary, demo.
+"""The ``bayes-unlearn`` command line: fit, forget, predict, causes, repair, report, audit, summary, demo.
 
 The only module that prints. Errors print one line and return a non-zero exit code.
 """
@@ -35,12 +35,47 @@ def _parse_rows(text: str) -> list[int]:
         ) from None
 
 
-def _save_and_report(post, output: str) -> int:
-    """Save, print the diagnostics; exit code 3 when they say the result is unreliable."""
-    post.save(output)
+def _read_rows_file(path: str) -> list[int]:
+    """Whitespace-separated integer ids; a bad token is named with its line."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"--rows-file: no file at {path!r}.")
+    ids = []
+    for line_no, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        for tok in line.split():
+            if not tok.lstrip("-").isdigit():
+                raise ValueError(
+                    f"--rows-file {path}: line {line_no} has {tok!r}, not an integer row id."
+                )
+            ids.append(int(tok))
+    return ids
+
+
+def _key(args) -> bytes | None:
+    """The signing/fingerprint key from --key-file (kept outside the posterior file)."""
+    path = getattr(args, "key_file", None)
+    if not path:
+        return None
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"--key-file: no file at {path!r}.")
+    return Path(path).read_bytes().strip()
+
+
+def _load(args, path: str):
+    import bayes_unlearn as bu
+
+    return bu.load(path, key=_key(args))
+
+
+def _save_and_report(post, output: str, args) -> int:
+    """Save (refreshing weighted draws), print diagnostics; exit 3 when unreliable."""
+    written = post.save(output, key=_key(args), random_seed=getattr(args, "seed", None))
     print(post.diagnostics)
-    print(f"saved {post!r} to {output}")
-    return 0 if post.diagnostics.reliable else 3
+    if written is not post:
+        d = written.diagnostics
+        cost = f", {d.seconds:.2f} s" if d.seconds is not None else ""
+        print(f"refreshed before saving: {d.reason}{cost}")
+    print(f"saved {written!r} to {output}")
+    return 0 if post.diagnostics.reliable and written.diagnostics.reliable else 3
 
 
 def _model(args):
@@ -69,17 +104,19 @@ def _cmd_fit(args) -> int:
         raise ValueError(
             f"--features names unknown columns {unknown}; columns: {list(df.columns)}."
         )
-    post = bu.fit(
-        _model(args),
-        df[features],
-        df[args.target],
-        draws=args.draws,
-        tune=args.tune,
-        chains=args.chains,
-        random_seed=args.seed,
-        progressbar=args.progress,
-    )
-    return _save_and_report(post, args.output)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bu.ConvergenceWarning)  # the verdict is printed below
+        post = bu.fit(
+            _model(args),
+            df[features],
+            df[args.target],
+            draws=args.draws,
+            tune=args.tune,
+            chains=args.chains,
+            random_seed=args.seed,
+            progressbar=args.progress,
+        )
+    return _save_and_report(post, args.output, args)
 
 
 def _cmd_forget(args) -> int:
@@ -87,24 +124,29 @@ def _cmd_forget(args) -> int:
 
     rows = _parse_rows(args.rows) if args.rows else []
     if args.rows_file:
-        rows += [int(v) for v in Path(args.rows_file).read_text().split()]
-    post = bu.load(args.posterior)
+        rows += _read_rows_file(args.rows_file)
+    if not rows:
+        raise ValueError("Name the rows to forget with --rows or --rows-file.")
+    if bool(args.output) == bool(args.in_place):
+        raise ValueError("Pass exactly one of -o/--output and --in-place.")
+    post = _load(args, args.posterior)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", bu.UnreliableUnlearningWarning)  # printed below instead
+        # Printed below instead, as the diagnostics' verdict.
+        warnings.simplefilter("ignore", bu.UnreliableUnlearningWarning)
+        warnings.simplefilter("ignore", bu.ConvergenceWarning)
         un = bu.unlearn(
             post,
             forget=rows,
             method=args.method,
             random_seed=args.seed,
+            key=_key(args),
             **({"progressbar": args.progress} if args.method in ("refit", "auto") else {}),
         )
-    return _save_and_report(un, args.output)
+    return _save_and_report(un, args.posterior if args.in_place else args.output, args)
 
 
 def _cmd_predict(args) -> int:
-    import bayes_unlearn as bu
-
-    post = bu.load(args.posterior)
+    post = _load(args, args.posterior)
     df = _read_csv(args.data)
     table = post.predict_interval(df, prob=args.prob)
     if post.model.binary_target:
@@ -119,22 +161,34 @@ def _cmd_predict(args) -> int:
 
 
 def _cmd_summary(args) -> int:
-    import bayes_unlearn as bu
-
-    post = bu.load(args.posterior)
+    post = _load(args, args.posterior)
     print(repr(post))
     print(post.summary(prob=args.prob).round(4).to_string())
     if post.diagnostics:
         print(post.diagnostics)
     for req in post.history:
         print(
-            f"request #{req['request']}: {req['method']}, {len(req['row_ids'])} rows "
+            f"request #{req['request']}: {req['method']}"
+            + (
+                f" (asked: {req['requested']})"
+                if req.get("requested", req["method"]) != req["method"]
+                else ""
+            )
+            + f", {len(req['row_ids'])} rows "
             f"{req['row_ids'][:10]}{' ...' if len(req['row_ids']) > 10 else ''}, at {req['time']}"
         )
     return 0
 
 
 def _cmd_demo(args) -> int:
+    import bayes_unlearn as bu
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bu.ConvergenceWarning)  # verdicts printed instead
+        return _demo(args)
+
+
+def _demo(args) -> int:
     from sklearn.model_selection import train_test_split
 
     import bayes_unlearn as bu
@@ -162,7 +216,7 @@ def _cmd_demo(args) -> int:
     print(f"forgetting {n_forget} rows (1%): {forget.tolist()}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bu.UnreliableUnlearningWarning)  # verdicts printed below
-        un = bu.unlearn(post, forget=forget)
+        un = bu.unlearn(post, forget=forget, random_seed=args.seed)
         print(un.diagnostics, "\n")
         print(
             "exact refit on the remaining rows (reference), and a second one for the noise floor ..."
@@ -180,23 +234,21 @@ def _cmd_demo(args) -> int:
     print(f"refit: {ref.diagnostics.verdict}")
     fidelity = bu.compare(un, ref, X_test=X_test, y_test=y_test.to_numpy())
     noise = bu.compare(floor, ref, X_test=X_test, y_test=y_test.to_numpy())
-    print(f"reweighted vs refit:      {fidelity}")
+    print(f"unlearned ({un.diagnostics.method}) vs refit: {fidelity}")
     print(f"refit vs refit (noise):   {noise}")
     acc = {
         name: float(np.mean(p.predict(X_test) == y_test.to_numpy()))
-        for name, p in (("original", post), ("reweighted", un), ("refit", ref))
+        for name, p in (("original", post), ("unlearned", un), ("refit", ref))
     }
     print("test accuracy: " + ", ".join(f"{k} {v:.3f}" for k, v in acc.items()))
-    print("\nper-parameter fidelity (reweighted vs refit):")
+    print("\nper-parameter fidelity (unlearned vs refit):")
     print(fidelity.table[["mean", "mean_ref", "smd", "sd_ratio"]].round(3).to_string())
     return 0
 
 
-def _posterior_and_rows(path: str, csv: str, target: str | None, option: str):
+def _posterior_and_rows(args, path: str, csv: str, target: str | None, option: str):
     """The saved posterior, and the rows of ``csv`` with their target column."""
-    import bayes_unlearn as bu
-
-    post = bu.load(path)
+    post = _load(args, path)
     rows = _read_csv(csv)
     target = target or post.target_name
     if target not in rows.columns:
@@ -208,7 +260,7 @@ def _cmd_causes(args) -> int:
     import bayes_unlearn as bu
 
     post, fail, y_fail = _posterior_and_rows(
-        args.posterior, args.failures, args.target, "--failures"
+        args, args.posterior, args.failures, args.target, "--failures"
     )
     table = bu.identify_causes(
         post,
@@ -237,7 +289,7 @@ def _cmd_repair(args) -> int:
     import bayes_unlearn as bu
 
     post, val, y_val = _posterior_and_rows(
-        args.posterior, args.validation, args.target, "--validation"
+        args, args.posterior, args.validation, args.target, "--validation"
     )
     fixed = bu.repair(
         post,
@@ -255,15 +307,15 @@ def _cmd_repair(args) -> int:
     if args.causes:
         fixed.scores.assign(forgotten=fixed.scores.index.isin(fixed.causes)).to_csv(args.causes)
         print(f"wrote the cause scores to {args.causes}")
-    return _save_and_report(fixed.posterior, args.output)
+    return _save_and_report(fixed.posterior, args.output, args)
 
 
 def _cmd_report(args) -> int:
     import bayes_unlearn as bu
 
-    post = bu.load(args.posterior)
-    original = bu.load(args.original) if args.original else None
-    reference = bu.load(args.reference) if args.reference else None
+    post = _load(args, args.posterior)
+    original = _load(args, args.original) if args.original else None
+    reference = _load(args, args.reference) if args.reference else None
     X_test = y_test = None
     if args.test:
         test = _read_csv(args.test)
@@ -274,6 +326,34 @@ def _cmd_report(args) -> int:
     )
     print(f"wrote {path}")
     return 0
+
+
+def _cmd_audit(args) -> int:
+    import bayes_unlearn as bu
+
+    post, forgotten, y_forgotten = _posterior_and_rows(
+        args, args.posterior, args.forgotten, args.target, "--forgotten"
+    )
+    X_u = y_u = None
+    if args.unseen:
+        _, X_u, y_u = _posterior_and_rows(
+            args, args.posterior, args.unseen, args.target, "--unseen"
+        )
+    result = bu.audit_erasure(
+        args.posterior,
+        forgotten,
+        y_forgotten,
+        X_unseen=X_u,
+        y_unseen=y_u,
+        reference=args.reference,
+        key=_key(args),
+        random_seed=args.seed,
+    )
+    print(result)
+    if args.output:
+        path = bu.report(post, args.output, audit=result)
+        print(f"wrote {path}")
+    return 0 if result.passed else 3
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -300,6 +380,13 @@ def build_parser() -> argparse.ArgumentParser:
             help="hide the sampling progress bar",
         )
 
+    def key_file(p):
+        p.add_argument(
+            "--key-file",
+            help="file holding a secret key (>= 16 bytes) kept outside the posterior: signs "
+            "written files, verifies read ones, and fingerprints forgotten rows",
+        )
+
     p = sub.add_parser(
         "fit",
         help="fit a model to a CSV and save its posterior",
@@ -317,6 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain (default 1000)")
     sampling(p)
     progress(p)
+    key_file(p)
     p.add_argument("-o", "--output", required=True, help="where to write the posterior (.nc)")
     p.set_defaults(func=_cmd_fit)
 
@@ -330,16 +418,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rows-file", help="file of whitespace-separated row ids")
     p.add_argument(
         "--method",
-        choices=["reweight", "smc", "auto", "refit"],
-        default="reweight",
-        help="reweight (default; milliseconds), smc (tempered SMC), auto (cheapest faithful "
-        "method), refit (exact)",
+        choices=["auto", "reweight", "smc", "refit"],
+        default="auto",
+        help="auto (default: the cheapest method whose diagnostics pass), reweight "
+        "(milliseconds), smc (tempered SMC), refit (exact)",
     )
-    p.add_argument(
-        "--seed", type=int, default=None, help="seed of SMC or a refit (default: the fit's)"
-    )
+    p.add_argument("--seed", type=int, default=None, help="seed of SMC, a refit or the refresh")
     progress(p)
-    p.add_argument("-o", "--output", required=True, help="where to write the unlearned posterior")
+    key_file(p)
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("-o", "--output", help="where to write the unlearned posterior")
+    out.add_argument(
+        "--in-place",
+        action="store_true",
+        help="replace the input file atomically (other copies of it are yours to delete)",
+    )
     p.set_defaults(func=_cmd_forget)
 
     p = sub.add_parser("predict", help="posterior predictive means and intervals for new rows")
@@ -347,6 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", help="CSV with the feature columns")
     p.add_argument("--prob", type=float, default=0.94, help="interval probability (default 0.94)")
     p.add_argument("-o", "--output", help="write a CSV instead of printing")
+    key_file(p)
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser(
@@ -373,6 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=20, help="rows to print (default 20)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("-o", "--output", help="write the full table as CSV")
+    key_file(p)
     p.set_defaults(func=_cmd_causes)
 
     p = sub.add_parser(
@@ -405,6 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
     progress(p)
     p.add_argument("--causes", help="write the cause scores (with a 'forgotten' column) as CSV")
     p.add_argument("-o", "--output", required=True, help="where to write the repaired posterior")
+    key_file(p)
     p.set_defaults(func=_cmd_repair)
 
     p = sub.add_parser(
@@ -418,11 +514,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", help="an exact refit to compare with")
     p.add_argument("--test", help="CSV of held-out rows (with the target column for accuracy)")
     p.add_argument("-o", "--output", default="report.html")
+    key_file(p)
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser(
+        "audit",
+        help="attack a saved posterior: can it give forgotten rows back?",
+        description="Erasure audit: reconstruction attacks on every stored array and "
+        "aggregate, a membership attack (forgotten vs never-seen rows) and duplicated "
+        "draws, each beside the same attack on an exact refit's file; exit code 3 if any "
+        "does better against the posterior than against the refit.",
+    )
+    p.add_argument("posterior", help="the saved, unlearned posterior (.nc)")
+    p.add_argument("--forgotten", required=True, help="CSV of the forgotten rows (with target)")
+    p.add_argument("--unseen", help="CSV of rows never trained on, for the membership attack")
+    p.add_argument("--target", help="target column in the CSVs (default: the fit's)")
+    p.add_argument("--reference", help="an exact refit's file (default: refit now)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the refit and bootstrap")
+    p.add_argument("-o", "--output", help="also write an HTML report with the audit")
+    key_file(p)
+    p.set_defaults(func=_cmd_audit)
 
     p = sub.add_parser("summary", help="parameter summary, diagnostics and forget history")
     p.add_argument("posterior")
     p.add_argument("--prob", type=float, default=0.94)
+    key_file(p)
     p.set_defaults(func=_cmd_summary)
 
     p = sub.add_parser(

@@ -6,11 +6,20 @@ import dataclasses
 import math
 from typing import Any
 
-__all__ = ["UnlearningDiagnostics", "UnreliableUnlearningWarning", "pareto_k_threshold"]
+__all__ = [
+    "ConvergenceWarning",
+    "UnlearningDiagnostics",
+    "UnreliableUnlearningWarning",
+    "pareto_k_threshold",
+]
 
 
 class UnreliableUnlearningWarning(UserWarning):
     """The unlearned posterior's own diagnostics say it cannot be trusted."""
+
+
+class ConvergenceWarning(UserWarning):
+    """The MCMC fit's own R-hat, ESS or divergence checks failed."""
 
 
 def pareto_k_threshold(n_draws: int) -> float:

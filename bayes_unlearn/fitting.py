@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 
 from bayes_unlearn._random import RandomSeed, seed_to_int
 from bayes_unlearn._validation import check_X_y
-from bayes_unlearn.diagnostics import UnlearningDiagnostics
+from bayes_unlearn.diagnostics import ConvergenceWarning, UnlearningDiagnostics
+from bayes_unlearn.layout import assemble_idata
 from bayes_unlearn.models import BayesianModel, Standardizer
-from bayes_unlearn.posterior import SAMPLE_DIMS, Posterior, row_fingerprints
+from bayes_unlearn.posterior import Posterior
 
-__all__ = ["fit"]
+__all__ = ["assemble_idata", "fit"]
 
 _log = logging.getLogger(__name__)
 
@@ -62,6 +63,12 @@ def fit(
     -------
     Posterior
 
+    Warns
+    -----
+    ConvergenceWarning
+        When R-hat, bulk ESS or divergent transitions say the chains did not converge;
+        the same verdict is in ``diagnostics`` and every later unlearning step repeats it.
+
     Examples
     --------
     >>> import bayes_unlearn as bu
@@ -95,7 +102,7 @@ def fit(
         "target_accept": float(target_accept),
         "random_seed": seed_to_int(random_seed),
     }
-    return sample_posterior(
+    post = sample_posterior(
         model,
         X_arr,
         y_arr,
@@ -107,6 +114,9 @@ def fit(
         random_seed=sampler["random_seed"],
         progressbar=progressbar,
     )
+    if not post.diagnostics.reliable:
+        warnings.warn(post.diagnostics.verdict, ConvergenceWarning, stacklevel=2)
+    return post
 
 
 def sample_posterior(
@@ -171,6 +181,7 @@ def sample_posterior(
         sampler=dict(sampler),
         history=tuple(history),
         diagnostics=diagnostics,
+        draws_source="refit" if history else "fit",
     )
 
 
@@ -182,11 +193,13 @@ def resample_like(
     *,
     random_seed: RandomSeed = None,
     progressbar: bool = False,
+    standardizer: Standardizer | None = None,
     **kwargs,
 ) -> Posterior:
-    """NUTS on new raw data with a posterior's model, preprocessing and sampler settings.
+    """NUTS on new raw data with a posterior's model, sampler settings and feature scaling.
 
-    ``random_seed=None`` reuses the seed stored at fit time (the same sampler settings).
+    ``random_seed=None`` reuses the seed stored at fit time (the same sampler settings);
+    ``standardizer=None`` keeps the posterior's feature scaling.
     """
     seed = posterior.sampler["random_seed"] if random_seed is None else seed_to_int(random_seed)
     return sample_posterior(
@@ -194,68 +207,13 @@ def resample_like(
         X,
         y,
         row_ids=row_ids,
-        standardizer=posterior.standardizer,
+        standardizer=posterior.standardizer if standardizer is None else standardizer,
         feature_names=posterior.feature_names,
         target_name=posterior.target_name,
         sampler=posterior.sampler,
         random_seed=seed,
         progressbar=progressbar,
         **kwargs,
-    )
-
-
-def assemble_idata(
-    model: BayesianModel,
-    posterior: xr.Dataset,
-    sample_stats: xr.Dataset | None,
-    X: np.ndarray,
-    y: np.ndarray,
-    *,
-    row_ids: np.ndarray,
-    standardizer: Standardizer,
-    feature_names: tuple[str, ...],
-):
-    """InferenceData for equally weighted draws of ``p(θ | X, y)``, with what unlearning needs.
-
-    Adds the pointwise log-likelihood, ``log_joint`` = h(θ), uniform ``log_weight`` and the
-    data groups on raw features indexed by ``row_ids`` (so forget requests select rows by id).
-    """
-    import arviz as az
-
-    n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
-    params = {k: v.values.reshape(n_chain * n_draw, *v.shape[2:]) for k, v in posterior.items()}
-    X_std = standardizer.transform(X)
-    ll = model.pointwise_log_likelihood(params, X_std, y)
-    log_joint = ll.sum(axis=1) + model.log_prior(params, X_std, y)
-    stats = (
-        sample_stats.copy()
-        if sample_stats is not None
-        else xr.Dataset(coords={d: posterior[d] for d in SAMPLE_DIMS})
-    )
-    flat_zero = np.zeros((n_chain, n_draw))
-    stats["log_joint"] = (SAMPLE_DIMS, log_joint.reshape(n_chain, n_draw))
-    stats["log_weight"] = (SAMPLE_DIMS, flat_zero - np.log(n_chain * n_draw))
-    stats["forgotten_log_likelihood"] = (SAMPLE_DIMS, flat_zero)
-    coords = {
-        "chain": posterior["chain"].values,
-        "draw": posterior["draw"].values,
-        "obs_id": row_ids,
-        "feature": list(feature_names),
-    }
-    return az.InferenceData(
-        posterior=posterior,
-        sample_stats=stats,
-        log_likelihood=xr.Dataset(
-            {"y": (("chain", "draw", "obs_id"), ll.reshape(n_chain, n_draw, -1))}, coords=coords
-        ),
-        observed_data=xr.Dataset({"y": ("obs_id", y)}, coords={"obs_id": row_ids}),
-        constant_data=xr.Dataset(
-            {
-                "X": (("obs_id", "feature"), X),
-                "row_fingerprint": ("obs_id", row_fingerprints(X, y)),
-            },
-            coords={"obs_id": row_ids, "feature": list(feature_names)},
-        ),
     )
 
 

@@ -58,6 +58,11 @@ class Standardizer:
         """Apply the stored scaling."""
         return (X - np.asarray(self.mean)) / np.asarray(self.scale)
 
+    @property
+    def is_identity(self) -> bool:
+        """Whether the scaling leaves features unchanged (``standardize=False``)."""
+        return all(m == 0.0 for m in self.mean) and all(s == 1.0 for s in self.scale)
+
 
 class BayesianModel(abc.ABC):
     """A Bayesian regression model the toolkit can fit, forget from and refit.
@@ -69,6 +74,9 @@ class BayesianModel(abc.ABC):
     kind: ClassVar[str]
     binary_target: ClassVar[bool] = False
     standardize: bool = True
+    #: Highest power of each standardized feature in the linear predictor (None: not a
+    #: polynomial-in-features model, so draws cannot be moved to a new feature scaling).
+    polynomial_degree: ClassVar[int | None] = None
 
     @property
     def positive_params(self) -> tuple[str, ...]:
@@ -109,6 +117,40 @@ class BayesianModel(abc.ABC):
     def mean_function(self, params: Params, X_std: np.ndarray) -> np.ndarray:
         """``E[y | x, θ_s]`` (a probability for classifiers), shape (draws, rows)."""
 
+    def reparametrize(self, params: Params, old: Standardizer, new: Standardizer) -> Params:
+        """The same draws expressed for features scaled by ``new`` instead of ``old``.
+
+        The linear predictor ``α + Σ_j Σ_k β_jk z_j^k`` with ``z = (x - m)/s`` is rewritten
+        exactly in ``z' = (x - m')/s'``: ``z = a + c z'`` with ``a = (m' - m)/s`` and
+        ``c = s'/s``, so each power expands binomially and the map from ``(α, β)`` to
+        ``(α', β')`` is affine (its Jacobian is a constant, which cancels in normalized
+        importance weights). Every other variable is unchanged. This is what lets a forget
+        request drop the forgotten rows' contribution to the feature scaling: the unlearned
+        posterior is expressed in the scaling a refit on the remaining rows would learn.
+        """
+        if old == new:
+            return params
+        degree = self.polynomial_degree
+        if degree is None:
+            raise NotImplementedError(
+                f"{type(self).__name__} cannot move its draws to a new feature scaling; "
+                "fit it with standardize=False."
+            )
+        m0, s0 = np.asarray(old.mean), np.asarray(old.scale)
+        a, c = (np.asarray(new.mean) - m0) / s0, np.asarray(new.scale) / s0
+        n_draws, p = params["coef"].shape[0], m0.size
+        beta = params["coef"].reshape(n_draws, degree, p)  # term (k-1)*p + j is feature j, power k
+        new_beta = np.zeros_like(beta)
+        intercept = np.array(params["intercept"], dtype=np.float64, copy=True)
+        for k in range(1, degree + 1):
+            for j in range(k + 1):  # (a + c z')^k = Σ_j C(k, j) a^(k-j) c^j z'^j
+                term = beta[:, k - 1, :] * (special.comb(k, j) * a ** (k - j) * c**j)
+                if j == 0:
+                    intercept += term.sum(axis=1)
+                else:
+                    new_beta[:, j - 1, :] += term
+        return {**params, "intercept": intercept, "coef": new_beta.reshape(n_draws, degree * p)}
+
     # --- serialization ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """The spec as JSON-able data, stored in the posterior file."""
@@ -140,6 +182,7 @@ class LogisticRegression(BayesianModel):
 
     kind: ClassVar[str] = "logistic"
     binary_target: ClassVar[bool] = True
+    polynomial_degree: ClassVar[int | None] = 1
     intercept_prior_sd: float = 2.5
     coef_prior_sd: float = 2.5
     standardize: bool = True
@@ -219,6 +262,10 @@ class PolynomialRegression(BayesianModel):
     @property
     def positive_params(self):
         return ("sigma",) if self.sigma is None else ()
+
+    @property
+    def polynomial_degree(self) -> int:  # type: ignore[override]
+        return self.degree
 
     def design(self, X_std):
         return np.concatenate([X_std**k for k in range(1, self.degree + 1)], axis=1)

@@ -3,35 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 
 from bayes_unlearn import _weighted
-from bayes_unlearn._random import RandomSeed, get_random_generator
+from bayes_unlearn._random import RandomSeed
 from bayes_unlearn._validation import check_probability, check_X, check_X_y
 from bayes_unlearn.diagnostics import UnlearningDiagnostics
+from bayes_unlearn.integrity import Key, check_key, row_fingerprints
+from bayes_unlearn.layout import SAMPLE_DIMS, SAVEABLE_SOURCES, flatten_draws
 from bayes_unlearn.models import BayesianModel, Standardizer
 
-__all__ = ["Posterior", "row_fingerprints"]
-
-SAMPLE_DIMS = ("chain", "draw")
-
-
-def row_fingerprints(X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """SHA-256 fingerprints (16 hex characters) of each row's features and target.
-
-    They let a forget request name rows by content without the file keeping the content
-    of forgotten rows. Rows from a small value space can be guessed by brute force, so
-    treat fingerprints as pseudonymous, not anonymous.
-    """
-    rows = np.ascontiguousarray(np.column_stack([X, y]), dtype=np.float64)
-    return np.array([hashlib.sha256(r.tobytes()).hexdigest()[:16] for r in rows])
+__all__ = ["Posterior"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -44,14 +31,16 @@ class Posterior:
     Attributes
     ----------
     idata : arviz.InferenceData
-        ``posterior`` (the draws), ``sample_stats`` (with ``log_joint`` = h(θ) =
-        log p(D|θ) + log p(θ) on the data the draws were sampled from, ``log_weight`` and
-        ``forgotten_log_likelihood``), ``log_likelihood`` (pointwise, remaining rows),
-        ``observed_data`` and ``constant_data`` (remaining rows, their fingerprints).
+        ``posterior`` (the draws), ``sample_stats`` (``log_joint`` = h(θ) = log p(D|θ) +
+        log p(θ) for the data the draws were sampled from; in memory only, after a
+        reweighting, ``log_weight`` and the raw ``log_importance_ratio``),
+        ``log_likelihood`` (pointwise, remaining rows), ``observed_data`` and
+        ``constant_data`` (the remaining rows). :mod:`bayes_unlearn.layout` owns it.
     model : BayesianModel
         The model specification.
     standardizer : Standardizer
-        Feature scaling learned at the first fit.
+        Feature scaling, learned on the rows the posterior conditions on (after a forget
+        request, the remaining rows: the draws are re-expressed in that scaling).
     feature_names : tuple of str
         Names of the feature columns.
     target_name : str
@@ -62,6 +51,9 @@ class Posterior:
         Forget requests applied so far: method, row ids, fingerprints, rows left.
     diagnostics : UnlearningDiagnostics or None
         Diagnostics of the last step (the fit or the latest forget request).
+    draws_source : {"fit", "refit", "reweight", "smc", "refresh"}
+        What produced the draws. Only "fit", "refit" and "refresh" draws are written to a
+        file as they are; :meth:`save` refreshes the others first.
     """
 
     idata: Any
@@ -72,6 +64,7 @@ class Posterior:
     sampler: dict[str, Any]
     history: tuple[dict[str, Any], ...] = ()
     diagnostics: UnlearningDiagnostics | None = None
+    draws_source: str = "fit"
 
     # --- draws and weights -----------------------------------------------------------------
     @property
@@ -110,7 +103,7 @@ class Posterior:
     def params(self) -> dict[str, np.ndarray]:
         """Draws by variable, each with the draw (chain-major) on axis 0."""
         post = self.idata.posterior
-        return {name: _flatten_draws(post[name].values) for name in post.data_vars}
+        return {name: flatten_draws(post[name].values) for name in post.data_vars}
 
     # --- data ----------------------------------------------------------------------------
     def training_data(self) -> tuple[np.ndarray, np.ndarray]:
@@ -120,18 +113,17 @@ class Posterior:
             self.idata.observed_data["y"].values.astype(np.float64),
         )
 
-    @property
-    def fingerprints(self) -> np.ndarray:
-        """Fingerprints of the remaining rows, aligned with :attr:`row_ids`."""
-        return self.idata.constant_data["row_fingerprint"].values.astype(str)
-
-    def find_rows(self, X, y) -> np.ndarray:
+    def find_rows(self, X, y, *, key: Key | None = None) -> np.ndarray:
         """Row ids of training rows equal (in features and target) to the rows given.
 
         Parameters
         ----------
         X : array-like or DataFrame, shape (m, n_features)
         y : array-like, shape (m,)
+        key : bytes or str, optional
+            The fingerprint key passed to :func:`~bayes_unlearn.unlearn`. With it, a row
+            that was already forgotten is reported as such; without it the file cannot
+            tell (by design: see "What forgetting guarantees" in the README).
 
         Returns
         -------
@@ -146,21 +138,26 @@ class Posterior:
         X_arr, y_arr = check_X_y(
             X, y, n_features=len(self.feature_names), feature_names=self.feature_names
         )
-        wanted = row_fingerprints(X_arr, y_arr)
-        lookup = dict(zip(self.fingerprints, self.row_ids, strict=True))
-        forgotten = {fp for req in self.history for fp in req["fingerprints"]}
+        X_r, y_r = self.training_data()
+        lookup = {
+            r.tobytes(): i for r, i in zip(np.column_stack([X_r, y_r]), self.row_ids, strict=True)
+        }
+        key = check_key(key)
+        wanted = row_fingerprints(X_arr, y_arr, key) if key else [None] * len(y_arr)
+        forgotten = {fp for req in self.history for fp in req.get("fingerprints", ())}
         ids = []
-        for k, fp in enumerate(wanted):
-            if fp in lookup:
-                ids.append(lookup[fp])
-            elif fp in forgotten:
+        for k, row in enumerate(np.column_stack([X_arr, y_arr])):
+            if row.tobytes() in lookup:
+                ids.append(lookup[row.tobytes()])
+            elif wanted[k] in forgotten:
                 raise ValueError(
                     f"Row {k} of 'X' was already forgotten. A row can be forgotten only once."
                 )
             else:
+                hint = "" if key else " If it may have been forgotten already, pass key= to check."
                 raise ValueError(
-                    f"Row {k} of 'X' is not a training row of this posterior (no fingerprint "
-                    "match). Check the values and column order, or pass row ids instead."
+                    f"Row {k} of 'X' is not a training row of this posterior (no exact match). "
+                    f"Check the values and column order, or pass row ids instead.{hint}"
                 )
         return np.asarray(ids, dtype=np.int64)
 
@@ -169,7 +166,7 @@ class Posterior:
         ll = self.idata.log_likelihood["y"]
         if row_ids is not None:
             ll = ll.sel(obs_id=np.asarray(row_ids))
-        return _flatten_draws(ll.values)
+        return flatten_draws(ll.values)
 
     def _x_std(self, X, name: str = "X") -> np.ndarray:
         X_arr = check_X(
@@ -252,7 +249,7 @@ class Posterior:
         for name in post.data_vars:
             da = post[name]
             extra = [d for d in da.dims if d not in SAMPLE_DIMS]
-            flat = _flatten_draws(da.values).reshape(self.n_draws, -1)
+            flat = flatten_draws(da.values).reshape(self.n_draws, -1)
             if not extra:
                 columns[name] = flat[:, 0]
                 continue
@@ -296,63 +293,63 @@ class Posterior:
             },
             index=draws.columns,
         )
-        mcmc = self.diagnostics is None or self.diagnostics.method in ("fit", "refit")
-        if mcmc and not self.is_weighted:
+        if self.draws_source in ("fit", "refit"):
             import arviz as az
 
             stats = az.summary(self.idata, kind="diagnostics")[["ess_bulk", "r_hat"]]
             table = table.join(stats)
         return table
 
-    def to_inference_data(self, *, resample: bool = True, random_seed: RandomSeed = None):
-        """Draws as ``InferenceData``; weighted draws are resampled to equal weight.
+    @property
+    def is_saveable(self) -> bool:
+        """Whether the draws may be written as they are (see :mod:`bayes_unlearn.layout`)."""
+        return self.draws_source in SAVEABLE_SOURCES
 
-        Systematic resampling by the importance weights gives a posterior on which every
-        ArviZ function (plots, ``az.summary``, ``az.hdi``) works unchanged. Repeated draws
-        make R-hat and ESS of the resampled chains meaningless; read those from
-        :attr:`diagnostics` instead.
+    def refresh(self, *, random_seed: RandomSeed = None, **options) -> Posterior:
+        """An equally weighted sample of this posterior, moved by MCMC to ``p(θ | D_r)``.
+
+        See :func:`bayes_unlearn.refresh.refresh`. Fit, refit and refreshed posteriors are
+        returned unchanged.
+        """
+        if self.is_saveable:
+            return self
+        from bayes_unlearn.refresh import refresh
+
+        return refresh(self, random_seed=random_seed, **options)
+
+    def to_inference_data(self, *, resample: bool = True, random_seed: RandomSeed = None):
+        """Draws as ``InferenceData`` for ArviZ.
 
         Parameters
         ----------
         resample : bool, default True
-            Resample weighted draws; if False return the stored draws with
-            ``sample_stats.log_weight`` (the exact weighted representation).
+            Return an equally weighted, refreshed sample (:meth:`refresh`): what may leave
+            this process. False returns the in-memory representation as it is, with the
+            importance weights and ratios of a reweighting in ``sample_stats``; those are
+            functions of the forgotten rows, so keep that object in memory.
         random_seed : int, Generator or None
-            Seed of the resampling.
+            Seed of the refresh.
         """
-        if not resample or not self.is_weighted:
+        if not resample:
             idata = self.idata.copy()
             idata.attrs = _provenance(self)
             return idata
-        rng = get_random_generator(random_seed)
-        idx = _weighted.systematic_resample(self.weights, rng)
+        from bayes_unlearn.layout import saved_idata
 
-        def take(ds):
-            return xr.Dataset(
-                {
-                    name: (da.dims, _flatten_draws(da.values)[idx].reshape(da.shape))
-                    for name, da in ds.data_vars.items()
-                },
-                coords=ds.coords,
-                attrs=ds.attrs,
-            )
-
-        import arviz as az
-
-        return az.InferenceData(
-            posterior=take(self.idata.posterior),
-            log_likelihood=take(self.idata.log_likelihood),
-            observed_data=self.idata.observed_data,
-            constant_data=self.idata.constant_data,
-            attrs={"bayes_unlearn_resampled_from": "weighted draws", **_provenance(self)},
-        )
+        fresh = self.refresh(random_seed=random_seed)
+        idata = saved_idata(fresh.idata, fresh.draws_source)
+        idata.attrs = _provenance(fresh)
+        return idata
 
     # --- persistence ---------------------------------------------------------------------
-    def save(self, path) -> None:
-        """Write the posterior to a NetCDF file atomically (see :func:`bayes_unlearn.load`)."""
+    def save(self, path, *, key: Key | None = None, random_seed: RandomSeed = None) -> Posterior:
+        """Write the posterior to a NetCDF file atomically (see :func:`bayes_unlearn.save`).
+
+        Returns the posterior that was written: this one, or its refreshed sample.
+        """
         from bayes_unlearn.io import save
 
-        save(self, path)
+        return save(self, path, key=key, random_seed=random_seed)
 
     def __repr__(self) -> str:
         last = self.diagnostics.method if self.diagnostics else "fit"
@@ -362,37 +359,12 @@ class Posterior:
         )
 
 
-def _flatten_draws(values: np.ndarray) -> np.ndarray:
-    return values.reshape(values.shape[0] * values.shape[1], *values.shape[2:])
-
-
 def _provenance(post: Posterior) -> dict[str, Any]:
     from bayes_unlearn import __version__
 
     return {
         "bayes_unlearn_version": __version__,
-        "unlearning_method": post.diagnostics.method if post.diagnostics else "fit",
+        "draws_source": post.draws_source,
         "forget_requests": len(post.history),
         "rows_forgotten": len(post.forgotten_row_ids),
-        "forgotten_fingerprints": ",".join(
-            fp for req in post.history for fp in req["fingerprints"]
-        ),
     }
-
-
-def with_rows_removed(post: Posterior, row_ids: np.ndarray) -> Any:
-    """The posterior's data groups (log_likelihood, observed and constant data) without ``row_ids``."""
-    keep = ~np.isin(post.row_ids, row_ids)
-    groups = {}
-    for group in ("log_likelihood", "observed_data", "constant_data"):
-        groups[group] = getattr(post.idata, group).isel(obs_id=np.flatnonzero(keep))
-    return groups
-
-
-def replace_sample_stats(idata, **variables: np.ndarray) -> xr.Dataset:
-    """``sample_stats`` with variables (flat over draws) replaced or added."""
-    stats = idata.sample_stats.copy()
-    shape = (idata.posterior.sizes["chain"], idata.posterior.sizes["draw"])
-    for name, flat in variables.items():
-        stats[name] = (SAMPLE_DIMS, np.asarray(flat, dtype=np.float64).reshape(shape))
-    return stats

@@ -64,12 +64,12 @@ def _sampling_section(post: Posterior) -> str:
     import arviz as az
     import matplotlib.pyplot as plt
 
-    d = post.diagnostics
-    mcmc_draws = d is None or d.method in ("fit", "refit", "reweight")
+    mcmc_draws = post.draws_source in ("fit", "refit", "reweight")
     if not mcmc_draws:
         return (
-            "<p>The draws were produced by SMC from the stored posterior, not by MCMC "
-            "chains, so R-hat and chain plots do not apply; see the method diagnostics below.</p>"
+            f"<p>The draws were produced by {post.draws_source} from stored draws, not by "
+            "MCMC chains, so R-hat and chain plots do not apply; see the method diagnostics "
+            "below.</p>"
         )
     idata = post.idata
     table = az.summary(idata, kind="diagnostics")[["ess_bulk", "ess_tail", "r_hat"]]
@@ -115,17 +115,17 @@ def _request_section(post: Posterior) -> str:
             "rows": len(r["row_ids"]),
             "row ids": ", ".join(map(str, r["row_ids"][:20]))
             + (" ..." if len(r["row_ids"]) > 20 else ""),
-            "fingerprints": ", ".join(r["fingerprints"][:5])
-            + (" ..." if len(r["fingerprints"]) > 5 else ""),
+            "keyed fingerprints": ", ".join(r.get("fingerprints", [])[:3])
+            + (" ..." if len(r.get("fingerprints", [])) > 3 else ""),
             "rows left": r["n_remaining"],
             "time (UTC)": r["time"],
         }
         for r in post.history
     ]
     return (
-        "<p>Rows are identified by id and SHA-256 fingerprint only; their values are not in "
-        "this report or in the unlearned posterior file.</p>"
-        + pd.DataFrame(rows).to_html(index=False, border=0)
+        "<p>Rows are identified by id and, when a key was given, by keyed fingerprint "
+        "(HMAC-SHA256) only; their values are not in this report or in the unlearned "
+        "posterior file.</p>" + pd.DataFrame(rows).to_html(index=False, border=0)
     )
 
 
@@ -274,6 +274,7 @@ def report(
     reference: Posterior | None = None,
     X_test=None,
     y_test=None,
+    audit=None,
     random_seed: int = 0,
 ) -> Path:
     """Write a self-contained HTML report on a fitted or unlearned posterior.
@@ -291,6 +292,9 @@ def report(
         An exact refit to compare with.
     X_test, y_test : array-like, optional
         Held-out rows whose predictions are compared.
+    audit : ErasureAudit, optional
+        The result of :func:`~bayes_unlearn.audit_erasure`, shown as an "Erasure audit"
+        section with its verdict.
     random_seed : int, default 0
         Seed of the resampling used to plot weighted draws.
 
@@ -311,7 +315,9 @@ def report(
     if original is None and posterior.is_weighted:
         import dataclasses
 
-        original = dataclasses.replace(posterior, idata=_unweighted(posterior.idata))
+        original = dataclasses.replace(
+            posterior, idata=_unweighted(posterior.idata), draws_source="fit"
+        )
     with matplotlib.rc_context({"backend": "Agg"}):
         ok, verdict = _verdict(posterior)
         sections = [
@@ -334,6 +340,8 @@ def report(
                 _predictions_section(posterior, original, reference, X_test, y_test),
             ),
         ]
+        if audit is not None:
+            sections.insert(1, ("erasure", "Erasure audit", _audit_section(audit)))
     from bayes_unlearn import __version__
 
     body = "".join(
@@ -359,9 +367,31 @@ def report(
     return path
 
 
+def _audit_section(audit) -> str:
+    ok = "ok" if audit.passed else "bad"
+    parts = [
+        f'<div class="verdict {ok}">{html.escape(audit.verdict)}</div>',
+        "<p>Each attack ran against this posterior's saved file and against the file of an "
+        "exact refit on the remaining rows (the baseline any posterior of those rows gives "
+        "away). Shares of variance near 1 or reconstruction errors near 0 mean an attack "
+        "works.</p>",
+        _table_html(audit.attacks.set_index(["attack", "target"]), 4),
+    ]
+    if audit.membership is not None:
+        m = audit.membership
+        parts.append(
+            f"<p>Membership attack: {m.attrs.get('n_forgotten', '?')} forgotten rows against "
+            f"{m.attrs.get('n_unseen', '?')} never-seen rows, scored by their log predictive "
+            "density (ROC AUC, bootstrap 95% intervals).</p>" + _table_html(m, 3)
+        )
+    dup = ", ".join(f"{k}: {v:.2%}" for k, v in audit.duplicates.items())
+    parts.append(f"<p>Duplicated draws (not counting MCMC repeats): {html.escape(dup)}.</p>")
+    return "".join(parts)
+
+
 def _unweighted(idata):
     """The stored draws with uniform weights (the original fit's posterior)."""
-    from bayes_unlearn.posterior import replace_sample_stats
+    from bayes_unlearn.layout import replace_sample_stats
 
     new = idata.copy()
     n = idata.posterior.sizes["chain"] * idata.posterior.sizes["draw"]

@@ -24,12 +24,14 @@ import numpy as np
 import xarray as xr
 
 from bayes_unlearn import _weighted
+from bayes_unlearn._forget import record_request, remaining_scaling
 from bayes_unlearn._random import RandomSeed, get_random_generator
 from bayes_unlearn.diagnostics import UnlearningDiagnostics
+from bayes_unlearn.layout import assemble_idata
 from bayes_unlearn.models import PyMCModel
 from bayes_unlearn.posterior import Posterior
 
-__all__ = ["smc"]
+__all__ = ["independent_mh", "smc"]
 
 
 class _Packer:
@@ -37,6 +39,7 @@ class _Packer:
 
     def __init__(self, posterior: Posterior):
         post = posterior.idata.posterior
+        self.template = post
         self.names = list(post.data_vars)
         self.shapes = [post[n].shape[2:] for n in self.names]
         self.sizes = [int(np.prod(s)) for s in self.shapes]
@@ -63,6 +66,16 @@ class _Packer:
                 block = np.exp(block)
             params[name] = block.reshape(Z.shape[0], *shape)
         return params, log_jac
+
+    def dataset(self, Z: np.ndarray) -> xr.Dataset:
+        """The ``posterior`` group for particles ``Z`` (as many as the template's draws)."""
+        params, _ = self.unpack(Z)
+        t = self.template
+        shape = (t.sizes["chain"], t.sizes["draw"])
+        return xr.Dataset(
+            {n: (t[n].dims, params[n].reshape(*shape, *params[n].shape[1:])) for n in self.names},
+            coords=t.coords,
+        )
 
 
 def _next_temperature(log_lik_e: np.ndarray, t: float, target_ess: float) -> float:
@@ -92,6 +105,7 @@ def smc(
     min_ess: float = 100.0,
     n_threads: int | None = None,
     random_seed: RandomSeed = None,
+    requested: str = "smc",
 ) -> Posterior:
     """Move the stored draws to the posterior without ``rows`` by tempered SMC.
 
@@ -121,11 +135,14 @@ def smc(
         GIL); default the number of CPUs, at most 8.
     random_seed : int, Generator or None
         Seed of resampling and proposals.
+    requested : str, default "smc"
+        The method the user asked for, recorded in the history ("auto" when dispatched).
 
     Returns
     -------
     Posterior
-        Equally weighted particles of ``p(θ | D_r)``; ``diagnostics`` holds the stages,
+        Equally weighted particles of ``p(θ | D_r)``, in the remaining rows' feature
+        scaling; ``diagnostics`` holds the stages,
         acceptance rates, ESS and wall time.
     """
     if isinstance(posterior.model, PyMCModel):
@@ -133,33 +150,17 @@ def smc(
             "SMC unlearning needs a built-in model with a vectorized NumPy likelihood; "
             "for a custom PyMC model use method='refit'."
         )
-    from bayes_unlearn.fitting import assemble_idata
-
     start_time = time.perf_counter()
     rng = get_random_generator(random_seed)
     n_threads = max(1, min(os.cpu_count() or 1, 8)) if n_threads is None else int(n_threads)
-    packer = _Packer(posterior)
-    X, y = posterior.training_data()
     forget = np.isin(posterior.row_ids, rows)
-    X_r, y_r = posterior.standardizer.transform(X[~forget]), y[~forget]
-    X_e, y_e = posterior.standardizer.transform(X[forget]), y[forget]
-    model = posterior.model
-
-    def parts(Z):
-        params, log_jac = packer.unpack(Z)
-        base = (
-            model.log_prior(params)
-            + log_jac
-            + model.pointwise_log_likelihood(params, X_r, y_r).sum(axis=1)
-        )
-        return base, model.pointwise_log_likelihood(params, X_e, y_e).sum(axis=1)
-
-    def log_density_parts(Z):
-        """(log prior + log p(D_r | θ) + log|J|, log p(D_e | θ)) per particle."""
-        return _in_chunks(parts, Z, n_threads)
+    new_scaling = remaining_scaling(posterior, rows)
+    log_density_parts = _tempering_parts(posterior, forget, new_scaling, n_threads)
 
     n = posterior.n_draws
-    Z = packer.pack(posterior.params)
+    packer = _Packer(posterior)
+    params = posterior.model.reparametrize(posterior.params, posterior.standardizer, new_scaling)
+    Z = packer.pack(params)
     if posterior.is_weighted:
         Z = Z[_weighted.systematic_resample(posterior.weights, rng)]
     base, log_lik_e = log_density_parts(Z)
@@ -171,11 +172,20 @@ def smc(
         idx = _weighted.systematic_resample(np.exp(log_w), rng)
         Z, base, log_lik_e = Z[idx], base[idx], log_lik_e[idx]
         t = t_new
-        Z, base, log_lik_e, acc, steps = _rejuvenate(
-            Z, base, log_lik_e, t, log_density_parts, rng, max_steps, target_move
+        move = independent_mh(
+            Z,
+            (base, log_lik_e),
+            log_density_parts,
+            lambda parts, t=t: parts[0] + (1.0 - t) * parts[1],
+            rng,
+            max_sweeps=max_steps,
+            target_move=target_move,
         )
-        n_evals += steps
-        stages.append({"t": t, "ess": stage_ess, "acceptance": acc, "steps": steps})
+        Z, (base, log_lik_e) = move.Z, move.parts
+        n_evals += move.sweeps
+        stages.append(
+            {"t": t, "ess": stage_ess, "acceptance": move.acceptance, "steps": move.sweeps}
+        )
 
     n_unique = int(np.unique(Z, axis=0).shape[0])
     problems = []
@@ -191,25 +201,15 @@ def smc(
         if not problems
         else "SMC is unreliable (" + "; ".join(problems) + "). Use method='refit'."
     )
-
-    params, _ = packer.unpack(Z)
-    template = posterior.idata.posterior
-    shape = (template.sizes["chain"], template.sizes["draw"])
-    post_ds = xr.Dataset(
-        {
-            name: (template[name].dims, params[name].reshape(*shape, *params[name].shape[1:]))
-            for name in packer.names
-        },
-        coords=template.coords,
-    )
+    X, y = posterior.training_data()
     idata = assemble_idata(
-        model,
-        post_ds,
+        posterior.model,
+        packer.dataset(Z),
         None,
         X[~forget],
         y[~forget],
         row_ids=posterior.row_ids[~forget],
-        standardizer=posterior.standardizer,
+        standardizer=new_scaling,
         feature_names=posterior.feature_names,
     )
     diagnostics = UnlearningDiagnostics(
@@ -229,13 +229,43 @@ def smc(
             "stages": stages,
             "likelihood_sweeps": n_evals,
             "min_stage_ess": min((s["ess"] for s in stages), default=float(n)),
+            "distinct_draws": n_unique,
         },
     )
-    from bayes_unlearn.unlearning import _record
-
     return dataclasses.replace(
-        posterior, idata=idata, history=_record(posterior, rows, "smc"), diagnostics=diagnostics
+        posterior,
+        idata=idata,
+        standardizer=new_scaling,
+        history=record_request(posterior, rows, "smc", requested=requested),
+        diagnostics=diagnostics,
+        draws_source="smc",
     )
+
+
+def _tempering_parts(posterior: Posterior, forget: np.ndarray, new_scaling, n_threads: int):
+    """``Z -> (log p(θ) + log p(D_r | θ) + log|J|, L(θ))`` on particle chunks, in threads.
+
+    ``L`` is what tempering removes: ``log p(D_e | θ)`` plus, when the feature scaling
+    changes, ``log p_old(θ) − log p_new(θ)`` (the prior moves with the scaling), so that
+    ``base + (1 − t) L`` is the original posterior at ``t = 0`` and the refit's at ``t = 1``.
+    """
+    model, packer = posterior.model, _Packer(posterior)
+    X, y = posterior.training_data()
+    X_r, y_r = new_scaling.transform(X[~forget]), y[~forget]
+    X_e, y_e = new_scaling.transform(X[forget]), y[forget]
+    old_scaling = posterior.standardizer
+
+    def parts(Z):
+        params, log_jac = packer.unpack(Z)
+        log_prior = model.log_prior(params)
+        base = log_prior + log_jac + model.pointwise_log_likelihood(params, X_r, y_r).sum(axis=1)
+        removed = model.pointwise_log_likelihood(params, X_e, y_e).sum(axis=1)
+        if old_scaling != new_scaling:
+            removed += model.log_prior(model.reparametrize(params, new_scaling, old_scaling))
+            removed -= log_prior
+        return base, removed
+
+    return lambda Z: _in_chunks(parts, Z, n_threads)
 
 
 def _in_chunks(fn, Z: np.ndarray, n_threads: int):
@@ -248,41 +278,70 @@ def _in_chunks(fn, Z: np.ndarray, n_threads: int):
     return tuple(np.concatenate(parts) for parts in zip(*results, strict=True))
 
 
-def _rejuvenate(Z, base, log_lik_e, t, log_density_parts, rng, max_steps, target_move):
-    """Independent MH sweeps targeting ``p_t``, proposing from a Gaussian fit to the particles."""
+@dataclasses.dataclass(frozen=True)
+class MoveResult:
+    """Particles after independent Metropolis-Hastings sweeps, and how they moved."""
+
+    Z: np.ndarray
+    parts: tuple[np.ndarray, ...]
+    acceptance: float
+    sweeps: int
+    moved: np.ndarray  # times each particle accepted a proposal
+
+
+def independent_mh(
+    Z: np.ndarray,
+    parts: tuple[np.ndarray, ...],
+    evaluate,
+    combine,
+    rng: np.random.Generator,
+    *,
+    max_sweeps: int,
+    target_move: float | None = None,
+    min_moves: int | None = None,
+    weights: np.ndarray | None = None,
+) -> MoveResult:
+    """Independent MH sweeps, vectorized over particles, from a Gaussian fit to the particles.
+
+    ``evaluate(Z)`` returns per-particle arrays (``parts``) and ``combine(parts)`` the log
+    target. Sweeps stop once a particle has moved with probability ``target_move`` (judged
+    from the acceptance rate so far), or once every particle has accepted ``min_moves``
+    proposals, or after ``max_sweeps``. The proposal is fitted to ``Z`` (with ``weights`` if
+    given), so a particle that accepted is a fresh draw from it: after every particle has
+    moved, none is a copy of a starting point.
+    """
     n, d = Z.shape
-    mean = Z.mean(axis=0)
-    cov = np.atleast_2d(np.cov(Z, rowvar=False)) + 1e-9 * np.eye(d)
+    mean = np.average(Z, axis=0, weights=weights)
+    cov = np.atleast_2d(np.cov(Z, rowvar=False, aweights=weights)) + 1e-9 * np.eye(d)
     chol = np.linalg.cholesky(cov)
     inv_chol = np.linalg.inv(chol)
-    log_det = np.log(np.diag(chol)).sum()
 
     def log_q(W):
         u = (W - mean) @ inv_chol.T
-        return -0.5 * np.einsum("ij,ij->i", u, u) - log_det
+        return -0.5 * np.einsum("ij,ij->i", u, u)
 
-    target = base + (1.0 - t) * log_lik_e
-    current_q = log_q(Z)
-    accepted, steps, needed = 0, 0, 1
-    while steps < min(needed, max_steps):
+    target, current_q = combine(parts), log_q(Z)
+    moved = np.zeros(n, dtype=np.int64)
+    sweeps, needed = 0, 1
+    while sweeps < min(needed, max_sweeps):
         proposal = mean + rng.standard_normal((n, d)) @ chol.T
-        base_p, lik_p = log_density_parts(proposal)
-        target_p = base_p + (1.0 - t) * lik_p
-        q_p = log_q(proposal)
-        log_alpha = target_p - target + current_q - q_p
-        accept = np.log(rng.random(n)) < log_alpha
+        parts_p = evaluate(proposal)
+        target_p, q_p = combine(parts_p), log_q(proposal)
+        accept = np.log(rng.random(n)) < target_p - target + current_q - q_p
         Z = np.where(accept[:, None], proposal, Z)
-        base = np.where(accept, base_p, base)
-        log_lik_e = np.where(accept, lik_p, log_lik_e)
+        parts = tuple(np.where(accept, new, old) for new, old in zip(parts_p, parts, strict=True))
         target = np.where(accept, target_p, target)
         current_q = np.where(accept, q_p, current_q)
-        accepted += int(accept.sum())
-        steps += 1
-        rate = accepted / (steps * n)
-        # Sweeps until a particle has moved at least once with probability target_move.
-        needed = (
-            max_steps
-            if rate <= 0
-            else int(np.ceil(np.log1p(-target_move) / np.log1p(-min(rate, 0.999))))
-        )
-    return Z, base, log_lik_e, accepted / (steps * n), steps
+        moved += accept
+        sweeps += 1
+        if min_moves is not None:
+            needed = max_sweeps if moved.min() < min_moves else sweeps
+        else:
+            rate = moved.sum() / (sweeps * n)
+            # Sweeps until a particle has moved at least once with probability target_move.
+            needed = (
+                max_sweeps
+                if rate <= 0
+                else int(np.ceil(np.log1p(-target_move) / np.log1p(-min(rate, 0.999))))
+            )
+    return MoveResult(Z, parts, float(moved.sum() / (sweeps * n)), sweeps, moved)

@@ -13,35 +13,44 @@ importance sampling. Journal of Machine Learning Research, 25(72):1-58.
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
 import difflib
 import warnings
 from typing import Literal
 
 import numpy as np
+import xarray as xr
 
 from bayes_unlearn import _weighted
+from bayes_unlearn._forget import record_request, remaining_scaling, scaling_log_prior_shift
 from bayes_unlearn._random import RandomSeed
 from bayes_unlearn._validation import check_forget
 from bayes_unlearn.diagnostics import (
+    ConvergenceWarning,
     UnlearningDiagnostics,
     UnreliableUnlearningWarning,
     pareto_k_threshold,
 )
-from bayes_unlearn.posterior import Posterior, replace_sample_stats, with_rows_removed
+from bayes_unlearn.integrity import Key
+from bayes_unlearn.layout import replace_sample_stats, with_rows_removed
+from bayes_unlearn.posterior import Posterior
 
 __all__ = ["METHODS", "unlearn"]
 
 Method = Literal["reweight", "smc", "auto", "refit"]
 METHODS: tuple[str, ...] = ("reweight", "smc", "auto", "refit")
+#: Fewer effective draws than this fraction of S make reweighting unreliable: below it the
+#: weighted estimates drift by more than 0.2 posterior sd on a conjugate model even where
+#: Pareto k̂ passes (tests/test_honesty.py), and a refresh then starts from few distinct draws.
+MIN_RELATIVE_ESS = 0.75
 
 
 def unlearn(
     posterior,
     forget,
     *,
-    method: Method | str = "reweight",
+    method: Method | str = "auto",
     random_seed: RandomSeed = None,
+    key: Key | None = None,
     **options,
 ) -> Posterior:
     """Remove training rows from a posterior, as if the model had never seen them.
@@ -55,31 +64,42 @@ def unlearn(
         ``bayes_unlearn.numpy_models.neural.METHODS``), which keep their training rows.
     forget : array-like of int
         Training row ids to forget (see :meth:`Posterior.find_rows` to name rows by content).
-    method : {"reweight", "smc", "auto", "refit"}, default "reweight"
-        ``"reweight"``: importance-reweight the stored draws by ``1 / p(D_e | θ)``
-        (Nguyen et al. 2022), Pareto-smoothed (milliseconds). ``"smc"``: move the stored draws
-        to the new posterior by tempered SMC (:func:`bayes_unlearn.smc.smc`). ``"auto"``:
-        reweighting when its k̂ and ESS pass, else SMC, else a refit when SMC's own
-        diagnostics fail. ``"refit"``: exact MCMC on the remaining rows with the stored model
-        and sampler settings (the reference).
+    method : {"auto", "reweight", "smc", "refit"}, default "auto"
+        ``"auto"``: reweighting when its diagnostics pass, else SMC, else a refit when SMC's
+        own diagnostics fail. ``"reweight"``: importance-reweight the stored draws by
+        ``1 / p(D_e | θ)`` (Nguyen et al. 2022), Pareto-smoothed (milliseconds).
+        ``"smc"``: move the stored draws to the new posterior by tempered SMC
+        (:func:`bayes_unlearn.smc.smc`). ``"refit"``: exact MCMC on the remaining rows with
+        the stored model and sampler settings (the reference).
     random_seed : int, Generator or None
         Seed of SMC or a refit; for a refit None reuses the seed stored at fit time.
+    key : bytes or str, optional
+        A secret (≥ 16 bytes) kept outside the file. With it the request's history names
+        the rows by keyed fingerprint too, so :meth:`Posterior.find_rows` can later say that
+        a row was already forgotten; without it only their ids are kept.
     **options
         Method options. reweight: ``pareto_smoothing`` (bool, default True), ``reff``
-        (relative MCMC efficiency for PSIS; default estimated as ``az.loo`` does),
-        ``min_ess`` (default 100). smc: see :func:`bayes_unlearn.smc.smc`.
-        refit: ``progressbar``. auto: ``smc_options`` and ``progressbar``.
+        (relative MCMC efficiency for PSIS; default estimated from the draws),
+        ``min_ess`` (default 100), ``min_relative_ess`` (default 0.75).
+        smc: see :func:`bayes_unlearn.smc.smc`. refit: ``progressbar``.
+        auto: ``smc_options`` and ``progressbar``.
 
     Returns
     -------
     Posterior
         The unlearned posterior; ``.diagnostics`` says which method ran, why, and whether it
-        can be trusted. Requests compose: forgetting A then B equals forgetting A ∪ B.
+        can be trusted. Requests compose: forgetting A then B equals forgetting A ∪ B
+        exactly in memory; a saved file holds a refreshed sample (:meth:`Posterior.save`),
+        so across a save they agree within Monte Carlo error.
 
     Warns
     -----
     UnreliableUnlearningWarning
-        When Pareto k̂ exceeds ``min(1 - 1/log10 S, 0.7)`` or the ESS is too small.
+        When the method's own diagnostics fail (for reweighting: Pareto k̂ above
+        ``min(1 - 1/log10 S, 0.7)``, or fewer effective draws than ``min_relative_ess · S``).
+    ConvergenceWarning
+        When the posterior being unlearned from did not converge (its fit's R-hat, ESS or
+        divergence checks failed): the result inherits that.
 
     Raises
     ------
@@ -125,9 +145,47 @@ def unlearn(
         result = auto(posterior, rows, random_seed=random_seed, **options)
     else:
         result = refit(posterior, rows, random_seed=random_seed, **options)
+    if key is not None:
+        last = result.history[-1]
+        history = record_request(
+            posterior, rows, last["method"], requested=last["requested"], key=key
+        )
+        result = dataclasses.replace(result, history=history)
+    result = _inherit_fit_problem(posterior, result)
     if not result.diagnostics.reliable:
         warnings.warn(result.diagnostics.verdict, UnreliableUnlearningWarning, stacklevel=2)
     return result
+
+
+_FIT_PROBLEM = "the MCMC fit these draws descend from did not converge"
+
+
+def _inherit_fit_problem(posterior: Posterior, result: Posterior) -> Posterior:
+    """Carry a failed fit's verdict into results that reuse its draws, and warn."""
+    d = posterior.diagnostics
+    if d is None or result.draws_source == "refit":
+        return result
+    failed_fit = (d.method in ("fit", "refit") and not d.reliable) or d.details.get(
+        "inherited_problem"
+    )
+    if not failed_fit:
+        return result
+    warnings.warn(
+        f"Unlearning from a posterior whose own checks failed: {_FIT_PROBLEM}. The result "
+        "inherits that; refit with more tuning or draws.",
+        ConvergenceWarning,
+        stacklevel=3,
+    )
+    r = result.diagnostics
+    return dataclasses.replace(
+        result,
+        diagnostics=dataclasses.replace(
+            r,
+            reliable=False,
+            verdict=f"Unreliable: {_FIT_PROBLEM}. {r.verdict}",
+            details={**r.details, "inherited_problem": _FIT_PROBLEM},
+        ),
+    )
 
 
 def auto(
@@ -135,43 +193,39 @@ def auto(
     rows: np.ndarray,
     *,
     random_seed: RandomSeed = None,
-    min_relative_ess: float = 0.75,
     smc_options: dict | None = None,
     progressbar: bool = False,
+    **reweight_options,
 ) -> Posterior:
-    """Cheapest method that is as faithful as a refit: reweight, else SMC, else refit.
+    """Cheapest method whose own diagnostics pass: reweight, else SMC, else refit.
 
-    Reweighting is kept only when k̂ passes and the importance weights keep at least
-    ``min_relative_ess`` of the draws' effective size: its Monte Carlo standard error is then
-    within ``1/sqrt(0.75) ≈ 1.15`` times that of a fresh sample of the same size. A k̂ that merely
-    passes can still leave an ESS of a few hundred and a visible bias (see
-    ``benchmarks/results/fidelity.md``), and SMC costs about a tenth of a refit, so it takes
-    over there. The reason for the choice is recorded in ``diagnostics.reason``.
+    Reweighting is kept only when k̂ passes and the weights keep at least
+    ``min_relative_ess`` (0.75) of the draws' effective size; SMC costs about a tenth of a
+    refit. The reason for the choice is recorded in ``diagnostics.reason``.
     """
     from bayes_unlearn.models import PyMCModel
     from bayes_unlearn.smc import smc
 
-    first = reweight(posterior, rows)
+    first = reweight(posterior, rows, requested="auto", **reweight_options)
     d = first.diagnostics
-    if d.reliable and d.ess >= min_relative_ess * d.n_draws:
+    if d.reliable:
         return _with_reason(
             first,
             f"auto: k̂ {d.pareto_k:.2f} ≤ {d.pareto_k_threshold:.2f} and "
-            f"ESS {d.ess:.0f} ≥ {min_relative_ess:.0%} of {d.n_draws} draws",
+            f"ESS {d.ess:.0f} ≥ {d.min_ess:.0f} of {d.n_draws} draws",
         )
-    why = (
-        f"reweighting {'unreliable' if not d.reliable else 'too lossy'} "
-        f"(k̂ {d.pareto_k:.2f}, ESS {d.ess:.0f} of {d.n_draws})"
-    )
+    why = f"reweighting unreliable (k̂ {d.pareto_k:.2f}, ESS {d.ess:.0f} of {d.n_draws})"
     if not isinstance(posterior.model, PyMCModel):
-        second = smc(posterior, rows, random_seed=random_seed, **(smc_options or {}))
+        second = smc(
+            posterior, rows, random_seed=random_seed, requested="auto", **(smc_options or {})
+        )
         if second.diagnostics.reliable:
             return _with_reason(second, f"auto: {why}; SMC diagnostics passed")
         why += f"; SMC unreliable ({second.diagnostics.verdict})"
     else:
         why += "; SMC needs a built-in model"
     return _with_reason(
-        refit(posterior, rows, random_seed=random_seed, progressbar=progressbar),
+        refit(posterior, rows, random_seed=random_seed, progressbar=progressbar, requested="auto"),
         f"auto: {why}; exact refit",
     )
 
@@ -182,27 +236,24 @@ def _with_reason(result: Posterior, reason: str) -> Posterior:
     )
 
 
-def _record(posterior: Posterior, rows: np.ndarray, method: str) -> tuple[dict, ...]:
-    fp = dict(zip(posterior.row_ids, posterior.fingerprints, strict=True))
-    request = {
-        "request": len(posterior.history) + 1,
-        "method": method,
-        "row_ids": [int(i) for i in rows],
-        "fingerprints": [str(fp[i]) for i in rows],
-        "n_remaining": int(posterior.row_ids.size - rows.size),
-        "time": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-    }
-    return (*posterior.history, request)
-
-
 def forget_log_ratios(posterior: Posterior, rows: np.ndarray) -> np.ndarray:
-    """Unnormalized log importance ratios ``-log p(D_e | θ_s)`` for every draw.
+    """Raw log importance ratios ``log p(θ | D_r) − log p(θ | D)`` (unnormalized) per draw.
 
-    ``D_e`` is every row forgotten since the draws were sampled (earlier requests plus
-    ``rows``), which is why sequential requests compose exactly.
+    ``-log p(D_e | θ_s)`` for every row forgotten since the draws were sampled (earlier
+    requests plus ``rows``, which is why sequential requests compose exactly), plus the
+    prior correction of moving to the remaining rows' feature scaling.
     """
-    previous = posterior.idata.sample_stats["forgotten_log_likelihood"].values.ravel()
-    return -(previous + posterior.log_likelihood(rows).sum(axis=1))
+    previous = _previous_log_ratio(posterior)
+    new_scaling = remaining_scaling(posterior, rows)
+    _, shift = scaling_log_prior_shift(posterior, new_scaling)
+    return previous - posterior.log_likelihood(rows).sum(axis=1) + shift
+
+
+def _previous_log_ratio(posterior: Posterior) -> np.ndarray:
+    stats = posterior.idata.sample_stats
+    if "log_importance_ratio" in stats:
+        return stats["log_importance_ratio"].values.ravel()
+    return np.zeros(posterior.n_draws)
 
 
 def reweight(
@@ -212,63 +263,112 @@ def reweight(
     pareto_smoothing: bool = True,
     reff: float | None = None,
     min_ess: float = 100.0,
+    min_relative_ess: float = MIN_RELATIVE_ESS,
+    requested: str = "reweight",
 ) -> Posterior:
     """Importance-reweight stored draws from ``p(θ | D)`` to ``p(θ | D \\ D_e)``.
 
     ``w(θ) ∝ p(θ | D_r) / p(θ | D) ∝ 1 / p(D_e | θ)``; the ratios are Pareto-smoothed with
-    :func:`arviz.psislw`, whose k̂ and the Kish ESS decide whether the result is reliable.
-    Use through :func:`unlearn`, which validates ``rows``.
+    :func:`arviz.psislw`. The result is reliable when k̂ is within
+    ``min(1 − 1/log10 S, 0.7)`` and the weights keep ``max(min_ess, min_relative_ess · S)``
+    effective draws. The draws are re-expressed in the remaining rows' feature scaling
+    (with the prior ratio in the weights). Use through :func:`unlearn`, which validates
+    ``rows``.
     """
     import arviz as az
 
-    log_ratio = forget_log_ratios(posterior, rows)
+    new_scaling = remaining_scaling(posterior, rows)
+    moved, shift = scaling_log_prior_shift(posterior, new_scaling)
+    log_ratio = _previous_log_ratio(posterior) - posterior.log_likelihood(rows).sum(axis=1) + shift
     if reff is None:
         reff = relative_efficiency(posterior, -log_ratio)
     smoothed, k_hat = az.psislw(log_ratio, reff=reff)
     log_w = smoothed if pareto_smoothing else _weighted.normalize_log_weights(log_ratio)
-    ess = _weighted.importance_ess(log_w)
     n = posterior.n_draws
-    k_max = pareto_k_threshold(n)
+    diagnostics = _reweight_diagnostics(
+        rows.size,
+        int(posterior.row_ids.size - rows.size),
+        n,
+        float(k_hat),
+        _weighted.importance_ess(log_w),
+        max(float(min_ess), float(min_relative_ess) * n),
+        pareto_smoothing,
+    )
+    idata = posterior.idata.copy()  # shallow: shares the draws, never mutates the caller's
+    for group, ds in with_rows_removed(posterior.idata, rows).items():
+        setattr(idata, group, ds)
+    if moved is not posterior.params:
+        template = posterior.idata.posterior
+        shape = (template.sizes["chain"], template.sizes["draw"])
+        idata.posterior = xr.Dataset(
+            {
+                k: (template[k].dims, moved[k].reshape(*shape, *moved[k].shape[1:]))
+                for k in template.data_vars
+            },
+            coords=template.coords,
+            attrs=template.attrs,
+        )
+    log_joint = _log_joint(idata, posterior.model, moved)
+    idata.sample_stats = replace_sample_stats(
+        idata, log_weight=log_w, log_importance_ratio=log_ratio, log_joint=log_joint
+    )
+    return dataclasses.replace(
+        posterior,
+        idata=idata,
+        standardizer=new_scaling,
+        history=record_request(posterior, rows, "reweight", requested=requested),
+        diagnostics=diagnostics,
+        draws_source="reweight",
+    )
+
+
+def _log_joint(idata, model, params) -> np.ndarray:
+    """h(θ) = log p(D_r | θ) + log p(θ) from the stored pointwise log-likelihood."""
+    from bayes_unlearn.layout import flatten_draws
+
+    ll = flatten_draws(idata.log_likelihood["y"].values).sum(axis=1)
+    X = idata.constant_data["X"].values
+    y = idata.observed_data["y"].values
+    return ll + model.log_prior(params, X, y)
+
+
+def _reweight_diagnostics(
+    n_forget, n_remaining, n_draws, k_hat, ess, min_ess, pareto_smoothing
+) -> UnlearningDiagnostics:
+    k_max = pareto_k_threshold(n_draws)
     problems = []
-    if not float(k_hat) <= k_max:
-        problems.append(f"Pareto k̂ {float(k_hat):.2f} > {k_max:.2f}")
+    if not k_hat <= k_max:
+        problems.append(f"Pareto k̂ {k_hat:.2f} > {k_max:.2f}")
     if not ess >= min_ess:
         problems.append(f"ESS {ess:.0f} < {min_ess:.0f}")
     verdict = (
         "Reweighting is reliable: Pareto k̂ and ESS are within bounds."
         if not problems
         else "Reweighting is unreliable (" + "; ".join(problems) + "): the forget set moves the "
-        "posterior too far for the stored draws. Use method='refit'."
+        "posterior too far for the stored draws. Use method='auto' or method='refit'."
     )
-    diagnostics = UnlearningDiagnostics(
+    return UnlearningDiagnostics(
         method="reweight",
         reason="requested" + (" (PSIS)" if pareto_smoothing else " (raw IS)"),
-        n_forget=int(rows.size),
-        n_remaining=int(posterior.row_ids.size - rows.size),
-        n_draws=n,
+        n_forget=int(n_forget),
+        n_remaining=int(n_remaining),
+        n_draws=n_draws,
         reliable=not problems,
         verdict=verdict,
-        pareto_k=float(k_hat),
+        pareto_k=k_hat,
         pareto_k_threshold=k_max,
         ess=ess,
-        min_ess=float(min_ess),
-    )
-    idata = posterior.idata.copy()  # shallow: shares the draws, never mutates the caller's
-    for group, ds in with_rows_removed(posterior, rows).items():
-        setattr(idata, group, ds)
-    idata.sample_stats = replace_sample_stats(
-        idata, log_weight=log_w, forgotten_log_likelihood=-log_ratio
-    )
-    return dataclasses.replace(
-        posterior,
-        idata=idata,
-        history=_record(posterior, rows, "reweight"),
-        diagnostics=diagnostics,
+        min_ess=min_ess,
     )
 
 
 def relative_efficiency(posterior: Posterior, log_lik: np.ndarray) -> float:
-    """Relative MCMC efficiency ``ESS / S`` of the likelihood ``p(D_e | θ)``, as ``az.loo`` does."""
+    """Relative MCMC efficiency ``ESS / S`` of a likelihood over the draws, for PSIS's ``reff``.
+
+    The mean-ESS of ``exp(log_lik)`` over the chains, which is what ``az.loo`` computes
+    per row (here for the whole forget set's likelihood, scaled by its maximum for range);
+    1 when there are too few draws per chain to estimate it.
+    """
     import arviz as az
 
     n_chain = posterior.idata.posterior.sizes["chain"]
@@ -285,8 +385,12 @@ def refit(
     *,
     random_seed: RandomSeed = None,
     progressbar: bool = False,
+    requested: str = "refit",
 ) -> Posterior:
-    """Exact retrain: MCMC on the remaining rows with the stored model and sampler settings."""
+    """Exact retrain: MCMC on the remaining rows with the stored model and sampler settings.
+
+    Features are scaled with the remaining rows' own statistics, as a fresh fit would.
+    """
     from bayes_unlearn.fitting import resample_like
 
     X, y = posterior.training_data()
@@ -298,7 +402,8 @@ def refit(
         posterior.row_ids[keep],
         random_seed=random_seed,
         progressbar=progressbar,
-        history=_record(posterior, rows, "refit"),
+        standardizer=remaining_scaling(posterior, rows),
+        history=record_request(posterior, rows, "refit", requested=requested),
         reason="requested (exact retrain)",
         n_forget=int(rows.size),
     )

@@ -9,6 +9,8 @@ import xarray as xr
 
 import bayes_unlearn as bu
 from bayes_unlearn import io
+from bayes_unlearn.diagnostics import UnlearningDiagnostics
+from bayes_unlearn.layout import saved_diagnostics
 
 
 def _assert_same(a, b):
@@ -18,19 +20,22 @@ def _assert_same(a, b):
         )
     assert a.model == b.model and a.standardizer == b.standardizer
     assert a.feature_names == b.feature_names and a.target_name == b.target_name
-    assert a.sampler == b.sampler and a.history == b.history and a.diagnostics == b.diagnostics
+    assert a.sampler == b.sampler and a.history == b.history
+    assert a.draws_source == b.draws_source
+    assert a.diagnostics == UnlearningDiagnostics.from_dict(saved_diagnostics(b.diagnostics))
 
 
 def test_round_trip_fit_and_unlearned(tmp_path, logistic_post):
     path = tmp_path / "post.nc"
-    logistic_post.save(path)
+    assert logistic_post.save(path) is logistic_post  # MCMC draws are saved as they are
     _assert_same(bu.load(path), logistic_post)
-    un = bu.unlearn(logistic_post, forget=[3, 17, 42])
-    un.save(path)  # overwrite in place
+    un = bu.unlearn(logistic_post, forget=[3, 17, 42], method="reweight")
+    written = un.save(path, random_seed=0)  # overwrite in place
+    assert written.draws_source == "refresh" and not written.is_weighted
     back = bu.load(path)
-    _assert_same(back, un)
+    _assert_same(back, written)
     np.testing.assert_array_equal(
-        back.predict_proba(np.zeros((2, 3))), un.predict_proba(np.zeros((2, 3)))
+        back.predict_proba(np.zeros((2, 3))), written.predict_proba(np.zeros((2, 3)))
     )
     # The loaded posterior keeps forgetting where the saved one left off.
     again = bu.unlearn(back, forget=[5])
@@ -38,12 +43,15 @@ def test_round_trip_fit_and_unlearned(tmp_path, logistic_post):
 
 
 def test_unlearned_file_holds_no_values_of_forgotten_rows(tmp_path, logistic_post):
-    un = bu.unlearn(logistic_post, forget=[3, 17])
+    key = "a-secret-the-controller-keeps"
+    un = bu.unlearn(logistic_post, forget=[3, 17], key=key)
     un.save(tmp_path / "u.nc")
     back = bu.load(tmp_path / "u.nc")
     assert not np.isin([3, 17], back.idata.constant_data["obs_id"]).any()
     assert not np.isin([3, 17], back.idata.log_likelihood["obs_id"]).any()
-    assert len(back.history[0]["fingerprints"]) == 2
+    assert len(back.history[0]["fingerprints"]) == 2  # keyed: useless without the key
+    plain = bu.unlearn(logistic_post, forget=[3, 17])
+    assert "fingerprints" not in plain.history[0]
 
 
 def test_missing_file(tmp_path):

@@ -13,12 +13,13 @@ import pytest
 import bayes_unlearn as bu
 from bayes_unlearn.cli import main
 
+KEY = b"report-test-key-0123456789"
 SECTIONS = ("verdict", "sampling", "request", "method", "posteriors", "predictions")
 
 
 @pytest.fixture(scope="module")
 def unlearned(logistic_post):
-    return bu.unlearn(logistic_post, forget=[3, 17, 42])
+    return bu.unlearn(logistic_post, forget=[3, 17, 42], method="reweight", key=KEY)
 
 
 def test_report_of_unlearned_posterior(tmp_path, unlearned, logistic_post, logistic_data):
@@ -42,7 +43,7 @@ def test_report_of_unlearned_posterior(tmp_path, unlearned, logistic_post, logis
 def test_verdict_follows_diagnostics(tmp_path, logistic_post):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bu.UnreliableUnlearningWarning)
-        bad = bu.unlearn(logistic_post, forget=list(range(0, 150, 2)))
+        bad = bu.unlearn(logistic_post, forget=list(range(0, 150, 2)), method="reweight")
     assert not bad.diagnostics.reliable
     text = bu.report(bad, tmp_path / "bad.html").read_text()
     assert "use method=&#x27;refit&#x27;" in text and 'class="verdict bad"' in text

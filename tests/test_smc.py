@@ -97,6 +97,8 @@ def test_smc_refuses_custom_models(linear_data):
         return m
 
     X, y = linear_data
-    post = bu.fit(bu.PyMCModel(builder), X, y, draws=100, tune=100, chains=2, random_seed=0)
+    with warnings.catch_warnings():  # a short fit; its convergence is not what is tested
+        warnings.simplefilter("ignore", bu.ConvergenceWarning)
+        post = bu.fit(bu.PyMCModel(builder), X, y, draws=100, tune=100, chains=2, random_seed=0)
     with pytest.raises(NotImplementedError, match="method='refit'"):
         bu.unlearn(post, forget=[1], method="smc")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import arviz as az
 import numpy as np
 import pytest
@@ -26,8 +28,13 @@ def test_reweighting_recovers_closed_form_posterior(linear_post, linear_data, fr
     mean, cov = closed_form_posterior(X[keep], y[keep])
     sd = np.sqrt(np.diag(cov))
 
-    un = bu.unlearn(linear_post, forget=forget)
-    assert un.diagnostics.reliable
+    # The estimator's accuracy is checked whatever its verdict; the verdict itself is
+    # checked in test_honesty.py (here the 3% and 5% sets keep < 75% of the draws' ESS).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bu.UnreliableUnlearningWarning)
+        un = bu.unlearn(linear_post, forget=forget, method="reweight")
+    assert un.diagnostics.pareto_k <= un.diagnostics.pareto_k_threshold
+    assert un.diagnostics.reliable == (un.diagnostics.ess >= 0.75 * un.n_draws)
     table = un.summary()
     # Monte Carlo error of a weighted mean: sd / sqrt(ESS), with ESS = IS ESS x MCMC efficiency;
     # of an sd estimate for a Gaussian: sd / sqrt(2 ESS). 4 standard errors each.
@@ -40,7 +47,7 @@ def test_large_structured_forget_set_is_flagged(linear_post, linear_data):
     X, _ = linear_data
     forget = np.flatnonzero(X[:, 0] > np.quantile(X[:, 0], 0.5))  # half the rows, one side of x0
     with pytest.warns(bu.UnreliableUnlearningWarning, match="method='refit'"):
-        un = bu.unlearn(linear_post, forget=forget)
+        un = bu.unlearn(linear_post, forget=forget, method="reweight")
     d = un.diagnostics
     assert not d.reliable
     assert d.pareto_k > d.pareto_k_threshold == pytest.approx(min(1 - 1 / np.log10(4000), 0.7))
@@ -51,7 +58,7 @@ def test_single_row_forget_matches_psis_loo(linear_post, linear_data):
     X, y = linear_data
     loo = az.loo(linear_post.idata, pointwise=True, reff=1.0)
     for i in (0, 7, 42, 119):
-        un = bu.unlearn(linear_post, forget=[i], reff=1.0)
+        un = bu.unlearn(linear_post, forget=[i], reff=1.0, method="reweight")
         lpd = un.log_predictive_density(X[[i]], y[[i]])
         assert lpd == pytest.approx(float(loo.loo_i[i]), abs=1e-8)
         assert un.diagnostics.pareto_k == pytest.approx(float(loo.pareto_k[i]), abs=1e-10)
@@ -59,8 +66,10 @@ def test_single_row_forget_matches_psis_loo(linear_post, linear_data):
 
 def test_sequential_requests_compose(linear_post):
     a, b = [3, 17], [42, 64, 100]
-    step = bu.unlearn(bu.unlearn(linear_post, forget=a), forget=b)
-    once = bu.unlearn(linear_post, forget=a + b)
+    step = bu.unlearn(
+        bu.unlearn(linear_post, forget=a, method="reweight"), forget=b, method="reweight"
+    )
+    once = bu.unlearn(linear_post, forget=a + b, method="reweight")
     assert_allclose(step.log_weights, once.log_weights, rtol=0, atol=1e-10)
     assert_allclose(step.summary(), once.summary(), rtol=1e-10)
     assert step.diagnostics.pareto_k == pytest.approx(once.diagnostics.pareto_k)
@@ -78,8 +87,8 @@ def test_unlearn_does_not_mutate_input(linear_post):
 
 
 def test_raw_importance_weights_option(linear_post):
-    raw = bu.unlearn(linear_post, forget=[1, 2, 3], pareto_smoothing=False)
-    psis = bu.unlearn(linear_post, forget=[1, 2, 3])
+    raw = bu.unlearn(linear_post, forget=[1, 2, 3], pareto_smoothing=False, method="reweight")
+    psis = bu.unlearn(linear_post, forget=[1, 2, 3], method="reweight")
     assert raw.diagnostics.reason.endswith("(raw IS)")
     # Small forget set: smoothing touches only the largest weights.
     assert_allclose(raw.summary()["mean"], psis.summary()["mean"], atol=0.01)
@@ -119,9 +128,15 @@ def test_unknown_method_suggests_a_name(linear_post):
 def test_find_rows_by_content(linear_post, linear_data):
     X, y = linear_data
     assert_allclose(linear_post.find_rows(X[[8, 2]], y[[8, 2]]), [8, 2])
-    un = bu.unlearn(linear_post, forget=[8])
+    key = b"controller-secret-0123456789"
+    un = bu.unlearn(linear_post, forget=[8], key=key)
     with pytest.raises(ValueError, match="already forgotten"):
+        un.find_rows(X[[8]], y[[8]], key=key)
+    # Without the key the file cannot tell a forgotten row from a stranger (by design).
+    with pytest.raises(ValueError, match=r"not a training row.*pass key="):
         un.find_rows(X[[8]], y[[8]])
+    with pytest.raises(ValueError, match="not a training row"):
+        un.find_rows(X[[8]], y[[8]], key=b"some-other-key-0123456789")
     with pytest.raises(ValueError, match="not a training row"):
         un.find_rows(X[[2]] + 1e-3, y[[2]])
 
@@ -166,7 +181,7 @@ def test_pima_one_percent_reweighting_agrees_with_refit(pima_split):
     forget = np.random.default_rng(0).choice(
         post.row_ids, size=round(0.01 * len(y_train)), replace=False
     )
-    un = bu.unlearn(post, forget=forget)
+    un = bu.unlearn(post, forget=forget, method="reweight")
     ref = bu.unlearn(post, forget=forget, method="refit", random_seed=2)
     floor_fit = bu.unlearn(post, forget=forget, method="refit", random_seed=3)
     fidelity = bu.compare(un, ref, X_test=X_test, y_test=y_test)

@@ -1,0 +1,280 @@
+"""The one owner of how a posterior is laid out, in memory and in a saved file.
+
+A :class:`~bayes_unlearn.posterior.Posterior` holds an ArviZ ``InferenceData``. This module
+builds it, removes rows from it, and decides what of it may be written to disk. The rule
+for a saved file (see "What forgetting guarantees" in the README):
+
+* its draws are equally weighted and were produced by a sampler whose target conditions
+  on the remaining rows only: the original fit (no rows forgotten yet), an exact refit, or
+  a *refresh* (resample, then move every draw with an MCMC kernel targeting ``p(θ | D_r)``);
+* no per-draw quantity computed from a forgotten row is stored: no importance weights or
+  ratios, no forgotten log-likelihood, no NUTS statistics of a fit that saw forgotten rows;
+  ``log_joint`` = h(θ) = log p(D_r | θ) + log p(θ) is for the remaining rows ``D_r``;
+* metadata keys, history entries and diagnostics fields come from fixed allowlists.
+
+``check_saved_layout`` enforces the allowlist when writing and when reading a file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+__all__ = [
+    "DIAGNOSTICS_KEYS",
+    "DRAWS_SOURCES",
+    "HISTORY_KEYS",
+    "IN_MEMORY_STATS",
+    "METADATA_KEYS",
+    "NUTS_STATS",
+    "SAMPLE_DIMS",
+    "SAVED_GROUPS",
+    "assemble_idata",
+    "check_saved_layout",
+    "flatten_draws",
+    "replace_sample_stats",
+    "saved_diagnostics",
+    "saved_history",
+    "saved_idata",
+    "with_rows_removed",
+]
+
+SAMPLE_DIMS = ("chain", "draw")
+
+#: Where a posterior's draws come from. "fit" and "refit" are NUTS on the rows they
+#: condition on; "reweight" draws carry importance weights; "smc" particles may repeat;
+#: "refresh" draws were resampled and moved by MCMC towards ``p(θ | D_r)``.
+DRAWS_SOURCES = ("fit", "refit", "reweight", "smc", "refresh")
+#: Sources whose draws may be written to a file as they are.
+SAVEABLE_SOURCES = ("fit", "refit", "refresh")
+
+SAVED_GROUPS = ("posterior", "sample_stats", "log_likelihood", "observed_data", "constant_data")
+
+#: Statistics PyMC's NUTS records per draw; saved only for "fit" and "refit" draws, whose
+#: sampler saw exactly the rows the file still holds.
+NUTS_STATS = frozenset(
+    {
+        "acceptance_rate",
+        "diverging",
+        "divergences",
+        "energy",
+        "energy_error",
+        "index_in_trajectory",
+        "largest_eigval",
+        "lp",
+        "max_energy_error",
+        "n_steps",
+        "perf_counter_diff",
+        "perf_counter_start",
+        "process_time_diff",
+        "reached_max_treedepth",
+        "smallest_eigval",
+        "step_size",
+        "step_size_bar",
+        "tree_depth",
+    }
+)
+#: Per-draw statistics that only ever live in memory: they are functions of forgotten rows.
+IN_MEMORY_STATS = ("log_weight", "log_importance_ratio")
+
+_DATA_VARIABLES = {
+    "log_likelihood": {"y"},
+    "observed_data": {"y"},
+    "constant_data": {"X"},
+}
+_COORDS = {"chain", "draw", "obs_id", "feature", "term"}
+
+METADATA_KEYS = frozenset(
+    {
+        "format",
+        "version",
+        "model",
+        "standardizer",
+        "feature_names",
+        "target_name",
+        "sampler",
+        "draws_source",
+        "history",
+        "diagnostics",
+        "checksum",
+        "mac",
+    }
+)
+#: One forget request as saved: which rows (ids, keyed fingerprints), by what, when.
+HISTORY_KEYS = (
+    "request",
+    "requested",
+    "method",
+    "row_ids",
+    "fingerprints",
+    "n_remaining",
+    "time",
+)
+#: Diagnostics of the saved draws themselves; per-step numbers computed from forgotten
+#: rows (k̂, importance ESS, SMC acceptance, ...) stay in memory.
+DIAGNOSTICS_KEYS = (
+    "method",
+    "reason",
+    "n_forget",
+    "n_remaining",
+    "n_draws",
+    "reliable",
+    "verdict",
+    "ess",
+    "min_ess",
+    "r_hat",
+    "divergences",
+    "details",
+)
+
+
+def flatten_draws(values: np.ndarray) -> np.ndarray:
+    """Merge the (chain, draw) axes of an array into one draw axis (chain-major)."""
+    return values.reshape(values.shape[0] * values.shape[1], *values.shape[2:])
+
+
+def assemble_idata(
+    model,
+    posterior: xr.Dataset,
+    sample_stats: xr.Dataset | None,
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    row_ids: np.ndarray,
+    standardizer,
+    feature_names,
+):
+    """InferenceData for equally weighted draws of ``p(θ | X, y)``, with what unlearning needs.
+
+    Adds the pointwise log-likelihood, ``log_joint`` = h(θ) = log p(y | X, θ) + log p(θ),
+    uniform ``log_weight`` (in memory only) and the data groups on raw features indexed by
+    ``row_ids`` (so forget requests select rows by id).
+    """
+    import arviz as az
+
+    n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
+    params = {k: flatten_draws(v.values) for k, v in posterior.items()}
+    X_std = standardizer.transform(X)
+    ll = model.pointwise_log_likelihood(params, X_std, y)
+    log_joint = ll.sum(axis=1) + model.log_prior(params, X_std, y)
+    stats = (
+        sample_stats.copy()
+        if sample_stats is not None
+        else xr.Dataset(coords={d: posterior[d] for d in SAMPLE_DIMS})
+    )
+    stats["log_joint"] = (SAMPLE_DIMS, log_joint.reshape(n_chain, n_draw))
+    stats["log_weight"] = (SAMPLE_DIMS, np.full((n_chain, n_draw), -np.log(n_chain * n_draw)))
+    coords = {"chain": posterior["chain"].values, "draw": posterior["draw"].values}
+    return az.InferenceData(
+        posterior=posterior,
+        sample_stats=stats,
+        log_likelihood=xr.Dataset(
+            {"y": (("chain", "draw", "obs_id"), ll.reshape(n_chain, n_draw, -1))},
+            coords={**coords, "obs_id": row_ids},
+        ),
+        observed_data=xr.Dataset({"y": ("obs_id", y)}, coords={"obs_id": row_ids}),
+        constant_data=xr.Dataset(
+            {"X": (("obs_id", "feature"), X)},
+            coords={"obs_id": row_ids, "feature": list(feature_names)},
+        ),
+    )
+
+
+def with_rows_removed(idata, rows: np.ndarray) -> dict[str, xr.Dataset]:
+    """The data groups (log_likelihood, observed and constant data) without ``rows``."""
+    keep = np.flatnonzero(~np.isin(idata.observed_data["obs_id"].values, rows))
+    return {
+        group: getattr(idata, group).isel(obs_id=keep)
+        for group in ("log_likelihood", "observed_data", "constant_data")
+    }
+
+
+def replace_sample_stats(idata, **variables: np.ndarray) -> xr.Dataset:
+    """``sample_stats`` with variables (flat over draws) replaced or added."""
+    stats = idata.sample_stats.copy()
+    shape = (idata.posterior.sizes["chain"], idata.posterior.sizes["draw"])
+    for name, flat in variables.items():
+        stats[name] = (SAMPLE_DIMS, np.asarray(flat, dtype=np.float64).reshape(shape))
+    return stats
+
+
+def allowed_sample_stats(draws_source: str) -> frozenset[str]:
+    """Names of the per-draw statistics a saved file with these draws may hold."""
+    return frozenset({"log_joint"}) | (
+        NUTS_STATS if draws_source in ("fit", "refit") else frozenset()
+    )
+
+
+def saved_idata(idata, draws_source: str):
+    """A copy of ``idata`` holding only what a file may contain (see the module docstring)."""
+    import arviz as az
+
+    if draws_source not in SAVEABLE_SOURCES:
+        raise ValueError(
+            f"Draws from {draws_source!r} cannot be saved as they are: refresh them first "
+            "(Posterior.refresh), which save() does by itself."
+        )
+    allowed = allowed_sample_stats(draws_source)
+    stats = idata.sample_stats[[v for v in idata.sample_stats.data_vars if v in allowed]]
+    groups = {g: getattr(idata, g) for g in SAVED_GROUPS if g != "sample_stats"}
+    out = az.InferenceData(**groups, sample_stats=stats)
+    for group in SAVED_GROUPS:
+        getattr(out, group).attrs = {}
+    check_saved_layout(out, draws_source)
+    return out
+
+
+def check_saved_layout(idata, draws_source: str) -> None:
+    """Raise ``ValueError`` naming the first group or variable a saved file may not hold."""
+    groups = set(idata.groups())
+    unexpected = sorted(groups - set(SAVED_GROUPS))
+    missing = sorted(set(SAVED_GROUPS) - groups)
+    if unexpected or missing:
+        raise ValueError(
+            f"unexpected groups {unexpected}" if unexpected else f"missing groups {missing}"
+        )
+    if draws_source not in SAVEABLE_SOURCES:
+        raise ValueError(f"draws_source {draws_source!r} cannot be stored")
+    allowed = {"sample_stats": allowed_sample_stats(draws_source), **_DATA_VARIABLES}
+    for group in SAVED_GROUPS:
+        ds = getattr(idata, group)
+        names = set(ds.data_vars)
+        if group in allowed:
+            extra = names - set(allowed[group])
+        else:  # posterior: the model's variables, each with (chain, draw) leading dims
+            extra = {n for n in names if ds[n].dims[:2] != SAMPLE_DIMS}
+        extra |= {c for c in ds.coords if c not in _COORDS and c not in names}
+        if extra:
+            raise ValueError(f"group {group!r} holds unexpected variables {sorted(extra)}")
+        if "log_joint" not in idata.sample_stats:
+            raise ValueError("sample_stats lacks log_joint")
+
+
+def saved_history(history) -> list[dict[str, Any]]:
+    """Forget requests with only the allowlisted keys."""
+    return [{k: req[k] for k in HISTORY_KEYS if k in req} for req in history]
+
+
+def saved_diagnostics(diagnostics) -> dict[str, Any] | None:
+    """The diagnostics of the saved draws, without per-step numbers from forgotten rows."""
+    if diagnostics is None:
+        return None
+    data = diagnostics.to_dict()
+    out = {k: data[k] for k in DIAGNOSTICS_KEYS if k in data}
+    out["details"] = {
+        k: v
+        for k, v in (data.get("details") or {}).items()
+        if k in ("distinct_draws", "inherited_problem", "refreshed")
+    }
+    # A dispatcher's reason quotes the step's k̂ and ESS, which are functions of the
+    # forgotten rows: the file keeps a fixed sentence instead.
+    out["reason"] = _SAVED_REASONS.get(out["method"], out["reason"])
+    return out
+
+
+_SAVED_REASONS = {
+    "refit": "exact refit on the remaining rows",
+    "refresh": "resampled and moved by MCMC towards p(θ | D_r)",
+}
