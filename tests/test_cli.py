@@ -95,3 +95,49 @@ def test_demo_runs_on_offline_default(capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "offline default" in out and "vs refit" in out
     assert np.isfinite(float(out.split("test accuracy: original ")[1].split(",")[0]))
+
+
+def test_rows_file_bad_token_names_the_option_and_line(fitted, capsys, tmp_path):
+    rows = tmp_path / "rows.txt"
+    rows.write_text("3 17\n42 x9\n")
+    assert (
+        main(["forget", str(fitted), "--rows-file", str(rows), "-o", str(tmp_path / "o.nc")]) == 1
+    )
+    err = capsys.readouterr().err.strip()
+    assert "--rows-file" in err and "line 2" in err and "'x9'" in err and len(err.splitlines()) == 1
+    rows.write_text("3\n17 42\n")
+    assert (
+        main(["forget", str(fitted), "--rows-file", str(rows), "-o", str(tmp_path / "o.nc")]) == 0
+    )
+    assert bu.load(tmp_path / "o.nc").history[0]["row_ids"] == [3, 17, 42]
+
+
+def test_in_place_with_a_key_file_and_audit(fitted, csv, capsys, tmp_path):
+    key = tmp_path / "key"
+    key.write_bytes(b"controller-secret-0123456789\n")
+    post = tmp_path / "post.nc"
+    bu.load(fitted).save(post, key=key.read_bytes().strip())  # start signing an old file
+    argv = ["forget", str(post), "--rows", "5", "--in-place", "--key-file", str(key), "--seed", "1"]
+    assert main(argv) == 0
+    assert "refreshed before saving" in capsys.readouterr().out
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp left
+    with pytest.raises(ValueError, match="is signed"):
+        bu.load(post)
+    loaded = bu.load(post, key=key.read_bytes().strip())
+    assert loaded.history[0]["row_ids"] == [5] and len(loaded.history[0]["fingerprints"]) == 1
+    # The erasure audit on the command line, with forgotten and never-seen rows as CSVs.
+    data = pd.read_csv(csv)
+    data.iloc[[5]].to_csv(tmp_path / "forgotten.csv", index=False)
+    unseen = data.iloc[:20].assign(a=lambda d: d["a"] + 0.5)  # rows the model never saw
+    unseen.to_csv(tmp_path / "unseen.csv", index=False)
+    argv = ["audit", str(post), "--forgotten", str(tmp_path / "forgotten.csv")]
+    argv += ["--unseen", str(tmp_path / "unseen.csv"), "--key-file", str(key)]
+    code = main([*argv, "-o", str(tmp_path / "audit.html")])
+    out = capsys.readouterr().out
+    assert code == 0 and "Erasure audit passed" in out
+    assert 'id="erasure"' in (tmp_path / "audit.html").read_text()
+
+
+def test_forget_needs_one_output(fitted, capsys):
+    assert main(["forget", str(fitted), "--rows", "1"]) == 1
+    assert "exactly one of -o/--output and --in-place" in capsys.readouterr().err

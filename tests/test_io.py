@@ -110,3 +110,133 @@ def test_failed_save_keeps_the_old_file(tmp_path, logistic_post, monkeypatch):
 def test_save_to_missing_directory(tmp_path, logistic_post):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         io.save(logistic_post, tmp_path / "no" / "post.nc")
+
+
+# --- integrity: every byte that changes meaning is covered -------------------------------
+def _edit_metadata(path, edit):
+    """Rewrite the JSON metadata in place (what a tamperer with h5py would do)."""
+    import json
+
+    import h5py
+
+    with h5py.File(path, "r+") as fh:
+        raw = fh.attrs["bayes_unlearn"]
+        fh.attrs["bayes_unlearn"] = edit(raw if isinstance(raw, str) else raw.decode())
+
+
+def test_edited_metadata_fails_the_checksum(tmp_path, linear_post):
+    path = tmp_path / "post.nc"
+    linear_post.save(path)
+    _edit_metadata(path, lambda s: s.replace('"sigma": 1.0', '"sigma": 9.0'))
+    with pytest.raises(ValueError, match="failed its checksum"):
+        bu.load(path)
+
+
+def test_edited_history_fails_the_checksum(tmp_path, linear_post):
+    path = tmp_path / "post.nc"
+    bu.unlearn(linear_post, forget=[5, 6], method="refit", random_seed=0).save(path)
+    _edit_metadata(path, lambda s: s.replace('"row_ids": [5, 6]', '"row_ids": [5]'))
+    with pytest.raises(ValueError, match="failed its checksum"):
+        bu.load(path)
+
+
+def test_recomputed_checksum_is_caught_by_the_signature(tmp_path, linear_post):
+    import json
+
+    from bayes_unlearn.integrity import file_checksum
+    from bayes_unlearn.layout import SAVED_GROUPS
+
+    key = b"0123456789abcdef-controller"
+    path = tmp_path / "post.nc"
+    linear_post.save(path, key=key)
+    assert bu.load(path, key=key).n_draws == linear_post.n_draws
+
+    def forge(raw):  # edit a value and recompute the plain checksum, as anyone can
+        meta = json.loads(raw)
+        meta["model"]["sigma"] = 9.0
+        idata = az.from_netcdf(path, engine="h5netcdf")
+        idata.attrs = {}
+        meta["checksum"] = file_checksum(idata, meta, SAVED_GROUPS)
+        return json.dumps(meta)
+
+    _edit_metadata(path, forge)
+    with pytest.raises(ValueError, match="failed its signature check"):
+        bu.load(path, key=key)
+    with pytest.raises(ValueError, match="is signed: pass the key"):
+        bu.load(path)
+    with pytest.raises(ValueError, match="failed its signature check"):
+        bu.load(path, key=b"another-key-of-16-bytes")
+
+
+def test_a_key_refuses_an_unsigned_file(tmp_path, linear_post):
+    path = tmp_path / "post.nc"
+    linear_post.save(path)
+    with pytest.raises(ValueError, match="not signed"):
+        bu.load(path, key="0123456789abcdef")
+    with pytest.raises(ValueError, match="at least 16 bytes"):
+        bu.load(path, key="short")
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda s: s[: len(s) // 2], "not JSON"),
+        (lambda s: "[1, 2]", "not a JSON object"),
+        (lambda s: s.replace('"format"', '"formt"'), "format None"),
+        (lambda s: s.replace('"draws_source"', '"extra_key"'), "unexpected metadata keys"),
+        (lambda s: s.replace("bayes-unlearn-posterior/2", "bayes-unlearn-posterior/1"), "format 1"),
+    ],
+)
+def test_damaged_metadata_is_one_clear_line(tmp_path, linear_post, edit, match):
+    path = tmp_path / "post.nc"
+    linear_post.save(path)
+    _edit_metadata(path, edit)
+    with pytest.raises(ValueError, match=match) as err:
+        bu.load(path)
+    assert len(str(err.value).splitlines()) == 1
+
+
+def test_missing_metadata_field_is_a_clear_error_not_a_key_error(tmp_path, linear_post):
+    import json
+
+    from bayes_unlearn.integrity import file_checksum
+    from bayes_unlearn.layout import SAVED_GROUPS
+
+    path = tmp_path / "post.nc"
+    linear_post.save(path)
+
+    def drop_field(raw):  # consistent checksum, but a required field is gone
+        meta = json.loads(raw)
+        del meta["standardizer"]
+        idata = az.from_netcdf(path, engine="h5netcdf")
+        idata.attrs = {}
+        meta["checksum"] = file_checksum(idata, meta, SAVED_GROUPS)
+        return json.dumps(meta)
+
+    _edit_metadata(path, drop_field)
+    with pytest.raises(ValueError, match="invalid bayes-unlearn metadata"):
+        bu.load(path)
+
+
+def test_a_variable_outside_the_layout_is_refused(tmp_path, linear_post):
+    import h5py
+
+    path = tmp_path / "post.nc"
+    linear_post.save(path)
+    with h5py.File(path, "r+") as fh:
+        fh["sample_stats"].create_dataset("smuggled", data=np.zeros((4, 1000)))
+    with pytest.raises(ValueError, match="checksum|saved layout"):
+        bu.load(path)
+
+
+def test_save_refreshes_weighted_draws_and_never_writes_weights(tmp_path, linear_post):
+    un = bu.unlearn(linear_post, forget=[1, 2], method="reweight")
+    written = un.save(tmp_path / "u.nc", random_seed=1)
+    assert written.draws_source == "refresh" and un.draws_source == "reweight"
+    back = bu.load(tmp_path / "u.nc")
+    assert set(back.idata.sample_stats.data_vars) == {
+        "log_joint",
+        "log_weight",
+    }  # weight: in memory
+    assert not back.is_weighted
+    assert back.diagnostics.method == "refresh" and back.diagnostics.pareto_k is None

@@ -105,11 +105,21 @@ def test_raw_importance_weights_option(linear_post):
         ([1.5], TypeError, "integer row ids"),
         (["a"], TypeError, "integer row ids"),
         (list(range(120)), ValueError, "all 120 remaining rows"),
+        ([True, 5], TypeError, "mixes booleans"),
+        (True, TypeError, "mixes booleans"),
+        (None, TypeError, "Got None"),
+        ([[1, 2], [3, 4]], ValueError, r"flat \(1-D\) list.*shape \(2, 2\)"),
+        ([[1, 2], [3]], ValueError, "nested sequences"),
+        ([1e20], TypeError, "dtype float64"),
+        ([2.0, 3.0], TypeError, "never cast"),
+        ([1, 2**70], TypeError, "dtype object"),
+        (3.5, TypeError, "integer row ids"),
     ],
 )
 def test_bad_forget_requests(linear_post, forget, exc, match):
-    with pytest.raises(exc, match=match):
+    with pytest.raises(exc, match=match) as err:
         bu.unlearn(linear_post, forget=forget)
+    assert "'forget'" in str(err.value) and len(str(err.value).splitlines()) == 1
 
 
 def test_forgetting_a_row_twice_is_an_error(linear_post):
@@ -198,3 +208,32 @@ def test_pima_one_percent_reweighting_agrees_with_refit(pima_split):
         1 / (2 * ess_un) + 1 / (2 * ref.diagnostics.ess)
     )
     assert abs(fidelity.lpd_diff) < 0.01  # nats per test row
+
+
+def test_fit_warns_when_its_chains_do_not_converge_and_unlearning_says_so():
+    X, y = bu.datasets.make_linear_regression(n=40, random_seed=1)
+    with pytest.warns(bu.ConvergenceWarning, match="did not converge"):
+        post = bu.fit(bu.PolynomialRegression(), X, y, draws=15, tune=5, chains=2, random_seed=0)
+    assert not post.diagnostics.reliable
+    with pytest.warns(bu.ConvergenceWarning, match="did not converge"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", bu.UnreliableUnlearningWarning)
+            un = bu.unlearn(post, forget=[0], method="reweight")
+    assert not un.diagnostics.reliable and "did not converge" in un.diagnostics.verdict
+    # ... and so does a later request on the unlearned posterior (the problem is inherited).
+    with pytest.warns(bu.ConvergenceWarning):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", bu.UnreliableUnlearningWarning)
+            again = bu.unlearn(un, forget=[1], method="reweight")
+    assert not again.diagnostics.reliable
+
+
+def test_default_method_is_auto(linear_post, linear_data):
+    X, _ = linear_data
+    small = bu.unlearn(linear_post, forget=[0])
+    assert small.history[-1]["requested"] == "auto" and small.diagnostics.reason.startswith("auto")
+    forget = np.flatnonzero(X[:, 0] > np.quantile(X[:, 0], 0.8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the default never hands back an unreliable result
+        big = bu.unlearn(linear_post, forget=forget, random_seed=0)
+    assert big.diagnostics.method in ("smc", "refit") and big.diagnostics.reliable
