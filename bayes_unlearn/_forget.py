@@ -6,6 +6,7 @@ SMC, refresh, refit) can use them without importing each other.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 
 import numpy as np
@@ -14,7 +15,28 @@ from bayes_unlearn.integrity import Key, check_key, row_fingerprints
 from bayes_unlearn.models import Standardizer
 from bayes_unlearn.posterior import Posterior
 
-__all__ = ["record_request", "remaining_scaling", "scaling_log_prior_shift"]
+__all__ = ["forgotten", "record_request", "remaining_scaling", "scaling_log_prior_shift"]
+
+
+def forgotten(
+    posterior: Posterior,
+    rows: np.ndarray,
+    *,
+    idata,
+    scaling: Standardizer,
+    method: str,
+    requested: str,
+    diagnostics,
+) -> Posterior:
+    """The posterior after a forget request: new draws/data, scaling, history and diagnostics."""
+    return dataclasses.replace(
+        posterior,
+        idata=idata,
+        standardizer=scaling,
+        history=record_request(posterior, rows, method, requested=requested),
+        diagnostics=diagnostics,
+        draws_source=method,
+    )
 
 
 def record_request(

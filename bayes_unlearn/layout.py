@@ -34,6 +34,7 @@ __all__ = [
     "assemble_idata",
     "check_saved_layout",
     "flatten_draws",
+    "posterior_dataset",
     "replace_sample_stats",
     "saved_diagnostics",
     "saved_history",
@@ -179,6 +180,18 @@ def assemble_idata(
             {"X": (("obs_id", "feature"), X)},
             coords={"obs_id": row_ids, "feature": list(feature_names)},
         ),
+    )
+
+
+def posterior_dataset(template: xr.Dataset, params: dict[str, np.ndarray]) -> xr.Dataset:
+    """A ``posterior`` group shaped like ``template`` from flat draws (draw on axis 0)."""
+    shape = (template.sizes["chain"], template.sizes["draw"])
+    return xr.Dataset(
+        {
+            name: (template[name].dims, params[name].reshape(*shape, *params[name].shape[1:]))
+            for name in template.data_vars
+        },
+        coords=template.coords,
     )
 
 

@@ -24,10 +24,10 @@ import numpy as np
 import xarray as xr
 
 from bayes_unlearn import _weighted
-from bayes_unlearn._forget import record_request, remaining_scaling
+from bayes_unlearn._forget import forgotten, remaining_scaling
 from bayes_unlearn._random import RandomSeed, get_random_generator
 from bayes_unlearn.diagnostics import UnlearningDiagnostics
-from bayes_unlearn.layout import assemble_idata
+from bayes_unlearn.layout import assemble_idata, posterior_dataset
 from bayes_unlearn.models import PyMCModel
 from bayes_unlearn.posterior import Posterior
 
@@ -69,13 +69,7 @@ class _Packer:
 
     def dataset(self, Z: np.ndarray) -> xr.Dataset:
         """The ``posterior`` group for particles ``Z`` (as many as the template's draws)."""
-        params, _ = self.unpack(Z)
-        t = self.template
-        shape = (t.sizes["chain"], t.sizes["draw"])
-        return xr.Dataset(
-            {n: (t[n].dims, params[n].reshape(*shape, *params[n].shape[1:])) for n in self.names},
-            coords=t.coords,
-        )
+        return posterior_dataset(self.template, self.unpack(Z)[0])
 
 
 def _next_temperature(log_lik_e: np.ndarray, t: float, target_ess: float) -> float:
@@ -232,13 +226,14 @@ def smc(
             "distinct_draws": n_unique,
         },
     )
-    return dataclasses.replace(
+    return forgotten(
         posterior,
+        rows,
         idata=idata,
-        standardizer=new_scaling,
-        history=record_request(posterior, rows, "smc", requested=requested),
+        scaling=new_scaling,
+        method="smc",
+        requested=requested,
         diagnostics=diagnostics,
-        draws_source="smc",
     )
 
 

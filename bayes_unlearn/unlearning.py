@@ -18,10 +18,14 @@ import warnings
 from typing import Literal
 
 import numpy as np
-import xarray as xr
 
 from bayes_unlearn import _weighted
-from bayes_unlearn._forget import record_request, remaining_scaling, scaling_log_prior_shift
+from bayes_unlearn._forget import (
+    forgotten,
+    record_request,
+    remaining_scaling,
+    scaling_log_prior_shift,
+)
 from bayes_unlearn._random import RandomSeed
 from bayes_unlearn._validation import check_forget
 from bayes_unlearn.diagnostics import (
@@ -31,7 +35,12 @@ from bayes_unlearn.diagnostics import (
     pareto_k_threshold,
 )
 from bayes_unlearn.integrity import Key
-from bayes_unlearn.layout import replace_sample_stats, with_rows_removed
+from bayes_unlearn.layout import (
+    flatten_draws,
+    posterior_dataset,
+    replace_sample_stats,
+    with_rows_removed,
+)
 from bayes_unlearn.posterior import Posterior
 
 __all__ = ["METHODS", "unlearn"]
@@ -298,34 +307,24 @@ def reweight(
     for group, ds in with_rows_removed(posterior.idata, rows).items():
         setattr(idata, group, ds)
     if moved is not posterior.params:
-        template = posterior.idata.posterior
-        shape = (template.sizes["chain"], template.sizes["draw"])
-        idata.posterior = xr.Dataset(
-            {
-                k: (template[k].dims, moved[k].reshape(*shape, *moved[k].shape[1:]))
-                for k in template.data_vars
-            },
-            coords=template.coords,
-            attrs=template.attrs,
-        )
+        idata.posterior = posterior_dataset(posterior.idata.posterior, moved)
     log_joint = _log_joint(idata, posterior.model, moved)
     idata.sample_stats = replace_sample_stats(
         idata, log_weight=log_w, log_importance_ratio=log_ratio, log_joint=log_joint
     )
-    return dataclasses.replace(
+    return forgotten(
         posterior,
+        rows,
         idata=idata,
-        standardizer=new_scaling,
-        history=record_request(posterior, rows, "reweight", requested=requested),
+        scaling=new_scaling,
+        method="reweight",
+        requested=requested,
         diagnostics=diagnostics,
-        draws_source="reweight",
     )
 
 
 def _log_joint(idata, model, params) -> np.ndarray:
     """h(θ) = log p(D_r | θ) + log p(θ) from the stored pointwise log-likelihood."""
-    from bayes_unlearn.layout import flatten_draws
-
     ll = flatten_draws(idata.log_likelihood["y"].values).sum(axis=1)
     X = idata.constant_data["X"].values
     y = idata.observed_data["y"].values

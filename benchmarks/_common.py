@@ -42,3 +42,12 @@ def write(name: str, payload: dict, markdown: str) -> None:
     (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
     (RESULTS / f"{name}.md").write_text(markdown + "\n")
     print(markdown)
+
+
+def markdown_table(df) -> str:
+    """A pandas DataFrame as a GitHub markdown table (index as the first column)."""
+    header = [df.index.name or "", *map(str, df.columns)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for index, row in df.iterrows():
+        lines.append("| " + " | ".join([str(index), *map(str, row.to_numpy())]) + " |")
+    return "\n".join(lines)

@@ -141,3 +141,17 @@ def test_in_place_with_a_key_file_and_audit(fitted, csv, capsys, tmp_path):
 def test_forget_needs_one_output(fitted, capsys):
     assert main(["forget", str(fitted), "--rows", "1"]) == 1
     assert "exactly one of -o/--output and --in-place" in capsys.readouterr().err
+
+
+def test_damaged_file_is_one_line_and_exit_1(fitted, capsys, tmp_path):
+    import h5py
+
+    path = tmp_path / "edited.nc"
+    path.write_bytes(fitted.read_bytes())
+    with h5py.File(path, "r+") as fh:  # an edit of the model spec inside the metadata
+        fh.attrs["bayes_unlearn"] = fh.attrs["bayes_unlearn"].replace(
+            '"sigma": 1.0', '"sigma": 9.5'
+        )
+    assert main(["summary", str(path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "failed its checksum" in err and len(err.splitlines()) == 1

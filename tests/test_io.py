@@ -115,8 +115,6 @@ def test_save_to_missing_directory(tmp_path, logistic_post):
 # --- integrity: every byte that changes meaning is covered -------------------------------
 def _edit_metadata(path, edit):
     """Rewrite the JSON metadata in place (what a tamperer with h5py would do)."""
-    import json
-
     import h5py
 
     with h5py.File(path, "r+") as fh:
@@ -140,32 +138,40 @@ def test_edited_history_fails_the_checksum(tmp_path, linear_post):
         bu.load(path)
 
 
-def test_recomputed_checksum_is_caught_by_the_signature(tmp_path, linear_post):
+def _forge(path, change):
+    """Edit the metadata and recompute the plain checksum, as anyone holding the file can."""
     import json
 
     from bayes_unlearn.integrity import file_checksum
     from bayes_unlearn.layout import SAVED_GROUPS
 
-    key = b"0123456789abcdef-controller"
-    path = tmp_path / "post.nc"
-    linear_post.save(path, key=key)
-    assert bu.load(path, key=key).n_draws == linear_post.n_draws
-
-    def forge(raw):  # edit a value and recompute the plain checksum, as anyone can
+    def edit(raw):
         meta = json.loads(raw)
-        meta["model"]["sigma"] = 9.0
+        change(meta)
         idata = az.from_netcdf(path, engine="h5netcdf")
         idata.attrs = {}
         meta["checksum"] = file_checksum(idata, meta, SAVED_GROUPS)
         return json.dumps(meta)
 
-    _edit_metadata(path, forge)
+    _edit_metadata(path, edit)
+
+
+def test_recomputed_checksum_is_caught_by_the_signature(tmp_path, linear_post):
+    key = b"0123456789abcdef-controller"
+    path = tmp_path / "post.nc"
+    linear_post.save(path, key=key)
+    assert bu.load(path, key=key).n_draws == linear_post.n_draws
+    _forge(path, lambda meta: meta["model"].update(sigma=9.0))
     with pytest.raises(ValueError, match="failed its signature check"):
         bu.load(path, key=key)
     with pytest.raises(ValueError, match="is signed: pass the key"):
         bu.load(path)
     with pytest.raises(ValueError, match="failed its signature check"):
         bu.load(path, key=b"another-key-of-16-bytes")
+    # Stripping the signature too does not help: with the key, unsigned files are refused.
+    _forge(path, lambda meta: meta.pop("mac"))
+    with pytest.raises(ValueError, match="not signed"):
+        bu.load(path, key=key)
 
 
 def test_a_key_refuses_an_unsigned_file(tmp_path, linear_post):
@@ -197,23 +203,9 @@ def test_damaged_metadata_is_one_clear_line(tmp_path, linear_post, edit, match):
 
 
 def test_missing_metadata_field_is_a_clear_error_not_a_key_error(tmp_path, linear_post):
-    import json
-
-    from bayes_unlearn.integrity import file_checksum
-    from bayes_unlearn.layout import SAVED_GROUPS
-
     path = tmp_path / "post.nc"
     linear_post.save(path)
-
-    def drop_field(raw):  # consistent checksum, but a required field is gone
-        meta = json.loads(raw)
-        del meta["standardizer"]
-        idata = az.from_netcdf(path, engine="h5netcdf")
-        idata.attrs = {}
-        meta["checksum"] = file_checksum(idata, meta, SAVED_GROUPS)
-        return json.dumps(meta)
-
-    _edit_metadata(path, drop_field)
+    _forge(path, lambda meta: meta.pop("standardizer"))  # consistent checksum, field gone
     with pytest.raises(ValueError, match="invalid bayes-unlearn metadata"):
         bu.load(path)
 
@@ -225,7 +217,7 @@ def test_a_variable_outside_the_layout_is_refused(tmp_path, linear_post):
     linear_post.save(path)
     with h5py.File(path, "r+") as fh:
         fh["sample_stats"].create_dataset("smuggled", data=np.zeros((4, 1000)))
-    with pytest.raises(ValueError, match="checksum|saved layout"):
+    with pytest.raises(ValueError, match=r"checksum|saved layout"):
         bu.load(path)
 
 
