@@ -145,31 +145,7 @@ def check_forget(
 
 def _row_id_array(ids, name: str) -> np.ndarray:
     """A 1-D int64 array of row ids, refusing anything that would need a silent cast."""
-    if ids is None:
-        raise TypeError(f"The {name!r} parameter must be row ids (a list of ints). Got None.")
-    if isinstance(ids, str | bytes) or np.isscalar(ids):
-        ids = [ids]
-    if not isinstance(ids, np.ndarray):
-        try:
-            items = list(ids)
-        except TypeError:
-            raise TypeError(
-                f"The {name!r} parameter must be row ids (a list of ints). "
-                f"Got {type(ids).__name__}."
-            ) from None
-        if any(isinstance(v, bool | np.bool_) for v in items):
-            raise TypeError(
-                f"The {name!r} parameter mixes booleans with row ids ({items[:5]}...). "
-                "Pass integer ids only; for a mask use np.flatnonzero(mask)."
-            )
-        try:
-            ids = np.asarray(items)
-        except ValueError:
-            raise ValueError(
-                f"The {name!r} parameter must be a flat list of row ids; got nested sequences "
-                "of different lengths."
-            ) from None
-    arr = ids
+    arr = _as_id_array(ids, name)
     if arr.size == 0:
         raise ValueError(f"The {name!r} parameter is empty. Pass at least one training row id.")
     if arr.dtype == bool:
@@ -190,6 +166,34 @@ def _row_id_array(ids, name: str) -> np.ndarray:
     if arr.dtype == np.uint64 and arr.max() > np.iinfo(np.int64).max:
         raise ValueError(f"The {name!r} parameter has ids beyond the int64 range.")
     return arr.astype(np.int64)
+
+
+def _as_id_array(ids, name: str) -> np.ndarray:
+    """``ids`` as an array, refusing None, non-iterables, booleans mixed with ids, ragged lists."""
+    if ids is None:
+        raise TypeError(f"The {name!r} parameter must be row ids (a list of ints). Got None.")
+    if isinstance(ids, np.ndarray):
+        return ids
+    if isinstance(ids, str | bytes) or np.isscalar(ids):
+        ids = [ids]
+    try:
+        items = list(ids)
+    except TypeError:
+        raise TypeError(
+            f"The {name!r} parameter must be row ids (a list of ints). Got {type(ids).__name__}."
+        ) from None
+    if any(isinstance(v, bool | np.bool_) for v in items):
+        raise TypeError(
+            f"The {name!r} parameter mixes booleans with row ids ({items[:5]}...). "
+            "Pass integer ids only; for a mask use np.flatnonzero(mask)."
+        )
+    try:
+        return np.asarray(items)
+    except ValueError:
+        raise ValueError(
+            f"The {name!r} parameter must be a flat list of row ids; got nested sequences "
+            "of different lengths."
+        ) from None
 
 
 def check_probability(value: float, name: str) -> float:

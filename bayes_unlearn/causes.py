@@ -16,10 +16,13 @@ import pandas as pd
 from bayes_unlearn import _weighted
 from bayes_unlearn._random import RandomSeed
 from bayes_unlearn._validation import check_X_y
-from bayes_unlearn.diagnostics import pareto_k_threshold
+from bayes_unlearn.diagnostics import importance_problems, pareto_k_threshold
 from bayes_unlearn.posterior import Posterior
 
 __all__ = ["identify_causes"]
+
+#: Fewer effective draws than this after reweighting by p(F | θ) make the scores unreliable.
+MIN_ESS = 100.0
 
 
 def identify_causes(
@@ -108,52 +111,12 @@ def identify_causes(
         y_name="y_fail",
     )
     ll = posterior.log_likelihood()  # (draws, rows) for D
-    lw = posterior.log_weights
-    w = np.exp(lw)
-    before = _weighted.weighted_mean(ll, w)
-    attrs = {"method": method, "n_failures": len(y_f)}
+    before = _weighted.weighted_mean(ll, posterior.weights)
     if method == "reweight":
-        import arviz as az
-
-        from bayes_unlearn.unlearning import relative_efficiency
-
-        log_lik_f = posterior.pointwise_log_likelihood(X_f, y_f).sum(axis=1)
-        reff = relative_efficiency(posterior, log_lik_f)
-        lw_f, k_hat = az.psislw(lw + log_lik_f, reff=reff)
-        w_f = np.exp(lw_f)
-        after = _weighted.weighted_mean(ll, w_f)
-        # Influence of each draw on (before - after); Var ≈ Σ_s (w_s (ℓ_s-μ) - w'_s (ℓ_s-μ'))².
-        infl = w[:, None] * (ll - before) - w_f[:, None] * (ll - after)
-        efficiency = _mcmc_efficiency(posterior)
-        se = np.sqrt((infl**2).sum(axis=0) / efficiency)
-        ess = _weighted.importance_ess(lw_f)
-        k_max = pareto_k_threshold(posterior.n_draws)
-        attrs.update(
-            pareto_k=float(k_hat),
-            pareto_k_threshold=k_max,
-            ess=ess,
-            reliable=bool(k_hat <= k_max and ess >= 100),
-        )
+        after, se, attrs = _reweighted_scores(posterior, ll, before, X_f, y_f)
     else:
-        from bayes_unlearn.fitting import resample_like
-
-        X, y = posterior.training_data()
-        ids = posterior.row_ids
-        new_ids = np.arange(ids.max() + 1, ids.max() + 1 + len(y_f))
-        joint = resample_like(
-            posterior,
-            np.vstack([X, X_f]),
-            np.concatenate([y, y_f]),
-            np.concatenate([ids, new_ids]),
-            random_seed=random_seed,
-            progressbar=progressbar,
-        )
-        ll_f = joint.log_likelihood(ids)
-        after = ll_f.mean(axis=0)
-        ess_a = _weighted.importance_ess(lw) * _mcmc_efficiency(posterior)
-        ess_b = joint.diagnostics.ess
-        se = np.sqrt(_weighted.weighted_sd(ll, w) ** 2 / ess_a + ll_f.var(axis=0) / ess_b)
-        attrs.update(refit_reliable=joint.diagnostics.reliable)
+        after, se, attrs = _refit_scores(posterior, ll, X_f, y_f, random_seed, progressbar)
+    attrs = {"method": method, "n_failures": len(y_f), **attrs}
     r = before - after
     table = pd.DataFrame(
         {"r": r, "se": se, "z": r / np.where(se > 0, se, np.nan), "log_lik": before},
@@ -164,6 +127,55 @@ def identify_causes(
     table["is_cause"] = (table["rank"] <= top_k) if top_k is not None else (table["r"] > threshold)
     table.attrs.update(attrs)
     return table
+
+
+def _reweighted_scores(posterior, ll, before, X_f, y_f):
+    """``E_{p(θ|D,F)}[log p(z|θ)]`` by PSIS reweighting with ``p(F | θ)``, its MC error."""
+    import arviz as az
+
+    from bayes_unlearn.unlearning import relative_efficiency
+
+    lw, w = posterior.log_weights, posterior.weights
+    log_lik_f = posterior.pointwise_log_likelihood(X_f, y_f).sum(axis=1)
+    lw_f, k_hat = az.psislw(lw + log_lik_f, reff=relative_efficiency(posterior, log_lik_f))
+    w_f = np.exp(lw_f)
+    after = _weighted.weighted_mean(ll, w_f)
+    # Influence of each draw on (before - after); Var ≈ Σ_s (w_s (ℓ_s-μ) - w'_s (ℓ_s-μ'))².
+    infl = w[:, None] * (ll - before) - w_f[:, None] * (ll - after)
+    se = np.sqrt((infl**2).sum(axis=0) / _mcmc_efficiency(posterior))
+    ess = _weighted.importance_ess(lw_f)
+    problems = importance_problems(float(k_hat), ess, posterior.n_draws, MIN_ESS)
+    attrs = {
+        "pareto_k": float(k_hat),
+        "pareto_k_threshold": pareto_k_threshold(posterior.n_draws),
+        "ess": ess,
+        "reliable": not problems,
+    }
+    return after, se, attrs
+
+
+def _refit_scores(posterior, ll, X_f, y_f, random_seed, progressbar):
+    """``E_{p(θ|D,F)}[log p(z|θ)]`` from an MCMC refit on ``D ∪ F``, its MC error."""
+    from bayes_unlearn.fitting import resample_like
+
+    X, y = posterior.training_data()
+    ids = posterior.row_ids
+    new_ids = np.arange(ids.max() + 1, ids.max() + 1 + len(y_f))
+    joint = resample_like(
+        posterior,
+        np.vstack([X, X_f]),
+        np.concatenate([y, y_f]),
+        np.concatenate([ids, new_ids]),
+        random_seed=random_seed,
+        progressbar=progressbar,
+    )
+    ll_f = joint.log_likelihood(ids)
+    after = ll_f.mean(axis=0)
+    w = posterior.weights
+    ess_a = _weighted.importance_ess(posterior.log_weights) * _mcmc_efficiency(posterior)
+    ess_b = joint.diagnostics.ess
+    se = np.sqrt(_weighted.weighted_sd(ll, w) ** 2 / ess_a + ll_f.var(axis=0) / ess_b)
+    return after, se, {"refit_reliable": joint.diagnostics.reliable}
 
 
 def _mcmc_efficiency(posterior: Posterior) -> float:

@@ -81,11 +81,10 @@ def _save_and_report(post, output: str, args) -> int:
 def _model(args):
     import bayes_unlearn as bu
 
+    prior = {} if args.prior_sd is None else {"coef_prior_sd": args.prior_sd}
     if args.model == "logistic":
-        return bu.LogisticRegression(coef_prior_sd=args.prior_sd)
-    return bu.PolynomialRegression(
-        degree=args.degree, sigma=args.sigma, coef_prior_sd=args.prior_sd
-    )
+        return bu.LogisticRegression(**prior)
+    return bu.PolynomialRegression(degree=args.degree, sigma=args.sigma, **prior)
 
 
 def _cmd_fit(args) -> int:
@@ -140,7 +139,7 @@ def _cmd_forget(args) -> int:
             method=args.method,
             random_seed=args.seed,
             key=_key(args),
-            **({"progressbar": args.progress} if args.method in ("refit", "auto") else {}),
+            progressbar=args.progress,
         )
     return _save_and_report(un, args.posterior if args.in_place else args.output, args)
 
@@ -356,37 +355,30 @@ def _cmd_audit(args) -> int:
     return 0 if result.passed else 3
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (exposed for documentation tools)."""
-    parser = argparse.ArgumentParser(
-        prog="bayes-unlearn",
-        description="Fit Bayesian models, forget training rows without refitting, verify against a refit.",
+def _sampling(p) -> None:
+    p.add_argument("--draws", type=int, default=1000, help="draws per chain (default 1000)")
+    p.add_argument("--chains", type=int, default=4, help="chains (default 4)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+
+def _progress(p) -> None:
+    p.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        help="hide the sampling progress bar",
     )
-    parser.add_argument(
-        "-v", "--verbose", action="store_true", help="log what happens (and PyMC's messages)"
+
+
+def _key_file(p) -> None:
+    p.add_argument(
+        "--key-file",
+        help="file holding a secret key (>= 16 bytes) kept outside the posterior: signs "
+        "written files, verifies read ones, and fingerprints forgotten rows",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def sampling(p):
-        p.add_argument("--draws", type=int, default=1000, help="draws per chain (default 1000)")
-        p.add_argument("--chains", type=int, default=4, help="chains (default 4)")
-        p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
-    def progress(p):
-        p.add_argument(
-            "--no-progress",
-            dest="progress",
-            action="store_false",
-            help="hide the sampling progress bar",
-        )
-
-    def key_file(p):
-        p.add_argument(
-            "--key-file",
-            help="file holding a secret key (>= 16 bytes) kept outside the posterior: signs "
-            "written files, verifies read ones, and fingerprints forgotten rows",
-        )
-
+def _parser_fit(sub) -> None:
     p = sub.add_parser(
         "fit",
         help="fit a model to a CSV and save its posterior",
@@ -399,15 +391,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--degree", type=int, default=1, help="polynomial degree (default 1)")
     p.add_argument("--sigma", type=float, default=None, help="fixed noise sd (default: learned)")
     p.add_argument(
-        "--prior-sd", type=float, default=2.5, help="sd of the coefficient priors (default 2.5)"
+        "--prior-sd",
+        type=float,
+        default=None,
+        help="sd of the coefficient priors (default: the model's, 2.5 logistic, 10 polynomial)",
     )
     p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain (default 1000)")
-    sampling(p)
-    progress(p)
-    key_file(p)
+    _sampling(p)
+    _progress(p)
+    _key_file(p)
     p.add_argument("-o", "--output", required=True, help="where to write the posterior (.nc)")
     p.set_defaults(func=_cmd_fit)
 
+
+def _parser_forget(sub) -> None:
     p = sub.add_parser(
         "forget",
         help="remove training rows from a saved posterior",
@@ -424,8 +421,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(milliseconds), smc (tempered SMC), refit (exact)",
     )
     p.add_argument("--seed", type=int, default=None, help="seed of SMC, a refit or the refresh")
-    progress(p)
-    key_file(p)
+    _progress(p)
+    _key_file(p)
     out = p.add_mutually_exclusive_group()
     out.add_argument("-o", "--output", help="where to write the unlearned posterior")
     out.add_argument(
@@ -435,14 +432,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_forget)
 
+
+def _parser_predict(sub) -> None:
     p = sub.add_parser("predict", help="posterior predictive means and intervals for new rows")
     p.add_argument("posterior")
     p.add_argument("data", help="CSV with the feature columns")
     p.add_argument("--prob", type=float, default=0.94, help="interval probability (default 0.94)")
     p.add_argument("-o", "--output", help="write a CSV instead of printing")
-    key_file(p)
+    _key_file(p)
     p.set_defaults(func=_cmd_predict)
 
+
+def _parser_causes(sub) -> None:
     p = sub.add_parser(
         "causes",
         help="score training rows by their responsibility for failures",
@@ -467,9 +468,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=20, help="rows to print (default 20)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("-o", "--output", help="write the full table as CSV")
-    key_file(p)
+    _key_file(p)
     p.set_defaults(func=_cmd_causes)
 
+
+def _parser_repair(sub) -> None:
     p = sub.add_parser(
         "repair",
         help="forget the rows that make the model worse on a trusted validation set",
@@ -497,12 +500,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--seed", type=int, default=None, help="seed of SMC or refits (default: the fit's)"
     )
-    progress(p)
+    _progress(p)
     p.add_argument("--causes", help="write the cause scores (with a 'forgotten' column) as CSV")
     p.add_argument("-o", "--output", required=True, help="where to write the repaired posterior")
-    key_file(p)
+    _key_file(p)
     p.set_defaults(func=_cmd_repair)
 
+
+def _parser_report(sub) -> None:
     p = sub.add_parser(
         "report",
         help="write a self-contained HTML diagnostic report",
@@ -514,9 +519,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", help="an exact refit to compare with")
     p.add_argument("--test", help="CSV of held-out rows (with the target column for accuracy)")
     p.add_argument("-o", "--output", default="report.html")
-    key_file(p)
+    _key_file(p)
     p.set_defaults(func=_cmd_report)
 
+
+def _parser_audit(sub) -> None:
     p = sub.add_parser(
         "audit",
         help="attack a saved posterior: can it give forgotten rows back?",
@@ -532,15 +539,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", help="an exact refit's file (default: refit now)")
     p.add_argument("--seed", type=int, default=0, help="seed of the refit and bootstrap")
     p.add_argument("-o", "--output", help="also write an HTML report with the audit")
-    key_file(p)
+    _key_file(p)
     p.set_defaults(func=_cmd_audit)
 
+
+def _parser_summary(sub) -> None:
     p = sub.add_parser("summary", help="parameter summary, diagnostics and forget history")
     p.add_argument("posterior")
     p.add_argument("--prob", type=float, default=0.94)
-    key_file(p)
+    _key_file(p)
     p.set_defaults(func=_cmd_summary)
 
+
+def _parser_demo(sub) -> None:
     p = sub.add_parser(
         "demo",
         help="fit Pima, forget 1%% of rows, compare with a refit",
@@ -554,8 +565,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--draws", type=int, default=1000, help="draws (and tuning steps) per chain")
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
-    progress(p)
+    _progress(p)
     p.set_defaults(func=_cmd_demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation tools)."""
+    parser = argparse.ArgumentParser(
+        prog="bayes-unlearn",
+        description="Fit Bayesian models, forget training rows without refitting, verify against a refit.",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log what happens (and PyMC's messages)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    _parser_fit(sub)
+    _parser_forget(sub)
+    _parser_predict(sub)
+    _parser_causes(sub)
+    _parser_repair(sub)
+    _parser_report(sub)
+    _parser_audit(sub)
+    _parser_summary(sub)
+    _parser_demo(sub)
     return parser
 
 

@@ -10,6 +10,7 @@ __all__ = [
     "ConvergenceWarning",
     "UnlearningDiagnostics",
     "UnreliableUnlearningWarning",
+    "importance_problems",
     "pareto_k_threshold",
 ]
 
@@ -33,6 +34,20 @@ def pareto_k_threshold(n_draws: int) -> float:
     if n_draws < 2:
         return 0.0
     return min(1.0 - 1.0 / math.log10(n_draws), 0.7)
+
+
+def importance_problems(k_hat: float, ess: float, n_draws: int, min_ess: float) -> list[str]:
+    """What makes importance weights unreliable: k̂ over its threshold, too small an ESS.
+
+    The one verdict every importance-weighting step uses (unlearning, cause scores).
+    """
+    problems = []
+    k_max = pareto_k_threshold(n_draws)
+    if not k_hat <= k_max:
+        problems.append(f"Pareto k̂ {k_hat:.2f} > {k_max:.2f}")
+    if not ess >= min_ess:
+        problems.append(f"ESS {ess:.0f} < {min_ess:.0f}")
+    return problems
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,11 +12,10 @@ plain checksum, only the key holder can recompute the signature.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from bayes_unlearn import layout
+from bayes_unlearn._files import write_atomically
 from bayes_unlearn._random import RandomSeed
 from bayes_unlearn.diagnostics import UnlearningDiagnostics
 from bayes_unlearn.integrity import Key, check_key, file_checksum, file_mac, macs_equal
@@ -60,7 +59,7 @@ def save(
         raise TypeError(f"save expects a Posterior. Got {type(posterior).__name__}.")
     key = check_key(key)
     path = Path(path)
-    if not path.parent.exists():
+    if not path.parent.exists():  # fail before the refresh's work
         raise FileNotFoundError(
             f"The directory of 'path' does not exist: {path.parent}. Create it first."
         )
@@ -71,7 +70,7 @@ def save(
     if key is not None:
         meta["mac"] = file_mac(meta["checksum"], key)
     idata.attrs = {_ATTR: json.dumps(meta)}
-    _write_atomically(idata, path)
+    write_atomically(path, lambda tmp: idata.to_netcdf(tmp, engine="h5netcdf"))
     return fresh
 
 
@@ -93,19 +92,6 @@ def _metadata(post: Posterior) -> dict:
         "history": layout.saved_history(post.history),
         "diagnostics": layout.saved_diagnostics(post.diagnostics),
     }
-
-
-def _write_atomically(idata, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        idata.to_netcdf(tmp, engine="h5netcdf")
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load(path, *, model: BayesianModel | None = None, key: Key | None = None) -> Posterior:

@@ -142,14 +142,17 @@ def repair(
     # At least one row must remain, so K stops one short of the whole training set.
     sizes = sorted({min(round(f * n_pos), ranked.size - 1) for f in fractions} - {0})
 
-    options = {"progressbar": progressbar} if method in ("auto", "refit") else {}
     posteriors = {0: posterior}
     rows = [dict(K=0, reliable=True, method="none")]
     for k in sizes:
         with warnings.catch_warnings():  # recorded in the table instead
             warnings.simplefilter("ignore", UnreliableUnlearningWarning)
             posteriors[k] = unlearn(
-                posterior, forget=ranked[:k], method=method, random_seed=random_seed, **options
+                posterior,
+                forget=ranked[:k],
+                method=method,
+                random_seed=random_seed,
+                progressbar=progressbar,
             )
         diagnostics = posteriors[k].diagnostics
         rows.append(dict(K=k, reliable=bool(diagnostics.reliable), method=diagnostics.method))

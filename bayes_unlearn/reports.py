@@ -11,13 +11,13 @@ import base64
 import datetime as _dt
 import html
 import io as _io
-import os
-import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from bayes_unlearn._files import write_atomically
 from bayes_unlearn.posterior import Posterior
 
 __all__ = ["report"]
@@ -36,12 +36,16 @@ th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
 """
 
 
-def _figure_html(fig, alt: str) -> str:
-    import matplotlib.pyplot as plt
+def _figure(figsize) -> Any:
+    """A figure outside pyplot: the caller's backend, open figures and state stay untouched."""
+    from matplotlib.figure import Figure
 
+    return Figure(figsize=figsize)
+
+
+def _figure_html(fig, alt: str) -> str:
     buf = _io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
     data = base64.b64encode(buf.getvalue()).decode("ascii")
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
@@ -62,7 +66,6 @@ def _verdict(post: Posterior) -> tuple[bool, str]:
 
 def _sampling_section(post: Posterior) -> str:
     import arviz as az
-    import matplotlib.pyplot as plt
 
     mcmc_draws = post.draws_source in ("fit", "refit", "reweight")
     if not mcmc_draws:
@@ -91,17 +94,17 @@ def _sampling_section(post: Posterior) -> str:
         )
     n_vars = len(post.parameter_draws().columns)
     # Densities per chain (left) and rank plots (right): chains that disagree stand out.
-    axes = az.plot_trace(
+    var_names = list(idata.posterior.data_vars)
+    fig = _figure((10, 2.2 * len(var_names)))
+    az.plot_trace(
         idata,
-        var_names=list(idata.posterior.data_vars),
+        var_names=var_names,
         kind="rank_vlines",
         compact=True,
-        figsize=(10, 2.2 * len(idata.posterior.data_vars)),
+        axes=fig.subplots(len(var_names), 2, squeeze=False),
     )
-    fig = np.ravel(axes)[0].figure
     fig.suptitle(f"Per-chain densities and rank plots ({n_vars} parameters)")
     parts.append(_figure_html(fig, "trace and rank plots"))
-    plt.close("all")
     return "".join(parts)
 
 
@@ -130,7 +133,6 @@ def _request_section(post: Posterior) -> str:
 
 
 def _method_section(post: Posterior) -> str:
-    import matplotlib.pyplot as plt
 
     d = post.diagnostics
     if d is None or d.method == "fit":
@@ -157,7 +159,8 @@ def _method_section(post: Posterior) -> str:
         facts["wall time (s)"] = f"{d.seconds:.2f}"
     out = pd.Series(facts, name="value").to_frame().to_html(border=0)
     if d.pareto_k is not None:
-        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.2))
+        fig = _figure((10, 3.2))
+        ax1, ax2 = fig.subplots(1, 2)
         ax1.barh(
             ["Pareto k̂"], [d.pareto_k], color="C3" if d.pareto_k > d.pareto_k_threshold else "C2"
         )
@@ -188,7 +191,6 @@ def _method_section(post: Posterior) -> str:
 
 def _posteriors_section(post, original, reference, random_seed) -> str:
     import arviz as az
-    import matplotlib.pyplot as plt
 
     sets, names = [], []
     if original is not None:
@@ -200,15 +202,9 @@ def _posteriors_section(post, original, reference, random_seed) -> str:
         sets.append(reference.to_inference_data(random_seed=random_seed))
         names.append("reference (refit)")
     var_names = list(post.idata.posterior.data_vars)
-    axes = az.plot_forest(
-        sets,
-        model_names=names,
-        var_names=var_names,
-        combined=True,
-        figsize=(9, 0.45 * len(post.parameter_draws().columns) * len(sets) + 1.5),
-    )
-    out = _figure_html(np.ravel(axes)[0].figure, "forest plot")
-    plt.close("all")
+    fig = _figure((9, 0.45 * len(post.parameter_draws().columns) * len(sets) + 1.5))
+    az.plot_forest(sets, model_names=names, var_names=var_names, combined=True, ax=fig.subplots())
+    out = _figure_html(fig, "forest plot")
     if reference is not None:
         from bayes_unlearn.comparison import compare
 
@@ -222,7 +218,6 @@ def _posteriors_section(post, original, reference, random_seed) -> str:
 
 
 def _predictions_section(post, original, reference, X_test, y_test) -> str:
-    import matplotlib.pyplot as plt
 
     if X_test is None:
         return "<p>No held-out set was given (pass X_test to see how predictions changed).</p>"
@@ -253,7 +248,8 @@ def _predictions_section(post, original, reference, X_test, y_test) -> str:
     out = f"<p>{len(preds['unlearned'])} held-out rows.</p>" + _table_html(pd.DataFrame(rows).T, 4)
     if len(preds) > 1:
         others = [k for k in preds if k != "unlearned"]
-        fig, axes = plt.subplots(1, len(others), figsize=(4.5 * len(others), 4), squeeze=False)
+        fig = _figure((4.5 * len(others), 4))
+        axes = fig.subplots(1, len(others), squeeze=False)
         for ax, other in zip(axes[0], others, strict=True):
             ax.scatter(preds[other], preds["unlearned"], s=10, alpha=0.6)
             lo = min(preds[other].min(), preds["unlearned"].min())
@@ -306,8 +302,6 @@ def report(
     Sections: verdict, sampling diagnostics, forget request, method and its diagnostics
     (k̂ against its threshold, importance weights), posteriors side by side, predictions.
     """
-    import matplotlib
-
     if not isinstance(posterior, Posterior):
         raise TypeError(
             f"The 'posterior' parameter of report must be a Posterior. Got {type(posterior).__name__}."
@@ -318,30 +312,29 @@ def report(
         original = dataclasses.replace(
             posterior, idata=_unweighted(posterior.idata), draws_source="fit"
         )
-    with matplotlib.rc_context({"backend": "Agg"}):
-        ok, verdict = _verdict(posterior)
-        sections = [
-            (
-                "verdict",
-                "Verdict",
-                f'<div class="verdict {"ok" if ok else "bad"}">{html.escape(verdict)}</div>',
-            ),
-            ("sampling", "Sampling diagnostics", _sampling_section(posterior)),
-            ("request", "Forget request", _request_section(posterior)),
-            ("method", "Method and its diagnostics", _method_section(posterior)),
-            (
-                "posteriors",
-                "Posteriors side by side",
-                _posteriors_section(posterior, original, reference, random_seed),
-            ),
-            (
-                "predictions",
-                "Changes in predictions",
-                _predictions_section(posterior, original, reference, X_test, y_test),
-            ),
-        ]
-        if audit is not None:
-            sections.insert(1, ("erasure", "Erasure audit", _audit_section(audit)))
+    ok, verdict = _verdict(posterior)
+    sections = [
+        (
+            "verdict",
+            "Verdict",
+            f'<div class="verdict {"ok" if ok else "bad"}">{html.escape(verdict)}</div>',
+        ),
+        ("sampling", "Sampling diagnostics", _sampling_section(posterior)),
+        ("request", "Forget request", _request_section(posterior)),
+        ("method", "Method and its diagnostics", _method_section(posterior)),
+        (
+            "posteriors",
+            "Posteriors side by side",
+            _posteriors_section(posterior, original, reference, random_seed),
+        ),
+        (
+            "predictions",
+            "Changes in predictions",
+            _predictions_section(posterior, original, reference, X_test, y_test),
+        ),
+    ]
+    if audit is not None:
+        sections.insert(1, ("erasure", "Erasure audit", _audit_section(audit)))
     from bayes_unlearn import __version__
 
     body = "".join(
@@ -356,14 +349,7 @@ def report(
         f"{_dt.datetime.now(_dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}</p>{body}</body></html>"
     )
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(doc)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, lambda tmp: Path(tmp).write_text(doc, encoding="utf-8"))
     return path
 
 

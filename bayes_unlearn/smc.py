@@ -149,14 +149,90 @@ def smc(
     n_threads = max(1, min(os.cpu_count() or 1, 8)) if n_threads is None else int(n_threads)
     forget = np.isin(posterior.row_ids, rows)
     new_scaling = remaining_scaling(posterior, rows)
-    log_density_parts = _tempering_parts(posterior, forget, new_scaling, n_threads)
-
-    n = posterior.n_draws
     packer = _Packer(posterior)
     params = posterior.model.reparametrize(posterior.params, posterior.standardizer, new_scaling)
     Z = packer.pack(params)
     if posterior.is_weighted:
         Z = Z[_weighted.systematic_resample(posterior.weights, rng)]
+    Z, t, stages, n_evals = _temper(
+        Z,
+        _tempering_parts(posterior, forget, new_scaling, n_threads),
+        rng,
+        ess_threshold=ess_threshold,
+        max_stages=max_stages,
+        max_steps=max_steps,
+        target_move=target_move,
+    )
+    X, y = posterior.training_data()
+    idata = assemble_idata(
+        posterior.model,
+        packer.dataset(Z),
+        None,
+        X[~forget],
+        y[~forget],
+        row_ids=posterior.row_ids[~forget],
+        standardizer=new_scaling,
+        feature_names=posterior.feature_names,
+    )
+    diagnostics = _smc_diagnostics(
+        posterior,
+        n_forget=int(rows.size),
+        n_unique=int(np.unique(Z, axis=0).shape[0]),
+        t=t,
+        stages=stages,
+        n_evals=n_evals,
+        limits={"max_stages": max_stages, "min_acceptance": min_acceptance, "min_ess": min_ess},
+        seconds=time.perf_counter() - start_time,
+    )
+    return forgotten(
+        posterior,
+        rows,
+        idata=idata,
+        scaling=new_scaling,
+        method="smc",
+        requested=requested,
+        diagnostics=diagnostics,
+    )
+
+
+def _smc_diagnostics(posterior, *, n_forget, n_unique, t, stages, n_evals, limits, seconds):
+    """SMC's verdict: reached t = 1, moves still accepted, enough distinct particles."""
+    last_acc = stages[-1]["acceptance"] if stages else 1.0
+    problems = []
+    if t < 1.0:
+        problems.append(f"stopped at t={t:.3f} after {limits['max_stages']} stages")
+    if last_acc < limits["min_acceptance"]:
+        problems.append(f"acceptance {last_acc:.3f} < {limits['min_acceptance']}")
+    if n_unique < limits["min_ess"]:
+        problems.append(f"only {n_unique} distinct particles")
+    return UnlearningDiagnostics(
+        method="smc",
+        reason="requested",
+        n_forget=n_forget,
+        n_remaining=int(posterior.row_ids.size - n_forget),
+        n_draws=posterior.n_draws,
+        reliable=not problems,
+        verdict="SMC reached the unlearned posterior with healthy moves: trustworthy."
+        if not problems
+        else "SMC is unreliable (" + "; ".join(problems) + "). Use method='refit'.",
+        ess=float(n_unique),
+        min_ess=float(limits["min_ess"]),
+        stages=len(stages),
+        acceptance=last_acc,
+        seconds=seconds,
+        details={
+            "stages": stages,
+            "likelihood_sweeps": n_evals,
+            "min_stage_ess": min((s["ess"] for s in stages), default=float(posterior.n_draws)),
+            "distinct_draws": n_unique,
+        },
+    )
+
+
+def _temper(Z, log_density_parts, rng, *, ess_threshold, max_stages, max_steps, target_move):
+    """Tempering stages from t = 0 to 1: reweight, resample, move. Returns the particles,
+    the temperature reached, the per-stage records and the number of likelihood sweeps."""
+    n = Z.shape[0]
     base, log_lik_e = log_density_parts(Z)
     t, stages, n_evals = 0.0, [], 1
     while t < 1.0 and len(stages) < max_stages:
@@ -180,61 +256,7 @@ def smc(
         stages.append(
             {"t": t, "ess": stage_ess, "acceptance": move.acceptance, "steps": move.sweeps}
         )
-
-    n_unique = int(np.unique(Z, axis=0).shape[0])
-    problems = []
-    if t < 1.0:
-        problems.append(f"stopped at t={t:.3f} after {max_stages} stages")
-    last_acc = stages[-1]["acceptance"] if stages else 1.0
-    if last_acc < min_acceptance:
-        problems.append(f"acceptance {last_acc:.3f} < {min_acceptance}")
-    if n_unique < min_ess:
-        problems.append(f"only {n_unique} distinct particles")
-    verdict = (
-        "SMC reached the unlearned posterior with healthy moves: trustworthy."
-        if not problems
-        else "SMC is unreliable (" + "; ".join(problems) + "). Use method='refit'."
-    )
-    X, y = posterior.training_data()
-    idata = assemble_idata(
-        posterior.model,
-        packer.dataset(Z),
-        None,
-        X[~forget],
-        y[~forget],
-        row_ids=posterior.row_ids[~forget],
-        standardizer=new_scaling,
-        feature_names=posterior.feature_names,
-    )
-    diagnostics = UnlearningDiagnostics(
-        method="smc",
-        reason="requested",
-        n_forget=int(rows.size),
-        n_remaining=int((~forget).sum()),
-        n_draws=n,
-        reliable=not problems,
-        verdict=verdict,
-        ess=float(n_unique),
-        min_ess=float(min_ess),
-        stages=len(stages),
-        acceptance=last_acc,
-        seconds=time.perf_counter() - start_time,
-        details={
-            "stages": stages,
-            "likelihood_sweeps": n_evals,
-            "min_stage_ess": min((s["ess"] for s in stages), default=float(n)),
-            "distinct_draws": n_unique,
-        },
-    )
-    return forgotten(
-        posterior,
-        rows,
-        idata=idata,
-        scaling=new_scaling,
-        method="smc",
-        requested=requested,
-        diagnostics=diagnostics,
-    )
+    return Z, t, stages, n_evals
 
 
 def _tempering_parts(posterior: Posterior, forget: np.ndarray, new_scaling, n_threads: int):

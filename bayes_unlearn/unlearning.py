@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import inspect
 import warnings
 from typing import Literal
 
@@ -32,6 +33,7 @@ from bayes_unlearn.diagnostics import (
     ConvergenceWarning,
     UnlearningDiagnostics,
     UnreliableUnlearningWarning,
+    importance_problems,
     pareto_k_threshold,
 )
 from bayes_unlearn.integrity import Key
@@ -60,6 +62,7 @@ def unlearn(
     method: Method | str = "auto",
     random_seed: RandomSeed = None,
     key: Key | None = None,
+    progressbar: bool = False,
     **options,
 ) -> Posterior:
     """Remove training rows from a posterior, as if the model had never seen them.
@@ -86,12 +89,14 @@ def unlearn(
         A secret (≥ 16 bytes) kept outside the file. With it the request's history names
         the rows by keyed fingerprint too, so :meth:`Posterior.find_rows` can later say that
         a row was already forgotten; without it only their ids are kept.
+    progressbar : bool, default False
+        Show PyMC's progress bar where a method samples with NUTS (refit, auto's fallback).
     **options
-        Method options. reweight: ``pareto_smoothing`` (bool, default True), ``reff``
-        (relative MCMC efficiency for PSIS; default estimated from the draws),
-        ``min_ess`` (default 100), ``min_relative_ess`` (default 0.75).
-        smc: see :func:`bayes_unlearn.smc.smc`. refit: ``progressbar``.
-        auto: ``smc_options`` and ``progressbar``.
+        Method options; an option the method does not take is an error. reweight:
+        ``pareto_smoothing`` (bool, default True), ``reff`` (relative MCMC efficiency for
+        PSIS; default estimated from the draws), ``min_ess`` (default 100),
+        ``min_relative_ess`` (default 0.75). smc: see :func:`bayes_unlearn.smc.smc`.
+        auto: the reweight options and ``smc_options`` (a dict for SMC).
 
     Returns
     -------
@@ -144,16 +149,13 @@ def unlearn(
         remaining=posterior.row_ids,
         history=[req["row_ids"] for req in posterior.history],
     )
-    if method == "reweight":
-        result = reweight(posterior, rows, **options)
-    elif method == "smc":
-        from bayes_unlearn.smc import smc
+    from bayes_unlearn.smc import smc
 
-        result = smc(posterior, rows, random_seed=random_seed, **options)
-    elif method == "auto":
-        result = auto(posterior, rows, random_seed=random_seed, **options)
-    else:
-        result = refit(posterior, rows, random_seed=random_seed, **options)
+    run = {"reweight": reweight, "smc": smc, "auto": auto, "refit": refit}[method]
+    common = {"random_seed": random_seed, "progressbar": progressbar}
+    _check_options(run, method, options)
+    accepted = inspect.signature(run).parameters
+    result = run(posterior, rows, **{k: v for k, v in common.items() if k in accepted}, **options)
     if key is not None:
         last = result.history[-1]
         history = record_request(
@@ -164,6 +166,19 @@ def unlearn(
     if not result.diagnostics.reliable:
         warnings.warn(result.diagnostics.verdict, UnreliableUnlearningWarning, stacklevel=2)
     return result
+
+
+def _check_options(run, method: str, options: dict) -> None:
+    """Refuse options the method does not take, with a suggestion, before any work."""
+    internal = {"posterior", "rows", "random_seed", "progressbar", "requested"}
+    known = [name for name in inspect.signature(run).parameters if name not in internal]
+    for name in options:
+        if name not in known:
+            hint = difflib.get_close_matches(name, known, n=1)
+            raise TypeError(
+                f"unlearn(method={method!r}) takes no option {name!r}; its options are "
+                f"{known or 'none'}." + (f" Did you mean {hint[0]!r}?" if hint else "")
+            )
 
 
 _FIT_PROBLEM = "the MCMC fit these draws descend from did not converge"
@@ -334,12 +349,7 @@ def _log_joint(idata, model, params) -> np.ndarray:
 def _reweight_diagnostics(
     n_forget, n_remaining, n_draws, k_hat, ess, min_ess, pareto_smoothing
 ) -> UnlearningDiagnostics:
-    k_max = pareto_k_threshold(n_draws)
-    problems = []
-    if not k_hat <= k_max:
-        problems.append(f"Pareto k̂ {k_hat:.2f} > {k_max:.2f}")
-    if not ess >= min_ess:
-        problems.append(f"ESS {ess:.0f} < {min_ess:.0f}")
+    problems = importance_problems(k_hat, ess, n_draws, min_ess)
     verdict = (
         "Reweighting is reliable: Pareto k̂ and ESS are within bounds."
         if not problems
@@ -355,7 +365,7 @@ def _reweight_diagnostics(
         reliable=not problems,
         verdict=verdict,
         pareto_k=k_hat,
-        pareto_k_threshold=k_max,
+        pareto_k_threshold=pareto_k_threshold(n_draws),
         ess=ess,
         min_ess=min_ess,
     )

@@ -103,3 +103,15 @@ def test_report_renders_in_headless_chromium(tmp_path, unlearned, logistic_data)
     # A non-blank page: many distinct colours and real variation, not a white sheet.
     assert img[..., :3].std() > 0.05
     assert np.unique((img[..., :3] * 255).astype(np.uint8).reshape(-1, 3), axis=0).shape[0] > 50
+
+
+def test_report_leaves_the_callers_matplotlib_state_alone(tmp_path, linear_post):
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    before = matplotlib.get_backend()
+    mine = plt.figure()  # a user's open figure
+    bu.report(linear_post, tmp_path / "r.html")
+    assert matplotlib.get_backend() == before
+    assert plt.fignum_exists(mine.number) and plt.get_fignums() == [mine.number]
+    plt.close(mine)

@@ -237,3 +237,13 @@ def test_default_method_is_auto(linear_post, linear_data):
         warnings.simplefilter("error")  # the default never hands back an unreliable result
         big = bu.unlearn(linear_post, forget=forget, random_seed=0)
     assert big.diagnostics.method in ("smc", "refit") and big.diagnostics.reliable
+
+
+def test_every_method_takes_the_common_options_and_refuses_unknown_ones(linear_post):
+    # progressbar is common to every method (it used to be a raw TypeError with reweight).
+    un = bu.unlearn(linear_post, forget=[0], method="reweight", progressbar=True)
+    assert un.diagnostics.method == "reweight"
+    with pytest.raises(TypeError, match=r"takes no option 'pareto_smothing'.*'pareto_smoothing'"):
+        bu.unlearn(linear_post, forget=[0], method="reweight", pareto_smothing=False)
+    with pytest.raises(TypeError, match=r"method='refit'\) takes no option 'max_stages'"):
+        bu.unlearn(linear_post, forget=[0], method="refit", max_stages=3)
