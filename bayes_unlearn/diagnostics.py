@@ -70,11 +70,15 @@ class UnlearningDiagnostics:
         Pareto k̂ of the importance ratios (reweighting only).
     pareto_k_threshold : float or None
         ``min(1 - 1/log10(S), 0.7)`` for ``S`` draws.
-    ess : float or None
-        Effective sample size: Kish's ``1/Σw̃²`` for weighted draws, the minimum bulk ESS
-        over parameters for MCMC draws.
+    ess_importance : float or None
+        Kish's effective sample size ``1/Σw̃²`` of importance weights (reweighting).
+    ess_bulk : float or None
+        The smallest bulk ESS over parameters (MCMC draws: fit, refit).
+    distinct_draws : int or None
+        Distinct particles (SMC) or draws (refresh).
     min_ess : float
-        The ESS below which the result is declared unreliable.
+        The effective size below which the result is declared unreliable (compared with
+        the one of the three above that the method has; see :attr:`ess`).
     r_hat : float or None
         Largest R-hat over parameters (MCMC methods only).
     divergences : int or None
@@ -102,7 +106,9 @@ class UnlearningDiagnostics:
     verdict: str
     pareto_k: float | None = None
     pareto_k_threshold: float | None = None
-    ess: float | None = None
+    ess_importance: float | None = None
+    ess_bulk: float | None = None
+    distinct_draws: int | None = None
     min_ess: float = 100.0
     r_hat: float | None = None
     divergences: int | None = None
@@ -110,6 +116,14 @@ class UnlearningDiagnostics:
     acceptance: float | None = None
     seconds: float | None = None
     details: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def ess(self) -> float | None:
+        """The effective size the verdict used: importance ESS, else bulk ESS, else distinct draws."""
+        for value in (self.ess_importance, self.ess_bulk, self.distinct_draws):
+            if value is not None:
+                return float(value)
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able fields, for the posterior file."""
@@ -128,8 +142,13 @@ class UnlearningDiagnostics:
         ]
         if self.pareto_k is not None:
             lines.append(f"Pareto k̂: {self.pareto_k:.3f} (threshold {self.pareto_k_threshold:.3f})")
-        if self.ess is not None:
-            lines.append(f"ESS: {self.ess:.1f} (minimum {self.min_ess:.0f})")
+        for label, value in (
+            ("importance ESS (Kish)", self.ess_importance),
+            ("bulk ESS (smallest over parameters)", self.ess_bulk),
+            ("distinct draws", self.distinct_draws),
+        ):
+            if value is not None:
+                lines.append(f"{label}: {value:.0f} (minimum {self.min_ess:.0f})")
         if self.stages is not None:
             lines.append(f"SMC stages: {self.stages}, last-stage acceptance: {self.acceptance:.2f}")
         if self.r_hat is not None:

@@ -252,7 +252,7 @@ def mcmc_diagnostics(
         n_draws=n_draws,
         reliable=not problems,
         verdict=verdict,
-        ess=ess,
+        ess_bulk=ess,
         min_ess=min(min_ess, n_draws / 2),
         r_hat=r_hat,
         divergences=divergences,

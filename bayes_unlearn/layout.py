@@ -123,7 +123,8 @@ DIAGNOSTICS_KEYS = (
     "n_draws",
     "reliable",
     "verdict",
-    "ess",
+    "ess_bulk",
+    "distinct_draws",
     "min_ess",
     "r_hat",
     "divergences",
@@ -279,7 +280,7 @@ def saved_diagnostics(diagnostics) -> dict[str, Any] | None:
     out["details"] = {
         k: v
         for k, v in (data.get("details") or {}).items()
-        if k in ("distinct_draws", "inherited_problem", "refreshed")
+        if k in ("inherited_problem", "refreshed")
     }
     # A dispatcher's reason quotes the step's k̂ and ESS, which are functions of the
     # forgotten rows: the file keeps a fixed sentence instead.

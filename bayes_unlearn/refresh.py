@@ -64,7 +64,7 @@ def refresh(
     Posterior
         Equally weighted draws (``draws_source="refresh"``, or ``"refit"`` after a
         fallback); ``diagnostics.details`` holds ``sweeps``, ``acceptance``,
-        ``distinct_draws`` and ``seconds`` (the refresh's cost).
+        ``seconds`` (the refresh's cost), and ``diagnostics.distinct_draws``.
     """
     if posterior.is_saveable:
         return posterior
@@ -139,12 +139,12 @@ def _diagnostics(posterior: Posterior, move, distinct: int, seconds: float):
         n_draws=posterior.n_draws,
         reliable=reliable,
         verdict=verdict,
+        distinct_draws=distinct,
         acceptance=move.acceptance,
         seconds=seconds,
         details={
             "sweeps": move.sweeps,
             "acceptance": move.acceptance,
-            "distinct_draws": distinct,
             "seconds": seconds,
             "refreshed": posterior.draws_source,
             **(

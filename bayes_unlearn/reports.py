@@ -67,12 +67,13 @@ def _verdict(post: Posterior) -> tuple[bool, str]:
 def _sampling_section(post: Posterior) -> str:
     import arviz as az
 
-    mcmc_draws = post.draws_source in ("fit", "refit", "reweight")
-    if not mcmc_draws:
+    source = post.draws_source
+    if source == "reweight" and post.diagnostics is not None:
+        source = post.diagnostics.details.get("reweighted_draws", "fit")
+    if source not in ("fit", "refit"):
         return (
-            f"<p>The draws were produced by {post.draws_source} from stored draws, not by "
-            "MCMC chains, so R-hat and chain plots do not apply; see the method diagnostics "
-            "below.</p>"
+            f"<p>The draws were produced by {source} from stored draws, not by MCMC chains, "
+            "so R-hat and chain plots do not apply; see the method diagnostics below.</p>"
         )
     idata = post.idata
     table = az.summary(idata, kind="diagnostics")[["ess_bulk", "ess_tail", "r_hat"]]
@@ -89,7 +90,7 @@ def _sampling_section(post: Posterior) -> str:
     if post.is_weighted:
         parts.insert(
             0,
-            "<p class='muted'>These are the MCMC draws of the original fit, which the "
+            f"<p class='muted'>These are the MCMC draws of the {source}, which the "
             "unlearned posterior reweights.</p>",
         )
     n_vars = len(post.parameter_draws().columns)
@@ -151,8 +152,13 @@ def _method_section(post: Posterior) -> str:
                 "k̂ threshold min(1 − 1/log10 S, 0.7)": f"{d.pareto_k_threshold:.3f}",
             }
         )
-    if d.ess is not None:
-        facts["ESS"] = f"{d.ess:.0f} (minimum {d.min_ess:.0f})"
+    for label, value in (
+        ("importance ESS (Kish)", d.ess_importance),
+        ("bulk ESS (smallest over parameters)", d.ess_bulk),
+        ("distinct draws", d.distinct_draws),
+    ):
+        if value is not None:
+            facts[label] = f"{value:.0f} (minimum {d.min_ess:.0f})"
     if d.stages is not None:
         facts.update({"SMC stages": d.stages, "last-stage acceptance": f"{d.acceptance:.2f}"})
     if d.seconds is not None:
@@ -178,7 +184,7 @@ def _method_section(post: Posterior) -> str:
         ax2.set_yscale("log")
         ax2.set_xlabel("draw (sorted by weight)")
         ax2.set_ylabel("weight x S")
-        ax2.set_title(f"Importance weights (ESS {d.ess:.0f} of {w.size})")
+        ax2.set_title(f"Importance weights (ESS {d.ess_importance:.0f} of {w.size})")
         ax2.legend(fontsize=8)
         fig.tight_layout()
         out += _figure_html(fig, "Pareto k and importance weights")

@@ -215,7 +215,7 @@ def _smc_diagnostics(posterior, *, n_forget, n_unique, t, stages, n_evals, limit
         verdict="SMC reached the unlearned posterior with healthy moves: trustworthy."
         if not problems
         else "SMC is unreliable (" + "; ".join(problems) + "). Use method='refit'.",
-        ess=float(n_unique),
+        distinct_draws=n_unique,
         min_ess=float(limits["min_ess"]),
         stages=len(stages),
         acceptance=last_acc,
@@ -224,7 +224,6 @@ def _smc_diagnostics(posterior, *, n_forget, n_unique, t, stages, n_evals, limit
             "stages": stages,
             "likelihood_sweeps": n_evals,
             "min_stage_ess": min((s["ess"] for s in stages), default=float(posterior.n_draws)),
-            "distinct_draws": n_unique,
         },
     )
 

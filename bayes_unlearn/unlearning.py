@@ -310,6 +310,7 @@ def reweight(
     log_w = smoothed if pareto_smoothing else _weighted.normalize_log_weights(log_ratio)
     n = posterior.n_draws
     diagnostics = _reweight_diagnostics(
+        _draws_origin(posterior),
         rows.size,
         int(posterior.row_ids.size - rows.size),
         n,
@@ -346,8 +347,15 @@ def _log_joint(idata, model, params) -> np.ndarray:
     return ll + model.log_prior(params, X, y)
 
 
+def _draws_origin(posterior: Posterior) -> str:
+    """What produced the draws a reweighting weights (through earlier reweightings)."""
+    if posterior.draws_source != "reweight":
+        return posterior.draws_source
+    return posterior.diagnostics.details.get("reweighted_draws", "fit")
+
+
 def _reweight_diagnostics(
-    n_forget, n_remaining, n_draws, k_hat, ess, min_ess, pareto_smoothing
+    origin, n_forget, n_remaining, n_draws, k_hat, ess, min_ess, pareto_smoothing
 ) -> UnlearningDiagnostics:
     problems = importance_problems(k_hat, ess, n_draws, min_ess)
     verdict = (
@@ -366,8 +374,9 @@ def _reweight_diagnostics(
         verdict=verdict,
         pareto_k=k_hat,
         pareto_k_threshold=pareto_k_threshold(n_draws),
-        ess=ess,
+        ess_importance=ess,
         min_ess=min_ess,
+        details={"reweighted_draws": origin},
     )
 
 

@@ -198,7 +198,7 @@ def test_refresh_moves_every_draw_and_reports_its_cost(linear_post):
     fresh = un.refresh(random_seed=0)
     d = fresh.diagnostics
     assert fresh.draws_source == "refresh" and d.method == "refresh"
-    assert d.details["distinct_draws"] == fresh.n_draws
+    assert d.distinct_draws == fresh.n_draws and d.ess == fresh.n_draws
     assert d.details["sweeps"] >= 1 and 0 < d.details["acceptance"] <= 1
     assert d.seconds > 0 and not fresh.is_weighted
     # Same seed, same draws; the caller's posterior is untouched.
