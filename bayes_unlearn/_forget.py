@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bayes_unlearn.integrity import Key, check_key, row_fingerprints
 from bayes_unlearn.models import Standardizer
-from bayes_unlearn.posterior import Posterior
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bayes_unlearn.posterior import Posterior
 
 __all__ = ["forgotten", "record_request", "remaining_scaling", "scaling_log_prior_shift"]
 

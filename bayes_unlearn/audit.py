@@ -173,8 +173,8 @@ def _rows(post: Posterior, X, y, x_name: str, y_name: str):
 
 
 def _refit(post: Posterior, rng) -> Posterior:
-    from bayes_unlearn.fitting import resample_like
     from bayes_unlearn.models import Standardizer
+    from bayes_unlearn.sampling import resample_like
 
     X, y = post.training_data()
     return resample_like(

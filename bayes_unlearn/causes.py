@@ -133,7 +133,7 @@ def _reweighted_scores(posterior, ll, before, X_f, y_f):
     """``E_{p(θ|D,F)}[log p(z|θ)]`` by PSIS reweighting with ``p(F | θ)``, its MC error."""
     import arviz as az
 
-    from bayes_unlearn.unlearning import relative_efficiency
+    from bayes_unlearn.methods.reweight import relative_efficiency
 
     lw, w = posterior.log_weights, posterior.weights
     log_lik_f = posterior.pointwise_log_likelihood(X_f, y_f).sum(axis=1)
@@ -156,7 +156,7 @@ def _reweighted_scores(posterior, ll, before, X_f, y_f):
 
 def _refit_scores(posterior, ll, X_f, y_f, random_seed, progressbar):
     """``E_{p(θ|D,F)}[log p(z|θ)]`` from an MCMC refit on ``D ∪ F``, its MC error."""
-    from bayes_unlearn.fitting import resample_like
+    from bayes_unlearn.sampling import resample_like
 
     X, y = posterior.training_data()
     ids = posterior.row_ids

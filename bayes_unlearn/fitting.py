@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import warnings
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from bayes_unlearn._random import RandomSeed, seed_to_int
 from bayes_unlearn._validation import check_X_y
-from bayes_unlearn.diagnostics import ConvergenceWarning, UnlearningDiagnostics
+from bayes_unlearn.diagnostics import ConvergenceWarning
 from bayes_unlearn.layout import assemble_idata
 from bayes_unlearn.models import BayesianModel, Standardizer
 from bayes_unlearn.posterior import Posterior
+from bayes_unlearn.sampling import mcmc_diagnostics, resample_like, run_nuts
 
-__all__ = ["assemble_idata", "fit"]
-
-_log = logging.getLogger(__name__)
+# Re-exported for code written against earlier versions.
+__all__ = ["assemble_idata", "fit", "mcmc_diagnostics", "resample_like"]
 
 
 def fit(
@@ -102,161 +100,31 @@ def fit(
         "target_accept": float(target_accept),
         "random_seed": seed_to_int(random_seed),
     }
-    post = sample_posterior(
+    standardizer = Standardizer.fit(X_arr, model.standardize)
+    idata, diagnostics = run_nuts(
         model,
         X_arr,
         y_arr,
         row_ids=ids,
-        standardizer=Standardizer.fit(X_arr, model.standardize),
+        standardizer=standardizer,
         feature_names=feature_names,
-        target_name=target_name,
         sampler=sampler,
         random_seed=sampler["random_seed"],
         progressbar=progressbar,
     )
-    if not post.diagnostics.reliable:
-        warnings.warn(post.diagnostics.verdict, ConvergenceWarning, stacklevel=2)
-    return post
-
-
-def sample_posterior(
-    model: BayesianModel,
-    X: np.ndarray,
-    y: np.ndarray,
-    *,
-    row_ids: np.ndarray,
-    standardizer: Standardizer,
-    feature_names: tuple[str, ...],
-    target_name: str,
-    sampler: dict[str, Any],
-    random_seed: int,
-    progressbar: bool = False,
-    history: tuple = (),
-    reason: str = "initial fit",
-    n_forget: int = 0,
-) -> Posterior:
-    """Run NUTS on raw ``(X, y)`` and assemble a :class:`Posterior` (shared by fit and refit)."""
-    import pymc as pm
-
-    X_std = standardizer.transform(X)
-    pm_model = model.build(X_std, y, term_names=model.term_names(feature_names))
-    _log.info(
-        "Sampling %s model on %d rows (%d chains x %d draws)",
-        model.kind,
-        len(y),
-        sampler["chains"],
-        sampler["draws"],
-    )
-    with pm_model:
-        idata = pm.sample(
-            draws=sampler["draws"],
-            tune=sampler["tune"],
-            chains=sampler["chains"],
-            cores=sampler["cores"],
-            target_accept=sampler["target_accept"],
-            random_seed=random_seed,
-            progressbar=progressbar,
-            compute_convergence_checks=False,
-        )
-    stats = idata.sample_stats if "sample_stats" in idata.groups() else None
-    idata = assemble_idata(
-        model,
-        idata.posterior,
-        stats,
-        X,
-        y,
-        row_ids=row_ids,
-        standardizer=standardizer,
-        feature_names=feature_names,
-    )
-    diagnostics = mcmc_diagnostics(
-        idata, method="refit" if history else "fit", reason=reason, n_forget=n_forget
-    )
-    return Posterior(
+    post = Posterior(
         idata=idata,
         model=model,
         standardizer=standardizer,
-        feature_names=tuple(feature_names),
+        feature_names=feature_names,
         target_name=target_name,
-        sampler=dict(sampler),
-        history=tuple(history),
+        sampler=sampler,
         diagnostics=diagnostics,
-        draws_source="refit" if history else "fit",
+        draws_source="fit",
     )
-
-
-def resample_like(
-    posterior: Posterior,
-    X: np.ndarray,
-    y: np.ndarray,
-    row_ids: np.ndarray,
-    *,
-    random_seed: RandomSeed = None,
-    progressbar: bool = False,
-    standardizer: Standardizer | None = None,
-    **kwargs,
-) -> Posterior:
-    """NUTS on new raw data with a posterior's model, sampler settings and feature scaling.
-
-    ``random_seed=None`` reuses the seed stored at fit time (the same sampler settings);
-    ``standardizer=None`` keeps the posterior's feature scaling.
-    """
-    seed = posterior.sampler["random_seed"] if random_seed is None else seed_to_int(random_seed)
-    return sample_posterior(
-        posterior.model,
-        X,
-        y,
-        row_ids=row_ids,
-        standardizer=posterior.standardizer if standardizer is None else standardizer,
-        feature_names=posterior.feature_names,
-        target_name=posterior.target_name,
-        sampler=posterior.sampler,
-        random_seed=seed,
-        progressbar=progressbar,
-        **kwargs,
-    )
-
-
-def mcmc_diagnostics(
-    idata, *, method: str, reason: str, n_forget: int, min_ess: float = 400.0
-) -> UnlearningDiagnostics:
-    """R-hat, bulk ESS and divergences of MCMC draws, with a verdict."""
-    import arviz as az
-
-    post = idata.posterior
-    n_draws = post.sizes["chain"] * post.sizes["draw"]
-    ess = float(az.ess(post).to_array().min()) if n_draws >= 4 else float("nan")
-    r_hat = float(az.rhat(post).to_array().max()) if post.sizes["chain"] > 1 else float("nan")
-    divergences = (
-        int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
-    )
-    problems = []
-    if r_hat > 1.01:
-        problems.append(f"R-hat {r_hat:.3f} > 1.01")
-    if not ess >= min(min_ess, n_draws / 2):
-        problems.append(f"bulk ESS {ess:.0f} is low")
-    if divergences:
-        problems.append(f"{divergences} divergent transitions")
-    verdict = (
-        "MCMC converged: trustworthy."
-        if not problems
-        else "MCMC did not converge cleanly ("
-        + "; ".join(problems)
-        + "): run more tuning/draws or raise target_accept."
-    )
-    return UnlearningDiagnostics(
-        method=method,
-        reason=reason,
-        n_forget=n_forget,
-        n_remaining=idata.observed_data.sizes["obs_id"],
-        n_draws=n_draws,
-        reliable=not problems,
-        verdict=verdict,
-        ess_bulk=ess,
-        min_ess=min(min_ess, n_draws / 2),
-        r_hat=r_hat,
-        divergences=divergences,
-    )
+    if not post.diagnostics.reliable:
+        warnings.warn(post.diagnostics.verdict, ConvergenceWarning, stacklevel=2)
+    return post
 
 
 def _check_row_ids(row_ids, n: int) -> np.ndarray:

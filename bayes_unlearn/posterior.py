@@ -5,18 +5,20 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from bayes_unlearn import _weighted
+from bayes_unlearn import _weighted, storage
 from bayes_unlearn._random import RandomSeed
 from bayes_unlearn._validation import check_probability, check_X, check_X_y
 from bayes_unlearn.diagnostics import UnlearningDiagnostics
 from bayes_unlearn.integrity import Key, check_key, row_fingerprints
-from bayes_unlearn.layout import SAMPLE_DIMS, SAVEABLE_SOURCES, flatten_draws
+from bayes_unlearn.layout import SAMPLE_DIMS, SAVEABLE_SOURCES, flatten_draws, saved_idata
 from bayes_unlearn.models import BayesianModel, Standardizer
+from bayes_unlearn.refresh import refresh
 
 __all__ = ["Posterior"]
 
@@ -313,8 +315,6 @@ class Posterior:
         """
         if self.is_saveable:
             return self
-        from bayes_unlearn.refresh import refresh
-
         return refresh(self, random_seed=random_seed, **options)
 
     def to_inference_data(self, *, resample: bool = True, random_seed: RandomSeed = None):
@@ -334,8 +334,6 @@ class Posterior:
             idata = self.idata.copy()
             idata.attrs = _provenance(self)
             return idata
-        from bayes_unlearn.layout import saved_idata
-
         fresh = self.refresh(random_seed=random_seed)
         idata = saved_idata(fresh.idata, fresh.draws_source)
         idata.attrs = _provenance(fresh)
@@ -343,13 +341,38 @@ class Posterior:
 
     # --- persistence ---------------------------------------------------------------------
     def save(self, path, *, key: Key | None = None, random_seed: RandomSeed = None) -> Posterior:
-        """Write the posterior to a NetCDF file atomically (see :func:`bayes_unlearn.save`).
+        """Write the posterior to a NetCDF file atomically (read it with :func:`bayes_unlearn.load`).
 
-        Returns the posterior that was written: this one, or its refreshed sample.
+        Weighted (reweighted) or SMC draws are first refreshed (:meth:`refresh`): the file
+        holds an equally weighted sample of ``p(θ | D_r)`` and nothing computed from forgotten
+        rows (:mod:`bayes_unlearn.layout`). The file is written next to ``path`` under a
+        temporary name and renamed over it only once complete, so an interrupted save never
+        replaces a good file with a broken one.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Destination, conventionally ``*.nc``.
+        key : bytes or str, optional
+            Secret (≥ 16 bytes) kept outside the file; signs the file (HMAC-SHA256) so that
+            :func:`~bayes_unlearn.load` with the same key detects any edit.
+        random_seed : int, Generator or None
+            Seed of the refresh.
+
+        Returns
+        -------
+        Posterior
+            What was written: this posterior, or its refreshed sample.
         """
-        from bayes_unlearn.io import save
-
-        return save(self, path, key=key, random_seed=random_seed)
+        key = check_key(key)
+        path = Path(path)
+        if not path.parent.exists():  # fail before the refresh's work
+            raise FileNotFoundError(
+                f"The directory of 'path' does not exist: {path.parent}. Create it first."
+            )
+        fresh = self.refresh(random_seed=random_seed)
+        storage.write(fresh, path, key)
+        return fresh
 
     def __repr__(self) -> str:
         last = self.diagnostics.method if self.diagnostics else "fit"

@@ -22,15 +22,20 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bayes_unlearn import _weighted
+from bayes_unlearn._kernels import Packer, in_chunks, independent_mh
 from bayes_unlearn._random import RandomSeed, get_random_generator
 from bayes_unlearn.diagnostics import UnlearningDiagnostics
 from bayes_unlearn.layout import assemble_idata
 from bayes_unlearn.models import PyMCModel
-from bayes_unlearn.posterior import Posterior
+from bayes_unlearn.sampling import resample_like
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bayes_unlearn.posterior import Posterior
 
 __all__ = ["refresh"]
 
@@ -57,7 +62,7 @@ def refresh(
         Sweeps before giving up; draws that never moved are then not saved: the posterior
         is refitted exactly instead, and ``diagnostics.reason`` says so.
     n_threads : int, optional
-        Threads for the likelihood (as in :func:`bayes_unlearn.smc.smc`).
+        Threads for the likelihood (default 2).
 
     Returns
     -------
@@ -71,11 +76,9 @@ def refresh(
     start = time.perf_counter()
     if isinstance(posterior.model, PyMCModel):
         return _refit_instead(posterior, random_seed, "custom PyMC models are refitted exactly")
-    from bayes_unlearn.smc import _in_chunks, _Packer, independent_mh
-
     rng = get_random_generator(random_seed)
     n_threads = 2 if n_threads is None else int(n_threads)
-    packer, model = _Packer(posterior), posterior.model
+    packer, model = Packer(posterior), posterior.model
     X, y = posterior.training_data()
     X_std = posterior.standardizer.transform(X)
 
@@ -86,11 +89,11 @@ def refresh(
 
     Z = packer.pack(posterior.params)
     Z = Z[_weighted.systematic_resample(posterior.weights, rng)]
-    parts = _in_chunks(evaluate, Z, n_threads)
+    parts = in_chunks(evaluate, Z, n_threads)
     move = independent_mh(
         Z,
         parts,
-        lambda W: _in_chunks(evaluate, W, n_threads),
+        lambda W: in_chunks(evaluate, W, n_threads),
         lambda p: p[0],
         rng,
         max_sweeps=max_sweeps,
@@ -158,8 +161,6 @@ def _diagnostics(posterior: Posterior, move, distinct: int, seconds: float):
 
 def _refit_instead(posterior: Posterior, random_seed: RandomSeed, why: str) -> Posterior:
     """An exact refit on the remaining rows, for draws that cannot be refreshed."""
-    from bayes_unlearn.fitting import resample_like
-
     X, y = posterior.training_data()
     n_forget = posterior.diagnostics.n_forget if posterior.diagnostics else 0
     return resample_like(

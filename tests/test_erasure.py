@@ -17,7 +17,8 @@ import pytest
 from numpy.testing import assert_allclose
 
 import bayes_unlearn as bu
-from bayes_unlearn import layout, unlearning
+from bayes_unlearn import layout
+from bayes_unlearn.methods import refit as refit_method
 from bayes_unlearn.models import Standardizer
 from tests.conftest import closed_form_posterior
 
@@ -139,7 +140,7 @@ def test_a_planted_first_fit_scaling_is_found(data, monkeypatch):
     post = bu.fit(
         bu.PolynomialRegression(), X[:120], y[:120], draws=500, tune=500, chains=2, random_seed=1
     )
-    monkeypatch.setattr(unlearning, "remaining_scaling", lambda p, rows: p.standardizer)
+    monkeypatch.setattr(refit_method, "remaining_scaling", lambda p, rows: p.standardizer)
     with warnings.catch_warnings():  # the refit's own convergence is not what is tested
         warnings.simplefilter("ignore", bu.UnreliableUnlearningWarning)
         un = bu.unlearn(post, forget=FORGET, method="refit", random_seed=1)

@@ -1,0 +1,165 @@
+"""NUTS with PyMC for a fit or a refit, and the diagnostics of its draws.
+
+Nothing here needs the :class:`~bayes_unlearn.posterior.Posterior` class: a refit returns a
+copy of the posterior it was given (``dataclasses.replace``), so the methods and the refresh
+can refit without importing the class that calls them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from bayes_unlearn._random import RandomSeed, seed_to_int
+from bayes_unlearn.diagnostics import UnlearningDiagnostics
+from bayes_unlearn.layout import assemble_idata
+from bayes_unlearn.models import BayesianModel, Standardizer
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bayes_unlearn.posterior import Posterior
+
+__all__ = ["mcmc_diagnostics", "resample_like", "run_nuts"]
+
+_log = logging.getLogger(__name__)
+
+
+def run_nuts(
+    model: BayesianModel,
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    row_ids: np.ndarray,
+    standardizer: Standardizer,
+    feature_names: tuple[str, ...],
+    sampler: dict[str, Any],
+    random_seed: int,
+    progressbar: bool = False,
+    method: str = "fit",
+    reason: str = "initial fit",
+    n_forget: int = 0,
+):
+    """NUTS on raw ``(X, y)``: the assembled ``InferenceData`` and its diagnostics."""
+    import pymc as pm
+
+    X_std = standardizer.transform(X)
+    pm_model = model.build(X_std, y, term_names=model.term_names(feature_names))
+    _log.info(
+        "Sampling %s model on %d rows (%d chains x %d draws)",
+        model.kind,
+        len(y),
+        sampler["chains"],
+        sampler["draws"],
+    )
+    with pm_model:
+        idata = pm.sample(
+            draws=sampler["draws"],
+            tune=sampler["tune"],
+            chains=sampler["chains"],
+            cores=sampler["cores"],
+            target_accept=sampler["target_accept"],
+            random_seed=random_seed,
+            progressbar=progressbar,
+            compute_convergence_checks=False,
+        )
+    stats = idata.sample_stats if "sample_stats" in idata.groups() else None
+    idata = assemble_idata(
+        model,
+        idata.posterior,
+        stats,
+        X,
+        y,
+        row_ids=row_ids,
+        standardizer=standardizer,
+        feature_names=feature_names,
+    )
+    return idata, mcmc_diagnostics(idata, method=method, reason=reason, n_forget=n_forget)
+
+
+def resample_like(
+    posterior: Posterior,
+    X: np.ndarray,
+    y: np.ndarray,
+    row_ids: np.ndarray,
+    *,
+    random_seed: RandomSeed = None,
+    progressbar: bool = False,
+    standardizer: Standardizer | None = None,
+    history: tuple = (),
+    reason: str = "refit",
+    n_forget: int = 0,
+) -> Posterior:
+    """NUTS on new raw data with a posterior's model, sampler settings and feature scaling.
+
+    ``random_seed=None`` reuses the seed stored at fit time (the same sampler settings);
+    ``standardizer=None`` keeps the posterior's feature scaling. The result is a refit
+    (``draws_source="refit"``) carrying ``history``.
+    """
+    seed = posterior.sampler["random_seed"] if random_seed is None else seed_to_int(random_seed)
+    scaling = posterior.standardizer if standardizer is None else standardizer
+    idata, diagnostics = run_nuts(
+        posterior.model,
+        X,
+        y,
+        row_ids=row_ids,
+        standardizer=scaling,
+        feature_names=posterior.feature_names,
+        sampler=posterior.sampler,
+        random_seed=seed,
+        progressbar=progressbar,
+        method="refit",
+        reason=reason,
+        n_forget=n_forget,
+    )
+    return dataclasses.replace(
+        posterior,
+        idata=idata,
+        standardizer=scaling,
+        history=tuple(history),
+        diagnostics=diagnostics,
+        draws_source="refit",
+    )
+
+
+def mcmc_diagnostics(
+    idata, *, method: str, reason: str, n_forget: int, min_ess: float = 400.0
+) -> UnlearningDiagnostics:
+    """R-hat, bulk ESS and divergences of MCMC draws, with a verdict."""
+    import arviz as az
+
+    post = idata.posterior
+    n_draws = post.sizes["chain"] * post.sizes["draw"]
+    ess = float(az.ess(post).to_array().min()) if n_draws >= 4 else float("nan")
+    r_hat = float(az.rhat(post).to_array().max()) if post.sizes["chain"] > 1 else float("nan")
+    divergences = (
+        int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
+    )
+    problems = []
+    if r_hat > 1.01:
+        problems.append(f"R-hat {r_hat:.3f} > 1.01")
+    if not ess >= min(min_ess, n_draws / 2):
+        problems.append(f"bulk ESS {ess:.0f} is low")
+    if divergences:
+        problems.append(f"{divergences} divergent transitions")
+    verdict = (
+        "MCMC converged: trustworthy."
+        if not problems
+        else "MCMC did not converge cleanly ("
+        + "; ".join(problems)
+        + "): run more tuning/draws or raise target_accept."
+    )
+    return UnlearningDiagnostics(
+        method=method,
+        reason=reason,
+        n_forget=n_forget,
+        n_remaining=idata.observed_data.sizes["obs_id"],
+        n_draws=n_draws,
+        reliable=not problems,
+        verdict=verdict,
+        ess_bulk=ess,
+        min_ess=min(min_ess, n_draws / 2),
+        r_hat=r_hat,
+        divergences=divergences,
+    )

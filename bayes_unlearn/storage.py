@@ -1,0 +1,128 @@
+"""The file format: write a saveable posterior, read and verify a file. No Posterior class here.
+
+What a file may hold is decided by :mod:`bayes_unlearn.layout`; this module writes it
+atomically and reads it back only if it is whole and unchanged. The metadata (model spec,
+feature scaling, history, diagnostics) is one JSON document in the file's root attributes,
+and a SHA-256 checksum covers every stored array *and* that metadata, so a truncated,
+corrupted or foreign file is refused with one line saying why. With a ``key`` the checksum
+is also signed (HMAC-SHA256), which catches deliberate edits too: anyone can recompute a
+plain checksum, only the key holder can recompute the signature.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bayes_unlearn import layout
+from bayes_unlearn._files import write_atomically
+from bayes_unlearn.integrity import file_checksum, file_mac, macs_equal
+
+__all__ = ["FORMAT", "read", "write"]
+
+FORMAT = "bayes-unlearn-posterior/2"
+_ATTR = "bayes_unlearn"
+
+
+def write(post, path: Path, key: bytes | None) -> None:
+    """Write a saveable posterior (fit, refit or refreshed draws) atomically to ``path``."""
+    idata = layout.saved_idata(post.idata, post.draws_source)
+    meta = _metadata(post)
+    meta["checksum"] = file_checksum(idata, meta, layout.SAVED_GROUPS)
+    if key is not None:
+        meta["mac"] = file_mac(meta["checksum"], key)
+    idata.attrs = {_ATTR: json.dumps(meta)}
+    write_atomically(path, lambda tmp: idata.to_netcdf(tmp, engine="h5netcdf"))
+
+
+def _metadata(post) -> dict:
+    from bayes_unlearn import __version__
+
+    return {
+        "format": FORMAT,
+        "version": __version__,
+        "model": post.model.to_dict(),
+        "standardizer": {
+            "mean": list(post.standardizer.mean),
+            "scale": list(post.standardizer.scale),
+        },
+        "feature_names": list(post.feature_names),
+        "target_name": post.target_name,
+        "sampler": post.sampler,
+        "draws_source": post.draws_source,
+        "history": layout.saved_history(post.history),
+        "diagnostics": layout.saved_diagnostics(post.diagnostics),
+    }
+
+
+def read(path: Path, key: bytes | None):
+    """The file's ``InferenceData`` and metadata, verified; ``ValueError`` in one line if not."""
+    import arviz as az
+
+    name = repr(str(path))
+    if not path.is_file():
+        raise FileNotFoundError(f"No posterior file at {name}. Check the path.")
+    try:
+        with az.rc_context({"data.load": "eager"}):
+            idata = az.from_netcdf(path, engine="h5netcdf")
+    except Exception as err:  # h5py/xarray raise OSError, ValueError, KeyError, ... on bad files
+        raise ValueError(
+            f"{name} is not a readable posterior file (truncated, corrupted or not NetCDF): "
+            f"{type(err).__name__}: {err}"
+        ) from None
+    meta = _read_metadata(idata, name)
+    _verify(idata, meta, key, name)
+    return idata, meta
+
+
+def _read_metadata(idata, name: str) -> dict:
+    raw = idata.attrs.get(_ATTR)
+    missing = [g for g in layout.SAVED_GROUPS if g not in idata.groups()]
+    if raw is None or missing:
+        raise ValueError(
+            f"{name} is a NetCDF file but not a bayes-unlearn posterior "
+            f"(missing {'metadata' if raw is None else 'groups ' + ', '.join(missing)}). "
+            "Create one with bu.fit(...).save(path)."
+        )
+    try:
+        meta = json.loads(raw)
+    except (json.JSONDecodeError, TypeError):
+        raise ValueError(f"{name} has corrupted bayes-unlearn metadata (not JSON).") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{name} has corrupted bayes-unlearn metadata (not a JSON object).")
+    if meta.get("format") != FORMAT:
+        raise ValueError(
+            f"{name} has format {meta.get('format')!r}; this version reads {FORMAT!r}. "
+            "Files of format 1 (bayes-unlearn 0.1) can reveal forgotten rows and are not "
+            "read: refit from the original data and save again."
+        )
+    unknown = sorted(set(meta) - layout.METADATA_KEYS)
+    if unknown:
+        raise ValueError(f"{name} has unexpected metadata keys {unknown}: refused.")
+    return meta
+
+
+def _verify(idata, meta: dict, key: bytes | None, name: str) -> None:
+    idata.attrs = {}
+    checksum = file_checksum(idata, meta, layout.SAVED_GROUPS)
+    if not isinstance(meta.get("checksum"), str) or not macs_equal(checksum, meta["checksum"]):
+        raise ValueError(
+            f"{name} failed its checksum: its arrays or metadata were modified or corrupted "
+            "after saving. Restore the file from a backup or refit."
+        )
+    signed = "mac" in meta
+    if signed and key is None:
+        raise ValueError(f"{name} is signed: pass the key it was saved with (key=...).")
+    if key is not None and not signed:
+        raise ValueError(f"{name} is not signed, so the key cannot verify it: refused.")
+    if key is not None and not (
+        isinstance(meta["mac"], str) and macs_equal(file_mac(checksum, key), meta["mac"])
+    ):
+        raise ValueError(
+            f"{name} failed its signature check: it was edited after saving, or the key is "
+            "not the one it was saved with."
+        )
+    try:
+        layout.check_saved_layout(idata, meta.get("draws_source"))
+    except ValueError as err:
+        raise ValueError(f"{name} does not match the saved layout: {err}.") from None
