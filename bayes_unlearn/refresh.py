@@ -87,9 +87,12 @@ def refresh(
         ll = model.pointwise_log_likelihood(params, X_std, y).sum(axis=1)
         return (model.log_prior(params) + log_jac + ll,)
 
-    Z = packer.pack(posterior.params)
-    Z = Z[_weighted.systematic_resample(posterior.weights, rng)]
-    parts = in_chunks(evaluate, Z, n_threads)
+    idx = _weighted.systematic_resample(posterior.weights, rng)
+    Z = packer.pack(posterior.params)[idx]
+    # The stored h(θ) = log p(D_r | θ) + log p(θ) is the target at the starting draws: no
+    # likelihood sweep is needed before the first proposal.
+    log_joint = posterior.idata.sample_stats["log_joint"].values.ravel()[idx]
+    parts = (log_joint + packer.unpack(Z)[1],)
     move = independent_mh(
         Z,
         parts,

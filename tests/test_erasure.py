@@ -211,3 +211,15 @@ def test_refresh_moves_every_draw_and_reports_its_cost(linear_post):
     h = fresh.log_likelihood().sum(axis=1) + fresh.model.log_prior(fresh.params)
     assert_allclose(fresh.idata.sample_stats["log_joint"].values.ravel(), h)
     assert fresh.refresh() is fresh
+
+
+def test_stored_log_joint_is_the_refresh_target(linear_post, data):
+    """h(θ) stored in memory after reweighting and SMC equals a fresh evaluation."""
+    for un in (
+        bu.unlearn(linear_post, forget=[1, 2], method="reweight"),
+        bu.unlearn(linear_post, forget=list(range(20)), method="smc", random_seed=0),
+    ):
+        X, y = un.training_data()
+        ll = un.model.pointwise_log_likelihood(un.params, un.standardizer.transform(X), y)
+        h = ll.sum(axis=1) + un.model.log_prior(un.params)
+        assert_allclose(un.idata.sample_stats["log_joint"].values.ravel(), h, rtol=1e-12)

@@ -14,9 +14,19 @@ rewarded for errors on them. It is bounded (each term is at most ``2σ²``). As 
 ``A_Wᵀ A_W / n_w − μ A_Uᵀ A_U / n_u`` is positive semi-definite (``A`` the design matrix); that
 case is detected exactly and refused with the largest admissible ``μ``.
 
-Note: the reference summary we work from gives the objective only as "MSE on wanted plus μ times
-a term on unwanted rows, from a Gaussian likelihood, with noise scale σ"; the kernel form above
-is our reading of it and is documented as such.
+What comes from where. The reference summary we work from (``shared/reference``, a summary
+of arXiv:2410.09935, not the paper) gives EMSE as ``(1/n_w) Σ_W r_i² + μ · (1/n_u) Σ_U r_j²``
+and says, in words, that the method "maximizes error on unwanted data while minimizing it on
+desired data", trained by gradient descent. It never mentions σ or a Gaussian likelihood. The
+formula as printed, minimized, would *fit* the unwanted rows, contradicting that sentence, so:
+
+* ``sigma=None`` is our reading of the sentence: ``MSE_W − μ·MSE_U``, the reference's formula
+  with the sign of ``μ`` flipped (the error on unwanted rows is rewarded, not penalized).
+* The bounded kernel term ``2σ² exp(−r²/2σ²)`` is our own addition, not the reference's:
+  ``MSE_W − μ·MSE_U`` is unbounded below for any ``μ`` past a threshold, and the kernel is the
+  smallest change that keeps the reward bounded while agreeing with it as ``σ → ∞``. (A public
+  TL;DR of the paper mentions a Gaussian likelihood and a noise parameter σ, which is why we
+  chose this form; we could not check the paper's own formula.)
 """
 
 from __future__ import annotations
