@@ -10,17 +10,18 @@ RandomSeed = int | np.random.Generator | np.random.SeedSequence | None
 
 
 def get_random_generator(random_seed: RandomSeed = None) -> np.random.Generator:
-    """Return a new Generator; a Generator given is copied so the caller's state is untouched."""
+    """Return a new Generator for one call.
+
+    A Generator given is *spawned* (``Generator.spawn``), not used: the child stream is
+    independent, the caller's stream is not advanced, and passing the same Generator to two
+    calls gives them different streams (a copy would give both the same one).
+    """
     if isinstance(random_seed, np.random.Generator):
-        # Copying keeps the caller's stream where it was (as pymc.util.get_random_generator does).
-        return _copy(random_seed)
+        try:
+            return random_seed.spawn(1)[0]
+        except TypeError:  # a bit generator built without a SeedSequence cannot spawn
+            return np.random.default_rng(random_seed.integers(2**63))
     return np.random.default_rng(random_seed)
-
-
-def _copy(rng: np.random.Generator) -> np.random.Generator:
-    bit_gen = type(rng.bit_generator)()
-    bit_gen.state = rng.bit_generator.state
-    return np.random.Generator(bit_gen)
 
 
 def seed_to_int(random_seed: RandomSeed) -> int:

@@ -8,8 +8,10 @@ import sys
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
-from sklearn.datasets import load_digits
+from sklearn.base import is_classifier, is_regressor
+from sklearn.datasets import load_digits, make_regression
 from sklearn.model_selection import train_test_split
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import bayes_unlearn as bu
 from bayes_unlearn.numpy_models import (
@@ -37,7 +39,7 @@ def test_polynomial_regressor_matches_numpy_polyfit():
     rng = np.random.default_rng(1)
     x = rng.uniform(-2, 2, 50)
     y = 1 + 2 * x - x**3 + rng.normal(0, 0.1, 50)
-    model = PolynomialRegressor(degree=3).fit(x, y)
+    model = PolynomialRegressor(degree=3).fit(x[:, None], y)
     assert_allclose(model.predict(x[:, None]), np.polyval(np.polyfit(x, y, 3), x), atol=1e-8)
 
 
@@ -192,3 +194,51 @@ def test_numpy_module_imports_neither_pymc_nor_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# --- scikit-learn conformance --------------------------------------------------------------
+
+
+def test_numpy_models_are_scikit_learn_estimators():
+    assert is_regressor(PolynomialRegressor()) and is_classifier(MLPClassifier())
+
+
+@parametrize_with_checks(
+    [PolynomialRegressor(degree=2), MLPClassifier(hidden=(32,), epochs=40, random_seed=0)]
+)
+def test_scikit_learn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def test_fit_after_unlearning_starts_over():
+    X, y = make_regression(n_samples=60, n_features=1, noise=1.0, random_state=0)
+    model = PolynomialRegressor(degree=2).fit(X, y)
+    un = bu.unlearn(model, forget=[0, 1], method="retrain")
+    assert un.forget_history_ == [[0, 1]]
+    refit = un.fit(X, y)
+    assert refit.forget_history_ == [] and not hasattr(refit, "unlearning_method_")
+    assert refit.X_fit_.shape[0] == 60
+    bu.unlearn(refit, forget=[0, 1], method="retrain")  # the same rows can be forgotten again
+
+
+def test_a_generator_is_spawned_not_copied_and_not_advanced():
+    from bayes_unlearn._random import get_random_generator
+
+    rng = np.random.default_rng(7)
+    state = rng.bit_generator.state
+    a, b = get_random_generator(rng), get_random_generator(rng)
+    assert rng.bit_generator.state == state  # the caller's stream is untouched
+    assert a.random() != b.random()  # two calls, two independent streams
+    # ... and reproducible from the same starting Generator.
+    assert (
+        get_random_generator(np.random.default_rng(7)).random()
+        == get_random_generator(np.random.default_rng(7)).random()
+    )
+
+
+def test_retrain_needs_the_retained_rows_like_every_fine_tuning_method():
+    X, y = load_digits(return_X_y=True)
+    model = MLPClassifier(hidden=(16,), epochs=2, random_seed=0).fit(X[:200], y[:200])
+    for method in ("retrain", "finetune"):
+        with pytest.raises(ValueError, match="needs retain_access=True"):
+            bu.unlearn(model, forget=[0, 1], method=method, retain_access=False)

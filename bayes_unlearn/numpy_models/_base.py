@@ -5,27 +5,33 @@ from __future__ import annotations
 import copy
 
 import numpy as np
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
 
 from bayes_unlearn._validation import check_forget
 
+__all__ = ["ForgettableMixin", "NotFittedError"]
 
-class NotFittedError(ValueError, AttributeError):
-    """The model must be fitted before this call (as in scikit-learn)."""
+#: Attributes an unlearning method sets; a new ``fit`` starts without them.
+_UNLEARNING_STATE = ("forget_history_", "unlearning_method_", "emse_history_")
 
 
 class ForgettableMixin:
     """Keeps the training rows (``X_fit_``, ``y_fit_``, ``row_ids_``) and the forget history."""
 
     def _store_fit_data(self, X, y, row_ids=None):
+        for name in _UNLEARNING_STATE:  # a fit starts over: nothing forgotten yet
+            self.__dict__.pop(name, None)
         self.X_fit_, self.y_fit_ = X, y
         self.row_ids_ = np.arange(len(y)) if row_ids is None else np.asarray(row_ids)
-        self.forget_history_ = getattr(self, "forget_history_", [])
+        self.forget_history_ = []
 
     def _check_is_fitted(self):
-        if not hasattr(self, "X_fit_"):
-            raise NotFittedError(
-                f"This {type(self).__name__} is not fitted yet. Call 'fit' with training data first."
-            )
+        check_is_fitted(
+            self,
+            "X_fit_",
+            msg=f"This {type(self).__name__} is not fitted yet. Call 'fit' with training data first.",
+        )
 
     def split_forget(self, forget):
         """Validate row ids and return boolean masks (forget, retain) over the stored rows."""

@@ -6,15 +6,17 @@ import itertools
 
 import numpy as np
 from scipy.special import log_softmax, softmax
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import validate_data
 
 from bayes_unlearn._random import RandomSeed, get_random_generator
-from bayes_unlearn._validation import check_X, check_X_y
 from bayes_unlearn.numpy_models._base import ForgettableMixin
 
 __all__ = ["MLPClassifier"]
 
 
-class MLPClassifier(ForgettableMixin):
+class MLPClassifier(ClassifierMixin, ForgettableMixin, BaseEstimator):
     """Softmax classifier with ReLU hidden layers, trained by Adam on mini-batches.
 
     Parameters
@@ -127,7 +129,8 @@ class MLPClassifier(ForgettableMixin):
     # --- scikit-learn API ----------------------------------------------------------------
     def fit(self, X, y, *, row_ids=None):
         """Train from scratch; stores the rows so that they can be forgotten by id."""
-        X, y = check_X_y(X, y)
+        X, y = validate_data(self, X, y, dtype=np.float64)
+        check_classification_targets(y)
         self.classes_ = np.unique(y)
         self._store_fit_data(X, y, row_ids)
         rng = get_random_generator(self.random_seed)
@@ -144,18 +147,20 @@ class MLPClassifier(ForgettableMixin):
     def predict_proba(self, X):
         """Class probabilities, shape (n, n_classes)."""
         self._check_is_fitted()
-        return softmax(
-            self._forward(self.params_, check_X(X, n_features=self.X_fit_.shape[1]))[1], axis=1
-        )
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return softmax(self._forward(self.params_, X)[1], axis=1)
 
     def predict(self, X):
         """Most probable class."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def loss(self, X, y):
         """Per-example cross-entropy."""
         self._check_is_fitted()
-        logits = self._forward(self.params_, check_X(X, n_features=self.X_fit_.shape[1]))[1]
+        logits = self._forward(self.params_, validate_data(self, X, dtype=np.float64, reset=False))[
+            1
+        ]
         return -(log_softmax(logits, axis=1) * self._onehot(y)).sum(axis=1)
 
     def input_gradient(self, X, y):

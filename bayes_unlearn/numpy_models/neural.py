@@ -39,7 +39,8 @@ def _wrong_labels(model, y, rng):
 
 
 def retrain(model, mask, *, retain_access=True, random_seed: RandomSeed = None):
-    """Train from scratch on the retained rows (the reference)."""
+    """Train from scratch on the retained rows (the reference; it needs them)."""
+    _require_retain(retain_access, "retrain")
     (_, _), (X_r, y_r) = _data(model, mask)
     rng = get_random_generator(model.random_seed if random_seed is None else random_seed)
     params = model.train(
@@ -223,10 +224,19 @@ def salun(
     return _finish(model, mask, params, _name)
 
 
-def adversarial_set(model: MLPClassifier, X, y, *, eps_init: float = 0.01, max_doublings: int = 20):
+def adversarial_set(
+    model: MLPClassifier,
+    X,
+    y,
+    *,
+    eps_init: float = 0.01,
+    max_doublings: int = 20,
+    random_seed: RandomSeed = None,
+):
     """AMUN's adversarial set: for each row, double ε (FGSM) until the predicted label flips.
 
-    Returns the adversarial inputs, their (new) predicted labels and the ε each needed.
+    Returns the adversarial inputs, their (new) predicted labels and the ε each needed. Rows
+    that never flip get a random wrong label, drawn with ``random_seed``.
     """
     eps = np.full(len(X), eps_init)
     X_adv, y_adv = X.copy(), y.copy()
@@ -244,7 +254,7 @@ def adversarial_set(model: MLPClassifier, X, y, *, eps_init: float = 0.01, max_d
     if todo.any():  # never flipped: keep the last candidate with a random wrong label
         rows = np.flatnonzero(todo)
         X_adv[rows] = _fgsm(model, X[rows], y[rows], eps[rows])
-        y_adv[rows] = _wrong_labels(model, y[rows], np.random.default_rng(0))
+        y_adv[rows] = _wrong_labels(model, y[rows], get_random_generator(random_seed))
     return X_adv, y_adv, eps
 
 
@@ -267,7 +277,7 @@ def amun(
     """
     rng = get_random_generator(random_seed)
     (X_f, y_f), _ = _data(model, mask)
-    X_a, y_a, _ = adversarial_set(model, X_f, y_f, eps_init=eps_init)
+    X_a, y_a, _ = adversarial_set(model, X_f, y_f, eps_init=eps_init, random_seed=rng)
     param_mask = (
         _saliency_mask(model, X_f, y_f, saliency_fraction)
         if saliency_fraction is not None

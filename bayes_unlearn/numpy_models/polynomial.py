@@ -32,15 +32,16 @@ formula as printed, minimized, would *fit* the unwanted rows, contradicting that
 from __future__ import annotations
 
 import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import validate_data
 
 from bayes_unlearn._random import RandomSeed
-from bayes_unlearn._validation import check_X, check_X_y
 from bayes_unlearn.numpy_models._base import ForgettableMixin
 
 __all__ = ["PolynomialRegressor", "emse_objective", "emse_unlearn"]
 
 
-class PolynomialRegressor(ForgettableMixin):
+class PolynomialRegressor(RegressorMixin, ForgettableMixin, BaseEstimator):
     """Least-squares polynomial regression on one or more features (powers 1..degree, no interactions).
 
     Parameters
@@ -71,7 +72,7 @@ class PolynomialRegressor(ForgettableMixin):
             raise ValueError(
                 f"The 'degree' parameter must be an integer >= 1. Got {self.degree!r}."
             )
-        X, y = check_X_y(X, y)
+        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         self.x_mean_, self.x_scale_ = (
             X.mean(axis=0),
             np.where(X.std(axis=0) > 0, X.std(axis=0), 1.0),
@@ -89,7 +90,7 @@ class PolynomialRegressor(ForgettableMixin):
     def predict(self, X):
         """Predicted mean for each row."""
         self._check_is_fitted()
-        return self._design(check_X(X, n_features=self.x_mean_.size)) @ self.coef_
+        return self._design(validate_data(self, X, dtype=np.float64, reset=False)) @ self.coef_
 
 
 def emse_objective(coef, A_w, y_w, A_u, y_u, *, mu: float, sigma: float | None):
@@ -114,59 +115,65 @@ def emse_unlearn(
     *,
     mu: float = 1.0,
     sigma: float | None = 1.0,
-    learning_rate: float = 0.05,
-    max_iter: int = 20_000,
+    max_iter: int = 10_000,
     tol: float = 1e-10,
     random_seed: RandomSeed = None,
 ) -> PolynomialRegressor:
-    """Start from the fitted coefficients and minimize EMSE by gradient descent.
+    """Start from the fitted coefficients and minimize EMSE with L-BFGS (exact gradient).
 
-    The step size is ``learning_rate`` divided by the largest curvature of the wanted term, so
-    the wanted part alone cannot diverge; a non-finite or exploding objective raises.
+    ``scipy.optimize.minimize(jac=True)`` replaces hand-rolled gradient descent: the
+    objective and its gradient are :func:`emse_objective`. The squared-error reward
+    (``sigma=None``) is refused up front where it is unbounded below; a minimization that
+    does not converge raises. ``random_seed`` is accepted for the common ``unlearn`` call
+    and unused (the method is deterministic).
     """
+    from scipy.optimize import minimize
+
+    _check_emse_options(mu, sigma)
+    A = model._design(model.X_fit_)
+    A_w, y_w = A[~mask_forget], model.y_fit_[~mask_forget]
+    A_u, y_u = A[mask_forget], model.y_fit_[mask_forget]
+    if sigma is None:
+        _check_bounded(A_w, A_u, mu)
+    history = []
+    result = minimize(
+        lambda c: emse_objective(c, A_w, y_w, A_u, y_u, mu=mu, sigma=sigma),
+        model.coef_.copy(),
+        jac=True,
+        method="L-BFGS-B",
+        callback=lambda intermediate_result: history.append(float(intermediate_result.fun)),
+        options={"maxiter": max_iter, "ftol": tol, "gtol": tol},
+    )
+    if not (result.success and np.isfinite(result.fun)):
+        raise FloatingPointError(f"EMSE minimization did not converge: {result.message}")
+    new = model._derived(mask_forget, "emse")
+    new.coef_ = result.x
+    new.emse_history_ = np.asarray(history)
+    return new
+
+
+def _check_emse_options(mu, sigma) -> None:
     if not (np.isfinite(mu) and mu >= 0):
         raise ValueError(f"The 'mu' parameter must be a non-negative number. Got {mu!r}.")
     if sigma is not None and not (np.isfinite(sigma) and sigma > 0):
         raise ValueError(
             f"The 'sigma' parameter must be positive, or None for the squared reward. Got {sigma!r}."
         )
-    A = model._design(model.X_fit_)
-    A_w, y_w = A[~mask_forget], model.y_fit_[~mask_forget]
-    A_u, y_u = A[mask_forget], model.y_fit_[mask_forget]
-    H_w = A_w.T @ A_w / len(y_w)
-    if sigma is None:
-        # MSE_W − μ MSE_U is a quadratic form; bounded below iff its Hessian is PSD.
-        H_u = A_u.T @ A_u / len(y_u)
-        L = np.linalg.cholesky(H_w + 1e-12 * np.eye(len(H_w)))
-        Linv = np.linalg.inv(L)
-        lam = np.linalg.eigvalsh(Linv @ H_u @ Linv.T).max()
-        mu_max = 1.0 / lam if lam > 0 else np.inf
-        if mu > mu_max:
-            raise ValueError(
-                f"The squared-error reward (sigma=None) is unbounded below for mu={mu}: the model "
-                f"can make the unwanted error arbitrarily large. Use mu < {mu_max:.4g}, or a finite "
-                "sigma for the bounded Gaussian-kernel reward."
-            )
-    step = learning_rate / (2.0 * np.linalg.eigvalsh(H_w).max())
-    coef = model.coef_.copy()
-    value, grad = emse_objective(coef, A_w, y_w, A_u, y_u, mu=mu, sigma=sigma)
-    start = value
-    history = [value]
-    for _ in range(max_iter):
-        coef = coef - step * grad
-        new_value, grad = emse_objective(coef, A_w, y_w, A_u, y_u, mu=mu, sigma=sigma)
-        if not np.isfinite(new_value) or abs(new_value) > 1e6 * (abs(start) + 1.0):
-            raise FloatingPointError(
-                f"EMSE gradient descent diverged (objective {new_value:.3g}); lower learning_rate or mu."
-            )
-        history.append(new_value)
-        if abs(value - new_value) <= tol * (abs(value) + 1e-12):
-            break
-        value = new_value
-    new = model._derived(mask_forget, "emse")
-    new.coef_ = coef
-    new.emse_history_ = np.asarray(history)
-    return new
+
+
+def _check_bounded(A_w, A_u, mu) -> None:
+    """``MSE_W − μ MSE_U`` is a quadratic form: bounded below iff its Hessian is PSD."""
+    H_w, H_u = A_w.T @ A_w / len(A_w), A_u.T @ A_u / len(A_u)
+    L = np.linalg.cholesky(H_w + 1e-12 * np.eye(len(H_w)))
+    Linv = np.linalg.inv(L)
+    lam = np.linalg.eigvalsh(Linv @ H_u @ Linv.T).max()
+    mu_max = 1.0 / lam if lam > 0 else np.inf
+    if mu > mu_max:
+        raise ValueError(
+            f"The squared-error reward (sigma=None) is unbounded below for mu={mu}: the model "
+            f"can make the unwanted error arbitrarily large. Use mu < {mu_max:.4g}, or a finite "
+            "sigma for the bounded Gaussian-kernel reward."
+        )
 
 
 def retrain(model: PolynomialRegressor, mask_forget: np.ndarray, random_seed: RandomSeed = None):
