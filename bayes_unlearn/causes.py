@@ -137,7 +137,7 @@ def _reweighted_scores(posterior, ll, before, X_f, y_f):
 
     lw, w = posterior.log_weights, posterior.weights
     log_lik_f = posterior.pointwise_log_likelihood(X_f, y_f).sum(axis=1)
-    lw_f, k_hat = az.psislw(lw + log_lik_f, reff=relative_efficiency(posterior, log_lik_f))
+    lw_f, k_hat = az.psislw(lw + log_lik_f, reff=relative_efficiency(posterior))
     w_f = np.exp(lw_f)
     after = _weighted.weighted_mean(ll, w_f)
     # Influence of each draw on (before - after); Var ≈ Σ_s (w_s (ℓ_s-μ) - w'_s (ℓ_s-μ'))².

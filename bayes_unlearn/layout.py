@@ -259,7 +259,8 @@ def check_saved_layout(idata, draws_source: str) -> None:
             extra = names - set(allowed[group])
         else:  # posterior: the model's variables, each with (chain, draw) leading dims
             extra = {n for n in names if ds[n].dims[:2] != SAMPLE_DIMS}
-        extra |= {c for c in ds.coords if c not in _COORDS and c not in names}
+        dims = {d for n in names for d in ds[n].dims}
+        extra |= {c for c in ds.coords if c not in _COORDS | dims and c not in names}
         if extra:
             raise ValueError(f"group {group!r} holds unexpected variables {sorted(extra)}")
         if "log_joint" not in idata.sample_stats:

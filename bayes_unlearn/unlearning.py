@@ -85,7 +85,7 @@ def unlearn(
     **options
         Method options; an option the method does not take is an error. reweight:
         ``pareto_smoothing`` (bool, default True), ``reff`` (relative MCMC efficiency for
-        PSIS; default estimated from the draws), ``min_ess`` (default 100),
+        PSIS; default as ``az.loo`` computes it), ``min_ess`` (default 100),
         ``min_relative_ess`` (default 0.75). smc: see :func:`bayes_unlearn.smc.smc`.
         auto: the reweight options and ``smc_options`` (a dict for SMC).
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import arviz as az
 import numpy as np
 import pytest
@@ -232,3 +234,29 @@ def test_save_refreshes_weighted_draws_and_never_writes_weights(tmp_path, linear
     }  # weight: in memory
     assert not back.is_weighted
     assert back.diagnostics.method == "refresh" and back.diagnostics.pareto_k is None
+
+
+def _builder(X, y):
+    import pymc as pm
+
+    with pm.Model() as m:
+        a = pm.Normal("a", 0, 10.0)
+        b = pm.Normal("b", 0, 10.0, shape=X.shape[1])
+        pm.Normal("y", a + X @ b, 1.0, observed=y)
+    return m
+
+
+def test_custom_model_round_trip(tmp_path, linear_data):
+    X, y = linear_data
+    post = bu.fit(bu.PyMCModel(_builder), X, y, draws=500, tune=500, chains=2, random_seed=1)
+    post.save(tmp_path / "custom.nc")
+    back = bu.load(tmp_path / "custom.nc")  # without the builder: it can still reweight
+    _assert_same(back, dataclasses.replace(back, model=back.model))
+    un = bu.unlearn(back, forget=[0], method="reweight")
+    # Saving needs a refresh, which refits a custom model: that needs the builder.
+    with pytest.raises(ValueError, match="Pass it again"):
+        un.save(tmp_path / "u.nc")
+    with_model = bu.load(tmp_path / "custom.nc", model=bu.PyMCModel(_builder))
+    written = bu.unlearn(with_model, forget=[0], method="reweight").save(tmp_path / "u.nc")
+    assert written.draws_source == "refit" and "custom" in written.diagnostics.reason
+    assert bu.load(tmp_path / "u.nc", model=bu.PyMCModel(_builder)).history[0]["row_ids"] == [0]

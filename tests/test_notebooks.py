@@ -17,17 +17,11 @@ def test_notebook_executes(path, tmp_path, monkeypatch):
     monkeypatch.setenv("BAYES_UNLEARN_FAST", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = nbformat.read(path, as_version=4)
+    # execute() raises CellExecutionError on the first cell that fails: that is the check.
     NotebookClient(
         nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
     ).execute()
-    errors = [
-        o
-        for c in nb.cells
-        if c.cell_type == "code"
-        for o in c.get("outputs", [])
-        if o.get("output_type") == "error"
-    ]
-    assert not errors
+    assert all(c.get("execution_count") for c in nb.cells if c.cell_type == "code")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -117,3 +117,45 @@ def test_import_is_light():
 def test_pareto_k_threshold():
     assert bu.pareto_k_threshold(4000) == 0.7
     assert bu.pareto_k_threshold(100) == pytest.approx(0.5)
+
+
+def test_weighted_quantile_is_hazen_for_equal_weights():
+    from bayes_unlearn._weighted import weighted_quantile
+
+    x = np.random.default_rng(0).standard_normal((101, 3))
+    w = np.full(101, 1 / 101)
+    q = [0.03, 0.5, 0.97]
+    assert_allclose(weighted_quantile(x, w, q), np.quantile(x, q, axis=0, method="hazen"))
+    # The definition: interpolate between the weighted CDF's midpoints (0.05, 0.15, 0.6).
+    vals = np.array([[0.0], [1.0], [2.0]])
+    median = weighted_quantile(vals, np.array([0.1, 0.1, 0.8]), [0.5])[0, 0]
+    assert median == pytest.approx(1.0 + (0.5 - 0.15) / (0.6 - 0.15))
+
+
+def test_in_memory_inference_data_keeps_the_weights(linear_post):
+    un = bu.unlearn(linear_post, forget=[0, 1], method="reweight")
+    raw = un.to_inference_data(resample=False)
+    assert_allclose(np.exp(raw.sample_stats["log_weight"].values.ravel()), un.weights)
+    assert "log_importance_ratio" in raw.sample_stats
+    exported = un.to_inference_data(random_seed=0)
+    assert "log_weight" not in exported.sample_stats  # what leaves the process: refreshed
+
+
+def test_fit_with_row_ids_names_rows_by_them(linear_data):
+    X, y = linear_data
+    ids = np.arange(1000, 1000 + len(y))
+    post = bu.fit(
+        bu.PolynomialRegression(sigma=1.0),
+        X,
+        y,
+        draws=200,
+        tune=200,
+        chains=2,
+        random_seed=0,
+        row_ids=ids,
+    )
+    assert_allclose(post.row_ids, ids)
+    un = bu.unlearn(post, forget=[1003], method="reweight")
+    assert 1003 not in un.row_ids and un.history[0]["row_ids"] == [1003]
+    with pytest.raises(ValueError, match=r"row ids in \[1000, 1119\]"):
+        bu.unlearn(post, forget=[3])

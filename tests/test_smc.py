@@ -102,3 +102,19 @@ def test_smc_refuses_custom_models(linear_data):
         post = bu.fit(bu.PyMCModel(builder), X, y, draws=100, tune=100, chains=2, random_seed=0)
     with pytest.raises(NotImplementedError, match="method='refit'"):
         bu.unlearn(post, forget=[1], method="smc")
+
+
+def test_smc_from_a_weighted_posterior_matches_the_closed_form(linear_post, linear_data):
+    X, y = linear_data
+    first = bu.unlearn(linear_post, forget=[0, 1], method="reweight")
+    assert first.is_weighted
+    forget = np.flatnonzero(X[:, 0] > np.quantile(X[:, 0], 0.7))
+    forget = forget[~np.isin(forget, [0, 1])]
+    un = bu.unlearn(first, forget=forget, method="smc", random_seed=2)
+    keep = np.setdiff1d(np.arange(len(y)), [0, 1, *forget])
+    mean, cov = closed_form_posterior(X[keep], y[keep])
+    sd = np.sqrt(np.diag(cov))
+    table = un.summary()
+    assert un.diagnostics.reliable
+    assert_allclose(table["mean"], mean, rtol=0, atol=4 * sd.max() / np.sqrt(un.diagnostics.ess))
+    assert_allclose(table["sd"], sd, rtol=4 / np.sqrt(2 * un.diagnostics.ess))

@@ -22,7 +22,6 @@ from bayes_unlearn.diagnostics import (
     pareto_k_threshold,
 )
 from bayes_unlearn.layout import (
-    flatten_draws,
     posterior_dataset,
     replace_sample_stats,
     with_rows_removed,
@@ -80,9 +79,10 @@ def reweight(
 
     new_scaling = remaining_scaling(posterior, rows)
     moved, shift = scaling_log_prior_shift(posterior, new_scaling)
-    log_ratio = _previous_log_ratio(posterior) - posterior.log_likelihood(rows).sum(axis=1) + shift
+    previous = _previous_log_ratio(posterior)
+    log_ratio = previous - posterior.log_likelihood(rows).sum(axis=1) + shift
     if reff is None:
-        reff = relative_efficiency(posterior, -log_ratio)
+        reff = relative_efficiency(posterior)
     smoothed, k_hat = az.psislw(log_ratio, reff=reff)
     log_w = smoothed if pareto_smoothing else _weighted.normalize_log_weights(log_ratio)
     n = posterior.n_draws
@@ -101,7 +101,9 @@ def reweight(
         setattr(idata, group, ds)
     if moved is not posterior.params:
         idata.posterior = posterior_dataset(posterior.idata.posterior, moved)
-    log_joint = _log_joint(idata, posterior.model, moved)
+    # h(θ) for D_r: the old h minus the forgotten rows' log-likelihood, plus the prior's
+    # change with the scaling; exactly what the ratio added (no model evaluation needed).
+    log_joint = posterior.idata.sample_stats["log_joint"].values.ravel() + (log_ratio - previous)
     idata.sample_stats = replace_sample_stats(
         idata, log_weight=log_w, log_importance_ratio=log_ratio, log_joint=log_joint
     )
@@ -114,14 +116,6 @@ def reweight(
         requested=requested,
         diagnostics=diagnostics,
     )
-
-
-def _log_joint(idata, model, params) -> np.ndarray:
-    """h(θ) = log p(D_r | θ) + log p(θ) from the stored pointwise log-likelihood."""
-    ll = flatten_draws(idata.log_likelihood["y"].values).sum(axis=1)
-    X = idata.constant_data["X"].values
-    y = idata.observed_data["y"].values
-    return ll + model.log_prior(params, X, y)
 
 
 def _draws_origin(posterior: Posterior) -> str:
@@ -157,18 +151,20 @@ def _reweight_diagnostics(
     )
 
 
-def relative_efficiency(posterior: Posterior, log_lik: np.ndarray) -> float:
-    """Relative MCMC efficiency ``ESS / S`` of a likelihood over the draws, for PSIS's ``reff``.
+def relative_efficiency(posterior: Posterior, log_lik: np.ndarray | None = None) -> float:
+    """Relative MCMC efficiency ``reff`` for PSIS, exactly as ``arviz.loo`` computes it.
 
-    The mean-ESS of ``exp(log_lik)`` over the chains, which is what ``az.loo`` computes
-    per row (here for the whole forget set's likelihood, scaled by its maximum for range);
-    1 when there are too few draws per chain to estimate it.
+    The mean over every posterior variable of its mean-ESS divided by the number of draws
+    (1 for a single chain or too few draws per chain). ``log_lik`` is accepted for
+    compatibility and ignored: like ArviZ (and unlike R's ``loo::relative_eff``, which uses
+    each observation's likelihood), one ``reff`` serves every importance ratio of a posterior.
     """
     import arviz as az
 
-    n_chain = posterior.idata.posterior.sizes["chain"]
-    if n_chain * 4 > log_lik.size:
+    post = posterior.idata.posterior
+    if post.sizes["chain"] == 1 or post.sizes["draw"] < 4:
         return 1.0
-    lik = np.exp(log_lik - log_lik.max()).reshape(n_chain, -1)
-    ess = float(az.ess(lik, method="mean"))
-    return ess / lik.size if np.isfinite(ess) else 1.0
+    ess = az.ess(post, method="mean")
+    values = np.hstack([ess[v].values.ravel() for v in ess.data_vars])
+    reff = float(values.mean()) / posterior.n_draws
+    return reff if np.isfinite(reff) else 1.0
