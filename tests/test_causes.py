@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from numpy.testing import assert_allclose
 from sklearn.metrics import roc_auc_score
 
 import bayes_unlearn as bu
@@ -115,6 +116,20 @@ def test_repair_forgets_the_top_causes_chosen_on_the_trusted_rows(shifted, trust
     n_pos = int((fixed.scores["r"] > 0).sum())
     assert list(table.index) == sorted({0, round(0.25 * n_pos), n_pos})
     assert table["reliable"].all() and (table["method"].iloc[1:] == "refit").all()
+    # The table's numbers, recomputed independently: each candidate refitted with the same
+    # seed (the same draws), its lpd on the trusted rows, and the SE of the pointwise difference.
+    pointwise = {
+        k: (
+            post
+            if k == 0
+            else bu.unlearn(post, forget=fixed.scores.index[:k], method="refit", random_seed=6)
+        ).log_predictive_density(X_val, y_val, pointwise=True)
+        for k in table.index
+    }
+    assert_allclose(table["lpd"], [pointwise[k].sum() for k in table.index], rtol=1e-10)
+    top = max(pointwise, key=lambda k: pointwise[k].sum())
+    dse = [np.std(pointwise[top] - pointwise[k], ddof=1) * np.sqrt(len(y_val)) for k in table.index]
+    assert_allclose(table["dse"], dse, rtol=1e-10)
     # One-SE rule: the smallest K whose lpd is within one standard error of the best.
     best = table["lpd"].idxmax()
     assert table.loc[best, "dse"] == 0 and (table["dse"].drop(best) > 0).all()

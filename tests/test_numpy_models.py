@@ -137,6 +137,17 @@ def test_every_neural_method_runs_through_the_facade(digits, method):
     assert un.unlearning_method_ == method and un.X_fit_.shape[0] == 1437 - forget.size
     assert np.mean(un.predict(X_te) == y_te) > 0.8  # no catastrophic collapse
     assert model.X_fit_.shape[0] == 1437  # the original is untouched
+    # Every method changes the network (a method that returned the original parameters
+    # would fail here) ...
+    pairs = zip(un.params_, model.params_, strict=True)
+    assert any(not np.array_equal(W, W0) for (W, _), (W0, _) in pairs)
+    # ... and the methods that act on the forgotten rows (ascent, relabelling, boundary
+    # shrink, SalUn) or drop them (retrain) make them less likely. Fine-tuning on the retained
+    # rows need not (the forgotten digits look like retained ones), nor does AMUN (it keeps
+    # their true labels next to adversarial ones).
+    if method in ("retrain", "gradient_ascent", "random_labels", "boundary_shrink", "salun"):
+        X_f, y_f = X_tr[forget], y_tr[forget]
+        assert un.loss(X_f, y_f).mean() > model.loss(X_f, y_f).mean()
 
 
 def test_methods_needing_the_retain_set_say_so(digits):
