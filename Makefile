@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-fast bench lint clean
+.PHONY: demo test test-fast bench lint docs clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,11 @@ test-fast: $(VENV)/.installed  ## skip the tests marked slow
 bench: $(VENV)/.installed  ## timing benchmark; writes benchmarks/results/
 	$(BIN)/python -m benchmarks.bench_reweight
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed  ## ruff, with the complexity rules in pyproject.toml
 	$(BIN)/ruff check bayes_unlearn tests benchmarks
 
+docs: $(VENV)/.installed  ## API reference, architecture notes, the notebook; warnings are errors
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache build *.egg-info docs/_build docs/generated
