@@ -8,9 +8,10 @@ __all__ = ["evaluate_unlearning", "exponential_r2", "fair_r2", "membership_infer
 
 
 def r2(y, y_pred) -> float:
-    """Coefficient of determination ``1 − Σ(y − ŷ)² / Σ(y − ȳ)²``."""
-    y, y_pred = np.asarray(y, float), np.asarray(y_pred, float)
-    return float(1.0 - np.sum((y - y_pred) ** 2) / np.sum((y - y.mean()) ** 2))
+    """Coefficient of determination ``1 − Σ(y − ŷ)² / Σ(y − ȳ)²`` (scikit-learn's ``r2_score``)."""
+    from sklearn.metrics import r2_score
+
+    return float(r2_score(y, y_pred))
 
 
 def exponential_r2(y, y_pred, *, sigma: float) -> float:
