@@ -7,12 +7,20 @@ import math
 from typing import Any
 
 __all__ = [
+    "MIN_BULK_ESS",
+    "RHAT_MAX",
     "ConvergenceWarning",
     "UnlearningDiagnostics",
     "UnreliableUnlearningWarning",
     "importance_problems",
     "pareto_k_threshold",
 ]
+
+
+#: MCMC convergence thresholds (Vehtari et al. 2021, "Rank-normalization, folding, and
+#: localization"): the largest acceptable R-hat and the smallest acceptable bulk ESS.
+RHAT_MAX = 1.01
+MIN_BULK_ESS = 400.0
 
 
 class UnreliableUnlearningWarning(UserWarning):

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_unlearn._files import write_atomically
+from bayes_unlearn.diagnostics import MIN_BULK_ESS, RHAT_MAX
 from bayes_unlearn.posterior import Posterior
 
 __all__ = ["report"]
@@ -80,11 +81,11 @@ def _sampling_section(post: Posterior) -> str:
     divergences = (
         int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
     )
-    bad = table[(table["r_hat"] > 1.01) | (table["ess_bulk"] < 400)]
+    bad = table[(table["r_hat"] > RHAT_MAX) | (table["ess_bulk"] < MIN_BULK_ESS)]
     parts = [
         f"<p>{post.n_draws} draws in {idata.posterior.sizes['chain']} chains; "
-        f"{divergences} divergent transitions; {len(bad)} parameters with R-hat &gt; 1.01 "
-        "or bulk ESS &lt; 400.</p>",
+        f"{divergences} divergent transitions; {len(bad)} parameters with R-hat &gt; "
+        f"{RHAT_MAX} or bulk ESS &lt; {MIN_BULK_ESS:.0f}.</p>",
         _table_html(table, 2),
     ]
     if post.is_weighted:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bayes_unlearn._random import RandomSeed, seed_to_int
-from bayes_unlearn.diagnostics import UnlearningDiagnostics
+from bayes_unlearn.diagnostics import MIN_BULK_ESS, RHAT_MAX, UnlearningDiagnostics
 from bayes_unlearn.layout import assemble_idata
 from bayes_unlearn.models import BayesianModel, Standardizer
 
@@ -124,7 +124,7 @@ def resample_like(
 
 
 def mcmc_diagnostics(
-    idata, *, method: str, reason: str, n_forget: int, min_ess: float = 400.0
+    idata, *, method: str, reason: str, n_forget: int, min_ess: float = MIN_BULK_ESS
 ) -> UnlearningDiagnostics:
     """R-hat, bulk ESS and divergences of MCMC draws, with a verdict."""
     import arviz as az
@@ -137,8 +137,8 @@ def mcmc_diagnostics(
         int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
     )
     problems = []
-    if r_hat > 1.01:
-        problems.append(f"R-hat {r_hat:.3f} > 1.01")
+    if r_hat > RHAT_MAX:
+        problems.append(f"R-hat {r_hat:.3f} > {RHAT_MAX}")
     if not ess >= min(min_ess, n_draws / 2):
         problems.append(f"bulk ESS {ess:.0f} is low")
     if divergences:
