@@ -18,6 +18,8 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy import special, stats
 
+from bayes_unlearn._design import feature_scaling, polynomial_design
+
 __all__ = [
     "BayesianModel",
     "LogisticRegression",
@@ -50,9 +52,8 @@ class Standardizer:
         p = X.shape[1]
         if not enabled:
             return cls(mean=(0.0,) * p, scale=(1.0,) * p)
-        scale = X.std(axis=0)
-        scale = np.where(scale > 0, scale, 1.0)  # constant columns stay as they are
-        return cls(mean=tuple(X.mean(axis=0).tolist()), scale=tuple(scale.tolist()))
+        mean, scale = feature_scaling(X)
+        return cls(mean=tuple(mean.tolist()), scale=tuple(scale.tolist()))
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         """Apply the stored scaling."""
@@ -268,7 +269,7 @@ class PolynomialRegression(BayesianModel):
         return self.degree
 
     def design(self, X_std):
-        return np.concatenate([X_std**k for k in range(1, self.degree + 1)], axis=1)
+        return polynomial_design(X_std, self.degree)
 
     def term_names(self, feature_names):
         if self.degree == 1:

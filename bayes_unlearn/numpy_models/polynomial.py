@@ -35,6 +35,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import validate_data
 
+from bayes_unlearn._design import feature_scaling, polynomial_design
 from bayes_unlearn._random import RandomSeed
 from bayes_unlearn.numpy_models._base import ForgettableMixin
 
@@ -64,7 +65,7 @@ class PolynomialRegressor(RegressorMixin, ForgettableMixin, BaseEstimator):
 
     def _design(self, X):
         Z = (X - self.x_mean_) / self.x_scale_
-        return np.column_stack([np.ones(len(Z))] + [Z**k for k in range(1, self.degree + 1)])
+        return np.column_stack([np.ones(len(Z)), polynomial_design(Z, self.degree)])
 
     def fit(self, X, y, *, row_ids=None):
         """Fit by (ridge) least squares; stores the rows so they can be forgotten later."""
@@ -73,10 +74,7 @@ class PolynomialRegressor(RegressorMixin, ForgettableMixin, BaseEstimator):
                 f"The 'degree' parameter must be an integer >= 1. Got {self.degree!r}."
             )
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
-        self.x_mean_, self.x_scale_ = (
-            X.mean(axis=0),
-            np.where(X.std(axis=0) > 0, X.std(axis=0), 1.0),
-        )
+        self.x_mean_, self.x_scale_ = feature_scaling(X)
         self._store_fit_data(X, y, row_ids)
         self.coef_ = self._solve(X, y)
         return self
