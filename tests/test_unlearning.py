@@ -248,3 +248,13 @@ def test_every_method_takes_the_common_options_and_refuses_unknown_ones(linear_p
         bu.unlearn(linear_post, forget=[0], method="reweight", pareto_smothing=False)
     with pytest.raises(TypeError, match=r"method='refit'\) takes no option 'max_stages'"):
         bu.unlearn(linear_post, forget=[0], method="refit", max_stages=3)
+
+
+def test_forget_log_ratios_are_the_reweighting_ratios(linear_post):
+    from bayes_unlearn.unlearning import forget_log_ratios
+
+    un = bu.unlearn(linear_post, forget=[2, 5], method="reweight")
+    assert_allclose(
+        forget_log_ratios(linear_post, np.array([2, 5])),
+        un.idata.sample_stats["log_importance_ratio"].values.ravel(),
+    )

@@ -43,10 +43,20 @@ def forget_log_ratios(posterior: Posterior, rows: np.ndarray) -> np.ndarray:
     requests plus ``rows``, which is why sequential requests compose exactly), plus the
     prior correction of moving to the remaining rows' feature scaling.
     """
-    previous = _previous_log_ratio(posterior)
+    return _log_ratios(posterior, rows)[3]
+
+
+def _log_ratios(posterior: Posterior, rows: np.ndarray):
+    """The new scaling, the draws moved to it, the earlier and the new raw log ratios."""
     new_scaling = remaining_scaling(posterior, rows)
-    _, shift = scaling_log_prior_shift(posterior, new_scaling)
-    return previous - posterior.log_likelihood(rows).sum(axis=1) + shift
+    moved, shift = scaling_log_prior_shift(posterior, new_scaling)
+    previous = _previous_log_ratio(posterior)
+    return (
+        new_scaling,
+        moved,
+        previous,
+        previous - posterior.log_likelihood(rows).sum(axis=1) + shift,
+    )
 
 
 def _previous_log_ratio(posterior: Posterior) -> np.ndarray:
@@ -77,10 +87,7 @@ def reweight(
     """
     import arviz as az
 
-    new_scaling = remaining_scaling(posterior, rows)
-    moved, shift = scaling_log_prior_shift(posterior, new_scaling)
-    previous = _previous_log_ratio(posterior)
-    log_ratio = previous - posterior.log_likelihood(rows).sum(axis=1) + shift
+    new_scaling, moved, previous, log_ratio = _log_ratios(posterior, rows)
     if reff is None:
         reff = relative_efficiency(posterior)
     smoothed, k_hat = az.psislw(log_ratio, reff=reff)
