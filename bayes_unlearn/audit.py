@@ -234,20 +234,22 @@ def _attacks(path: Path, post: Posterior, X_e: np.ndarray, y_e: np.ndarray) -> l
             values = flatten_draws(da.values.astype(np.float64))
             if not np.all(np.isfinite(values)) or np.ptp(values) == 0:
                 continue  # constant or undefined (e.g. eigenvalue stats): carries nothing
-            target = f"{group}/{name}"
+            target, share = f"{group}/{name}", _forgotten_share(values, known, forgotten)
             found.append(
                 {
                     "attack": "per-draw array: forgotten-row share of variance",
                     "target": target,
-                    "value": _forgotten_share(values, known, forgotten),
+                    "value": share,
                 }
             )
-            if len(y_e) == 1:
+            if len(y_e) == 1:  # with one forgotten row, ``share`` is that row's signal
                 found.append(
                     {
                         "attack": "per-draw array: solve for the forgotten row",
                         "target": target,
-                        "value": _solve_for_row(post, values, known, X_r, y_r, X_e[0], y_e[0]),
+                        "value": _solve_for_row(
+                            post, values, known, share, X_r, y_r, X_e[0], y_e[0]
+                        ),
                     }
                 )
     found += _aggregate_attacks(meta, post, X_r, X_e)
@@ -281,7 +283,7 @@ def _forgotten_share(values: np.ndarray, known: np.ndarray, forgotten: np.ndarra
     return max(0.0, 1.0 - rss(np.column_stack([known, forgotten])) / base)
 
 
-def _solve_for_row(post, values, known, X_r, y_r, x_true, y_true) -> float:
+def _solve_for_row(post, values, known, share, X_r, y_r, x_true, y_true) -> float:
     """Standardized error of the row ``z`` that best explains ``values`` as ``±log p(z | θ)``.
 
     The attacker guesses the array is ``c + known terms ± log p(z | θ_s)`` and solves for
@@ -290,10 +292,7 @@ def _solve_for_row(post, values, known, X_r, y_r, x_true, y_true) -> float:
     """
     from scipy.optimize import least_squares
 
-    if (
-        _forgotten_share(values, known, post.pointwise_log_likelihood(x_true[None], [y_true])[:, 0])
-        < 0.5
-    ):
+    if share < 0.5:
         return float("nan")
     scale_x = np.where(X_r.std(axis=0) > 0, X_r.std(axis=0), 1.0)
     scale_y = 1.0 if post.model.binary_target else max(float(y_r.std()), 1e-12)

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from bayes_unlearn import _weighted
-from bayes_unlearn._kernels import Packer, in_chunks, independent_mh
+from bayes_unlearn._kernels import Packer, default_threads, in_chunks, independent_mh
 from bayes_unlearn._random import RandomSeed, get_random_generator
 from bayes_unlearn.diagnostics import UnlearningDiagnostics
 from bayes_unlearn.layout import assemble_idata
@@ -62,7 +62,7 @@ def refresh(
         Sweeps before giving up; draws that never moved are then not saved: the posterior
         is refitted exactly instead, and ``diagnostics.reason`` says so.
     n_threads : int, optional
-        Threads for the likelihood (default 2).
+        Threads for the likelihood (default: as for SMC, the CPUs, at most 8).
 
     Returns
     -------
@@ -77,7 +77,7 @@ def refresh(
     if isinstance(posterior.model, PyMCModel):
         return _refit_instead(posterior, random_seed, "custom PyMC models are refitted exactly")
     rng = get_random_generator(random_seed)
-    n_threads = 2 if n_threads is None else int(n_threads)
+    n_threads = default_threads() if n_threads is None else int(n_threads)
     packer, model = Packer(posterior), posterior.model
     X, y = posterior.training_data()
     X_std = posterior.standardizer.transform(X)
