@@ -15,6 +15,9 @@ _EXPORTS = {
     "unlearn": "bayes_unlearn.unlearning",
     "compare": "bayes_unlearn.comparison",
     "identify_causes": "bayes_unlearn.causes",
+    "Causes": "bayes_unlearn.causes",
+    "CauseDiagnostics": "bayes_unlearn.diagnostics",
+    "UnreliableScoresWarning": "bayes_unlearn.diagnostics",
     "repair": "bayes_unlearn.repairing",
     "Repair": "bayes_unlearn.repairing",
     "report": "bayes_unlearn.reports",
@@ -40,11 +43,13 @@ __all__ = sorted([*_EXPORTS, *_SUBMODULES, "__version__"])
 if TYPE_CHECKING:  # pragma: no cover
     from bayes_unlearn import datasets, numpy_models
     from bayes_unlearn.audit import ErasureAudit, audit_erasure
-    from bayes_unlearn.causes import identify_causes
+    from bayes_unlearn.causes import Causes, identify_causes
     from bayes_unlearn.comparison import Comparison, compare
     from bayes_unlearn.diagnostics import (
+        CauseDiagnostics,
         ConvergenceWarning,
         UnlearningDiagnostics,
+        UnreliableScoresWarning,
         UnreliableUnlearningWarning,
         pareto_k_threshold,
     )

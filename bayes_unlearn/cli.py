@@ -261,27 +261,24 @@ def _cmd_causes(args) -> int:
     post, fail, y_fail = _posterior_and_rows(
         args, args.posterior, args.failures, args.target, "--failures"
     )
-    table = bu.identify_causes(
-        post,
-        fail,
-        y_fail,
-        method=args.method,
-        top_k=args.top_k,
-        threshold=args.threshold,
-        random_seed=args.seed,
-    )
-    n_causes = int(table["is_cause"].sum())
-    print(
-        f"{n_causes} causes among {len(table)} training rows ({len(fail)} failures, "
-        f"method {table.attrs['method']}"
-        + (f", Pareto k̂ {table.attrs['pareto_k']:.2f}" if "pareto_k" in table.attrs else "")
-        + ")"
-    )
-    print(table.head(args.top).round(4).to_string())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bu.UnreliableScoresWarning)  # the verdict is printed
+        causes = bu.identify_causes(
+            post,
+            fail,
+            y_fail,
+            method=args.method,
+            top_k=args.top_k,
+            threshold=args.threshold,
+            random_seed=args.seed,
+        )
+    print(f"{causes.row_ids.size} causes among {len(causes.table)} training rows")
+    print(causes.diagnostics)
+    print(causes.table.head(args.top).round(4).to_string())
     if args.output:
-        table.to_csv(args.output)
+        causes.table.to_csv(args.output)
         print(f"wrote the table to {args.output}")
-    return 0
+    return 0 if causes.reliable else 3
 
 
 def _cmd_repair(args) -> int:
@@ -297,14 +294,16 @@ def _cmd_repair(args) -> int:
         rule=args.rule,
         cause_method=args.cause_method,
         method=args.method,
+        allow_unreliable=args.allow_unreliable,
         random_seed=args.seed,
         progressbar=args.progress,
     )
     print(f"candidates (log predictive density of the {len(val)} trusted rows):")
     print(fixed.candidates.round(3).to_string())
-    print(f"forgetting the top {fixed.n_causes} of {len(fixed.scores)} training rows by r(z)")
+    scores = fixed.scores.table
+    print(f"forgetting the top {fixed.n_causes} of {len(scores)} training rows by r(z)")
     if args.causes:
-        fixed.scores.assign(forgotten=fixed.scores.index.isin(fixed.causes)).to_csv(args.causes)
+        scores.assign(forgotten=scores.index.isin(fixed.causes)).to_csv(args.causes)
         print(f"wrote the cause scores to {args.causes}")
     return _save_and_report(fixed.posterior, args.output, args)
 
@@ -447,7 +446,8 @@ def _parser_causes(sub) -> None:
     p = sub.add_parser(
         "causes",
         help="score training rows by their responsibility for failures",
-        description="Cause identification (Tanno et al. 2022): r(z) for every training row.",
+        description="Cause identification (Tanno et al. 2022): r(z) for every training row; "
+        "exit code 3 if the scores are unreliable.",
     )
     p.add_argument("posterior")
     p.add_argument(
@@ -457,7 +457,13 @@ def _parser_causes(sub) -> None:
         "(verified labels; finds random label noise that misclassified cases cannot)",
     )
     p.add_argument("--target", help="target column in the failures CSV (default: the fit's)")
-    p.add_argument("--method", choices=["reweight", "refit"], default="reweight")
+    p.add_argument(
+        "--method",
+        choices=["auto", "reweight", "refit"],
+        default="auto",
+        help="how p(θ | D, F) is obtained (default auto: reweighting when its diagnostics "
+        "pass, else a refit)",
+    )
     p.add_argument(
         "--top-k",
         type=int,
@@ -490,7 +496,17 @@ def _parser_repair(sub) -> None:
         default="one_se",
         help="one_se (default): smallest K within one standard error of the best; best",
     )
-    p.add_argument("--cause-method", choices=["reweight", "refit"], default="reweight")
+    p.add_argument(
+        "--cause-method",
+        choices=["auto", "reweight", "refit"],
+        default="auto",
+        help="how the cause scores are computed (default auto)",
+    )
+    p.add_argument(
+        "--allow-unreliable",
+        action="store_true",
+        help="rank on cause scores whose diagnostics failed instead of refusing",
+    )
     p.add_argument(
         "--method",
         choices=["reweight", "smc", "auto", "refit"],

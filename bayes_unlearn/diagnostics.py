@@ -9,8 +9,10 @@ from typing import Any
 __all__ = [
     "MIN_BULK_ESS",
     "RHAT_MAX",
+    "CauseDiagnostics",
     "ConvergenceWarning",
     "UnlearningDiagnostics",
+    "UnreliableScoresWarning",
     "UnreliableUnlearningWarning",
     "importance_problems",
     "pareto_k_threshold",
@@ -25,6 +27,10 @@ MIN_BULK_ESS = 400.0
 
 class UnreliableUnlearningWarning(UserWarning):
     """The unlearned posterior's own diagnostics say it cannot be trusted."""
+
+
+class UnreliableScoresWarning(UserWarning):
+    """Cause scores whose own diagnostics say they cannot be trusted."""
 
 
 class ConvergenceWarning(UserWarning):
@@ -161,5 +167,75 @@ class UnlearningDiagnostics:
             lines.append(f"SMC stages: {self.stages}, last-stage acceptance: {self.acceptance:.2f}")
         if self.r_hat is not None:
             lines.append(f"max R-hat: {self.r_hat:.3f}, divergences: {self.divergences}")
+        lines.append(f"verdict: {self.verdict}")
+        return "\n".join(lines)
+
+
+@dataclasses.dataclass(frozen=True)
+class CauseDiagnostics:
+    """How the cause scores of :func:`~bayes_unlearn.identify_causes` were computed.
+
+    Attributes
+    ----------
+    method : str
+        How ``p(θ | D, F)`` was obtained: "reweight" or "refit".
+    reason : str
+        Why that method ran (requested, or what ``method="auto"`` saw).
+    n_failures : int
+        Rows in the failure set ``F``.
+    n_rows : int
+        Training rows scored.
+    n_draws : int
+        Draws behind each expectation.
+    reliable : bool
+        Whether every diagnostic of the method that ran passed.
+    verdict : str
+        One plain-language sentence saying what to do.
+    pareto_k, pareto_k_threshold : float or None
+        Pareto k̂ of the weights ``p(F | θ)`` and its threshold (reweighting).
+    ess_importance : float or None
+        Kish's effective sample size of those weights (reweighting).
+    min_ess : float
+        The smallest acceptable importance ESS.
+    r_hat, ess_bulk : float or None
+        Largest R-hat and smallest bulk ESS of the refit on ``D ∪ F`` (refit).
+    seconds : float or None
+        Wall time.
+    details : dict
+        Extras; after ``method="auto"`` fell back, the abandoned reweighting's
+        ``reweight_pareto_k`` and ``reweight_ess``.
+    """
+
+    method: str
+    reason: str
+    n_failures: int
+    n_rows: int
+    n_draws: int
+    reliable: bool
+    verdict: str
+    pareto_k: float | None = None
+    pareto_k_threshold: float | None = None
+    ess_importance: float | None = None
+    min_ess: float = 100.0
+    r_hat: float | None = None
+    ess_bulk: float | None = None
+    seconds: float | None = None
+    details: dict = dataclasses.field(default_factory=dict)
+
+    def __str__(self) -> str:
+        lines = [
+            f"method: {self.method} ({self.reason})",
+            f"failures: {self.n_failures}, rows scored: {self.n_rows}, draws: {self.n_draws}",
+        ]
+        if self.pareto_k is not None:
+            lines.append(f"Pareto k̂: {self.pareto_k:.3f} (threshold {self.pareto_k_threshold:.3f})")
+        if self.ess_importance is not None:
+            lines.append(
+                f"importance ESS (Kish): {self.ess_importance:.0f} (minimum {self.min_ess:.0f})"
+            )
+        if self.r_hat is not None:
+            lines.append(
+                f"refit max R-hat: {self.r_hat:.3f}, smallest bulk ESS: {self.ess_bulk:.0f}"
+            )
         lines.append(f"verdict: {self.verdict}")
         return "\n".join(lines)

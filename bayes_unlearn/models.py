@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy import special, stats
 
+from bayes_unlearn import _backend
 from bayes_unlearn._design import feature_scaling, polynomial_design
 
 __all__ = [
@@ -192,7 +193,7 @@ class LogisticRegression(BayesianModel):
         _check_positive(self, "intercept_prior_sd", "coef_prior_sd")
 
     def build(self, X_std, y, *, term_names):
-        import pymc as pm
+        pm = _backend.pymc()
 
         with pm.Model(coords={"term": list(term_names)}) as model:
             X_data = pm.Data("X", self.design(X_std))
@@ -277,7 +278,7 @@ class PolynomialRegression(BayesianModel):
         return [f"{name}^{k}" for k in range(1, self.degree + 1) for name in feature_names]
 
     def build(self, X_std, y, *, term_names):
-        import pymc as pm
+        pm = _backend.pymc()
 
         with pm.Model(coords={"term": list(term_names)}) as model:
             X_data = pm.Data("X", self.design(X_std))
@@ -381,7 +382,7 @@ class PyMCModel(BayesianModel):
         return az.from_dict(posterior={k: v[None] for k, v in params.items()})
 
     def pointwise_log_likelihood(self, params, X_std, y):
-        import pymc as pm
+        pm = _backend.pymc()
 
         model = self._builder()(X_std, y)
         ll = pm.compute_log_likelihood(
@@ -394,7 +395,7 @@ class PyMCModel(BayesianModel):
         return ll[self.observed].values[0].reshape(-1, len(y))
 
     def log_prior(self, params, X_std=None, y=None):
-        import pymc as pm
+        pm = _backend.pymc()
 
         model = self._builder()(X_std, y)
         lp = pm.compute_log_prior(

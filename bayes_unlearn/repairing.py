@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_unlearn._random import RandomSeed
-from bayes_unlearn.causes import identify_causes
+from bayes_unlearn.causes import Causes, identify_causes
 from bayes_unlearn.diagnostics import UnreliableUnlearningWarning
 from bayes_unlearn.posterior import Posterior
 
@@ -36,8 +36,8 @@ class Repair:
         The repaired posterior (the original one when forgetting nothing scored best).
     causes : ndarray of int
         The forgotten training row ids, strongest cause first (empty when none).
-    scores : DataFrame
-        The :func:`~bayes_unlearn.identify_causes` table the causes were taken from.
+    scores : Causes
+        The :func:`~bayes_unlearn.identify_causes` result the causes were taken from.
     candidates : DataFrame
         One row per candidate ``K``: ``lpd`` (log predictive density of the trusted rows
         after forgetting the top ``K``), ``dse`` (standard error of its difference from the
@@ -47,7 +47,7 @@ class Repair:
 
     posterior: Posterior
     causes: np.ndarray
-    scores: pd.DataFrame
+    scores: Causes
     candidates: pd.DataFrame
 
     @property
@@ -63,8 +63,9 @@ def repair(
     *,
     fractions: Sequence[float] = (0.25, 0.5, 0.75, 1.0),
     rule: Literal["one_se", "best"] = "one_se",
-    cause_method: Literal["reweight", "refit"] = "reweight",
+    cause_method: Literal["auto", "reweight", "refit"] = "auto",
     method: str = "auto",
+    allow_unreliable: bool = False,
     random_seed: RandomSeed = None,
     progressbar: bool = False,
 ) -> Repair:
@@ -91,10 +92,12 @@ def repair(
         lpd is within one standard error of the best (the standard error of the pointwise
         difference, as ``az.compare`` computes it), so rows are only forgotten when the
         trusted rows can tell that it helps.
-    cause_method : {"reweight", "refit"}, default "reweight"
+    cause_method : {"auto", "reweight", "refit"}, default "auto"
         How :func:`~bayes_unlearn.identify_causes` obtains ``p(θ | D, F)``.
     method : {"auto", "refit", "smc", "reweight"}, default "auto"
         How each candidate forgets its rows (:func:`~bayes_unlearn.unlearn`).
+    allow_unreliable : bool, default False
+        Rank on cause scores whose own diagnostics failed instead of refusing to.
     random_seed : int, Generator or None
         Seed of the refits and SMC runs; None reuses the fit's seed.
     progressbar : bool, default False
@@ -104,6 +107,12 @@ def repair(
     -------
     Repair
         The repaired posterior, the forgotten rows, the cause scores and the candidate table.
+
+    Raises
+    ------
+    ValueError
+        When the cause scores are unreliable and ``allow_unreliable`` is False: a ranking
+        that its own diagnostics reject would choose which rows to delete.
 
     Warns
     -----
@@ -137,8 +146,13 @@ def repair(
         random_seed=random_seed,
         progressbar=progressbar,
     )
-    ranked = scores.index.to_numpy()  # sorted by decreasing r
-    n_pos = int((scores["r"] > 0).sum())
+    if not scores.reliable and not allow_unreliable:
+        raise ValueError(
+            f"The cause scores are unreliable ({scores.diagnostics.verdict}) Use "
+            "cause_method='auto' or 'refit', or pass allow_unreliable=True to rank on them."
+        )
+    ranked = scores.table.index.to_numpy()  # sorted by decreasing r
+    n_pos = int((scores.table["r"] > 0).sum())
     # At least one row must remain, so K stops one short of the whole training set.
     sizes = sorted({min(round(f * n_pos), ranked.size - 1) for f in fractions} - {0})
 

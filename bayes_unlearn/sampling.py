@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bayes_unlearn import _backend
 from bayes_unlearn._random import RandomSeed, seed_to_int
 from bayes_unlearn.diagnostics import MIN_BULK_ESS, RHAT_MAX, UnlearningDiagnostics
 from bayes_unlearn.layout import assemble_idata
@@ -42,7 +43,7 @@ def run_nuts(
     n_forget: int = 0,
 ):
     """NUTS on raw ``(X, y)``: the assembled ``InferenceData`` and its diagnostics."""
-    import pymc as pm
+    pm = _backend.pymc()
 
     X_std = standardizer.transform(X)
     pm_model = model.build(X_std, y, term_names=model.term_names(feature_names))

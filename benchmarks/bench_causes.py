@@ -64,20 +64,16 @@ def corrupted_split(df, seed, rate, val_fraction=0.2):
 
 
 def score_causes(post, data, seed):
-    """r(z) with the trusted rows as F, by reweighting or, where k̂ or ESS fail, by refit."""
-    table = bu.identify_causes(post, data["X_val"], data["y_val"])
-    k_hat = table.attrs["pareto_k"]
-    if not table.attrs["reliable"]:  # the cheap scores cannot be trusted: use the exact ones
-        table = bu.identify_causes(
-            post, data["X_val"], data["y_val"], method="refit", random_seed=seed + 1
-        )
-    table = table.loc[post.row_ids]
+    """r(z) with the trusted rows as F (method="auto": reweighting, else a refit)."""
+    causes = bu.identify_causes(post, data["X_val"], data["y_val"], random_seed=seed + 1)
+    d = causes.diagnostics
+    table = causes.table.loc[post.row_ids]
     is_bad = np.isin(post.row_ids, data["flipped"])
     return {
         "auc": roc_auc_score(is_bad, table["r"]),
         "surprise_auc": roc_auc_score(is_bad, -table["log_lik"]),
-        "pareto_k": k_hat,
-        "refit": table.attrs["method"] == "refit",
+        "pareto_k": d.pareto_k if d.method == "reweight" else d.details["reweight_pareto_k"],
+        "refit": d.method == "refit",
     }
 
 

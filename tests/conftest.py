@@ -53,3 +53,22 @@ def closed_form_posterior(X, y, sigma=SIGMA, prior_sd=PRIOR_SD):
     precision = A.T @ A / sigma**2 + np.eye(A.shape[1]) / prior_sd**2
     cov = np.linalg.inv(precision)
     return cov @ A.T @ y / sigma**2, cov
+
+
+def closed_form_cause_scores(X, y, X_fail, y_fail, sigma=SIGMA, prior_sd=PRIOR_SD):
+    """Exact ``r(z) = E_{p(θ|D)}[log p(z|θ)] − E_{p(θ|D,F)}[log p(z|θ)]`` for every row of ``D``.
+
+    For the Gaussian posterior ``N(m, C)`` and ``z = (x, y)``:
+    ``E[log p(z|θ)] = −log(2πσ²)/2 − ((y − a·m)² + a·C·a) / (2σ²)`` with ``a = (1, x)``.
+    """
+    A = np.column_stack([np.ones(len(y)), X])
+
+    def expected_log_lik(mean, cov):
+        fitted_sq = (y - A @ mean) ** 2 + np.einsum("ij,jk,ik->i", A, cov, A)
+        return -0.5 * np.log(2 * np.pi * sigma**2) - fitted_sq / (2 * sigma**2)
+
+    before = expected_log_lik(*closed_form_posterior(X, y, sigma, prior_sd))
+    joint = closed_form_posterior(
+        np.vstack([X, X_fail]), np.concatenate([y, y_fail]), sigma, prior_sd
+    )
+    return before - expected_log_lik(*joint)

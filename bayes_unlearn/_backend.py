@@ -1,0 +1,33 @@
+"""PyMC, imported with PyTensor's one-time BLAS probe kept out of the user's output.
+
+PyTensor probes for a C BLAS to link the first time it compiles, and where it finds none
+(pip installs: NumPy and SciPy ship OpenBLAS only under prefixed symbol names) it warns
+that BLAS operations "will be severely degraded". For the models here the products still
+run in NumPy's own OpenBLAS, through PyTensor's Python implementation of the op, so the
+message is noise a user cannot act on; docs/architecture.md says so once, with how to link
+a BLAS (conda, or MKL with ``PYTENSOR_FLAGS``). The probe runs under a scoped filter: the
+caller's warning filters are left as they were.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import warnings
+
+_log = logging.getLogger(__name__)
+
+
+@functools.cache
+def pymc():
+    """The ``pymc`` module, after PyTensor's BLAS probe has run quietly (once)."""
+    import pytensor
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
+        ldflags = pytensor.config.blas__ldflags  # evaluated once, then cached by PyTensor
+    if not ldflags:
+        _log.debug("PyTensor links no C BLAS; products run through NumPy's BLAS instead.")
+    import pymc
+
+    return pymc
