@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
 
 import bayes_unlearn as bu
 
@@ -72,3 +73,39 @@ def closed_form_cause_scores(X, y, X_fail, y_fail, sigma=SIGMA, prior_sd=PRIOR_S
         np.vstack([X, X_fail]), np.concatenate([y, y_fail]), sigma, prior_sd
     )
     return before - expected_log_lik(*joint)
+
+
+@pytest.fixture(scope="session")
+def shifted():
+    """Linear data where 15 training rows with x0 > 1 carry a +4 offset: the model fails there."""
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-2, 2, (150, 1))
+    y = 1.0 + 2.0 * X[:, 0] + 0.5 * rng.standard_normal(150)
+    bad = rng.choice(np.flatnonzero(X[:, 0] > 1), size=15, replace=False)
+    y[bad] += 4.0
+    X_fail = rng.uniform(1, 2, (10, 1))
+    y_fail = 1.0 + 2.0 * X_fail[:, 0] + 0.5 * rng.standard_normal(10)
+    post = bu.fit(
+        bu.PolynomialRegression(sigma=0.5), X, y, draws=500, tune=500, chains=2, random_seed=1
+    )
+    return post, bad, X_fail, y_fail
+
+
+@pytest.fixture(scope="session")
+def trusted():
+    """Fresh rows from the true line over the whole range: a trusted validation set."""
+    rng = np.random.default_rng(5)
+    X_val = rng.uniform(-2, 2, (40, 1))
+    return X_val, 1.0 + 2.0 * X_val[:, 0] + 0.5 * rng.standard_normal(40)
+
+
+def mcmc_efficiency(post):
+    """Smallest bulk ESS / S of the original draws: reweighted draws inherit this autocorrelation."""
+    return post.diagnostics.ess / post.n_draws
+
+
+#: Hypothesis settings shared by the property-based tests (function-scoped fixtures are safe:
+#: none of them is mutated).
+PROPERTY_SETTINGS = settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)

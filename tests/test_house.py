@@ -1,4 +1,5 @@
-"""House rules that keep the package readable: short functions (ruff checks complexity)."""
+"""House rules that keep the package readable: short functions (ruff checks complexity), no
+import cycles, tests that mirror the package layout."""
 
 from __future__ import annotations
 
@@ -95,3 +96,38 @@ def test_the_package_has_no_import_cycles():
 def test_the_cycle_finder_finds_a_cycle():
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+#: Test files about the package as a whole rather than one module.
+CROSS_CUTTING = {"test_house.py", "test_notebooks.py"}
+
+
+def _unmirrored(tests: Path, package: Path) -> list[str]:
+    """Test files ``<dir>/test_<name>.py`` without ``<dir>/<name>.py`` or ``_<name>.py``."""
+    orphans = []
+    for path in sorted(tests.rglob("test_*.py")):
+        rel = path.relative_to(tests)
+        if rel.name in CROSS_CUTTING and len(rel.parts) == 1:
+            continue
+        name = rel.name.removeprefix("test_")
+        folder = package.joinpath(*rel.parts[:-1])
+        if not ((folder / name).exists() or (folder / f"_{name}").exists()):
+            orphans.append(str(rel))
+    return orphans
+
+
+def test_tests_mirror_the_package_layout():
+    """``tests/<path>/test_<name>.py`` tests ``bayes_unlearn/<path>/<name>.py``."""
+    assert _unmirrored(Path(__file__).parent, PACKAGE) == []
+
+
+def test_the_mirror_check_finds_an_orphan(tmp_path):
+    (tmp_path / "pkg" / "sub").mkdir(parents=True)
+    (tmp_path / "tests" / "sub").mkdir(parents=True)
+    for name in ("pkg/models.py", "pkg/_random.py", "pkg/sub/tool.py"):
+        (tmp_path / name).touch()
+    for name in ("models", "random", "sub/tool", "sub/models", "orphan"):
+        folder, _, stem = name.rpartition("/")
+        (tmp_path / "tests" / folder / f"test_{stem}.py").touch()
+    orphans = _unmirrored(tmp_path / "tests", tmp_path / "pkg")
+    assert orphans == ["sub/test_models.py", "test_orphan.py"]

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import arviz as az
 import numpy as np
 import pytest
 import xarray as xr
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose
 
 import bayes_unlearn as bu
 from bayes_unlearn import io
@@ -260,3 +264,22 @@ def test_custom_model_round_trip(tmp_path, linear_data):
     written = bu.unlearn(with_model, forget=[0], method="reweight").save(tmp_path / "u.nc")
     assert written.draws_source == "refit" and "custom" in written.diagnostics.reason
     assert bu.load(tmp_path / "u.nc", model=bu.PyMCModel(_builder)).history[0]["row_ids"] == [0]
+
+
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    ids=st.lists(st.integers(0, 149), min_size=1, max_size=5, unique=True), seed=st.integers(0, 9)
+)
+def test_save_then_load_gives_back_what_was_written(logistic_post, tmp_path_factory, ids, seed):
+    path = tmp_path_factory.mktemp("prop") / "post.nc"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bu.UnreliableUnlearningWarning)
+        written = bu.unlearn(logistic_post, forget=ids, method="reweight").save(
+            path, random_seed=seed
+        )
+    back = bu.load(path)
+    assert_allclose(back.params["coef"], written.params["coef"], rtol=0, atol=0)
+    assert back.standardizer == written.standardizer and back.history == written.history
+    assert back.draws_source == "refresh" and sorted(back.forgotten_row_ids) == sorted(ids)

@@ -32,7 +32,7 @@ __all__ = ["MIN_RELATIVE_ESS", "forget_log_ratios", "relative_efficiency", "rewe
 
 #: Fewer effective draws than this fraction of S make reweighting unreliable: below it the
 #: weighted estimates drift by more than 0.2 posterior sd on a conjugate model even where
-#: Pareto k̂ passes (tests/test_honesty.py), and a refresh then starts from few distinct draws.
+#: Pareto k̂ passes (tests/methods/test_reweight.py), and a refresh then starts from few distinct draws.
 MIN_RELATIVE_ESS = 0.75
 
 

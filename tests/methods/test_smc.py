@@ -1,4 +1,4 @@
-"""Tempered SMC recovers exact posteriors where reweighting breaks; auto says what it did."""
+"""Tempered SMC (methods/smc.py) recovers exact posteriors where reweighting breaks."""
 
 from __future__ import annotations
 
@@ -51,32 +51,6 @@ def test_smc_is_reproducible_and_leaves_global_state(linear_post):
     b = bu.unlearn(linear_post, forget=list(range(40)), method="smc", random_seed=7)
     assert_allclose(a.params["coef"], b.params["coef"])
     assert np.array_equal(np.random.get_state()[1], state)
-
-
-def test_auto_picks_reweighting_for_small_forget_sets(linear_post):
-    un = bu.unlearn(linear_post, forget=[1, 2], method="auto")
-    assert un.diagnostics.method == "reweight" and un.diagnostics.reliable
-    assert un.diagnostics.reason.startswith("auto: k̂")
-
-
-def test_auto_switches_to_smc_when_reweighting_breaks(linear_post, linear_data):
-    X, _ = linear_data
-    forget = np.flatnonzero(X[:, 0] > np.median(X[:, 0]))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # auto must not hand back an unreliable result silently
-        un = bu.unlearn(linear_post, forget=forget, method="auto", random_seed=0)
-    assert un.diagnostics.method == "smc" and un.diagnostics.reliable
-    assert "reweighting unreliable" in un.diagnostics.reason
-
-
-def test_auto_falls_back_to_refit_when_smc_fails(linear_post, linear_data):
-    X, _ = linear_data
-    forget = np.flatnonzero(X[:, 0] > np.median(X[:, 0]))
-    un = bu.unlearn(
-        linear_post, forget=forget, method="auto", random_seed=0, smc_options={"max_stages": 1}
-    )
-    d = un.diagnostics
-    assert d.method == "refit" and "SMC unreliable" in d.reason and "exact refit" in d.reason
 
 
 def test_unreliable_smc_warns(linear_post, linear_data):

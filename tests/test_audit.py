@@ -175,44 +175,6 @@ def test_forgetting_moves_to_the_remaining_rows_scaling(data):
         assert_allclose(table["sd"], sd, rtol=4.5 / np.sqrt(2 * ess))
 
 
-def test_composition_across_a_save_holds_within_monte_carlo_error(linear_post, tmp_path):
-    a, b = [3, 17], [42, 64]
-    once = bu.unlearn(linear_post, forget=a + b, method="reweight")
-    linear_post_a = bu.unlearn(linear_post, forget=a, method="reweight")
-    linear_post_a.save(tmp_path / "a.nc", random_seed=0)
-    back = bu.load(tmp_path / "a.nc")
-    assert back.draws_source == "refresh" and not back.is_weighted
-    step = bu.unlearn(back, forget=b, method="reweight")
-    assert [r["row_ids"] for r in step.history] == [a, b]
-    s1, s2 = once.summary(), step.summary()
-    # Two estimates with independent Monte Carlo errors: their difference has variance
-    # sd²(1/ESS_1 + 1/ESS_2), ESS = Kish ESS x the draws' MCMC efficiency.
-    efficiency = linear_post.diagnostics.ess / linear_post.n_draws
-    se = s1["sd"].max() * np.sqrt(
-        1 / (once.diagnostics.ess * efficiency) + 1 / (step.diagnostics.ess * efficiency)
-    )
-    assert_allclose(s2["mean"], s1["mean"], atol=4.5 * se)
-
-
-def test_refresh_moves_every_draw_and_reports_its_cost(linear_post):
-    un = bu.unlearn(linear_post, forget=[1, 2, 3], method="reweight")
-    fresh = un.refresh(random_seed=0)
-    d = fresh.diagnostics
-    assert fresh.draws_source == "refresh" and d.method == "refresh"
-    assert d.distinct_draws == fresh.n_draws and d.ess == fresh.n_draws
-    assert d.details["sweeps"] >= 1 and 0 < d.details["acceptance"] <= 1
-    assert d.seconds > 0 and not fresh.is_weighted
-    # Same seed, same draws; the caller's posterior is untouched.
-    again = un.refresh(random_seed=0)
-    assert_allclose(again.params["coef"], fresh.params["coef"])
-    assert un.draws_source == "reweight"
-    # log_joint is h(θ) on the remaining rows only.
-    X, y = fresh.training_data()
-    h = fresh.log_likelihood().sum(axis=1) + fresh.model.log_prior(fresh.params)
-    assert_allclose(fresh.idata.sample_stats["log_joint"].values.ravel(), h)
-    assert fresh.refresh() is fresh
-
-
 def test_stored_log_joint_is_the_refresh_target(linear_post, data):
     """h(θ) stored in memory after reweighting and SMC equals a fresh evaluation."""
     for un in (

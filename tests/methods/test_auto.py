@@ -1,0 +1,46 @@
+"""auto (methods/auto.py): the cheapest method whose diagnostics pass, and it says why."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+import bayes_unlearn as bu
+
+
+def test_default_method_is_auto(linear_post, linear_data):
+    X, _ = linear_data
+    small = bu.unlearn(linear_post, forget=[0])
+    assert small.history[-1]["requested"] == "auto" and small.diagnostics.reason.startswith("auto")
+    forget = np.flatnonzero(X[:, 0] > np.quantile(X[:, 0], 0.8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the default never hands back an unreliable result
+        big = bu.unlearn(linear_post, forget=forget, random_seed=0)
+    assert big.diagnostics.method in ("smc", "refit") and big.diagnostics.reliable
+
+
+def test_auto_picks_reweighting_for_small_forget_sets(linear_post):
+    un = bu.unlearn(linear_post, forget=[1, 2], method="auto")
+    assert un.diagnostics.method == "reweight" and un.diagnostics.reliable
+    assert un.diagnostics.reason.startswith("auto: k̂")
+
+
+def test_auto_switches_to_smc_when_reweighting_breaks(linear_post, linear_data):
+    X, _ = linear_data
+    forget = np.flatnonzero(X[:, 0] > np.median(X[:, 0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # auto must not hand back an unreliable result silently
+        un = bu.unlearn(linear_post, forget=forget, method="auto", random_seed=0)
+    assert un.diagnostics.method == "smc" and un.diagnostics.reliable
+    assert "reweighting unreliable" in un.diagnostics.reason
+
+
+def test_auto_falls_back_to_refit_when_smc_fails(linear_post, linear_data):
+    X, _ = linear_data
+    forget = np.flatnonzero(X[:, 0] > np.median(X[:, 0]))
+    un = bu.unlearn(
+        linear_post, forget=forget, method="auto", random_seed=0, smc_options={"max_stages": 1}
+    )
+    d = un.diagnostics
+    assert d.method == "refit" and "SMC unreliable" in d.reason and "exact refit" in d.reason
