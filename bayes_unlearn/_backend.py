@@ -11,6 +11,7 @@ caller's warning filters are left as they were.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import warnings
@@ -31,3 +32,15 @@ def pymc():
     import pymc
 
     return pymc
+
+
+@contextlib.contextmanager
+def quiet_compile():
+    """Compile without PyTensor's INFO/WARNING notice that it uses NumPy for BLAS."""
+    logger = logging.getLogger("pytensor.tensor.blas")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

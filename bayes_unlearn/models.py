@@ -313,9 +313,14 @@ class PolynomialRegression(BayesianModel):
 class PyMCModel(BayesianModel):
     """A user's own PyMC model, given as a function from data to ``pm.Model``.
 
-    Pointwise log-likelihoods and log-priors come from PyMC itself
-    (:func:`pymc.compute_log_likelihood`, :func:`pymc.compute_log_prior`), so any model with
-    one observed variable whose rows are independent given θ can be unlearned.
+    Pointwise log-likelihoods, log-priors and their gradients come from the model itself,
+    compiled once and batched over draws (:mod:`bayes_unlearn.compiled`), so any model with
+    one observed variable whose rows are independent given θ can be unlearned, with every
+    method (reweighting, moment matching, SMC, refit). Wrap row-indexed arrays in
+    ``pm.Data`` (with the observed variable's dims where it has them): rows are then inputs
+    and any subset is evaluated without recompiling. A builder that bakes row arrays into
+    the graph still works, through PyMC's slower per-draw :func:`pymc.compute_log_likelihood`.
+    Discrete free variables and ``pm.Potential`` terms are refused.
 
     Parameters
     ----------
@@ -374,7 +379,20 @@ class PyMCModel(BayesianModel):
         return self.builder
 
     def build(self, X_std, y, *, term_names):
-        return self._builder()(X_std, y)
+        from bayes_unlearn.compiled import check_model
+
+        model = self._builder()(X_std, y)
+        check_model(model, self.observed)
+        return model
+
+    def _compiled(self, X_std, y):
+        """The generic compiled path for this data, or None where rows are baked in."""
+        from bayes_unlearn.compiled import CompiledModel, RowsNotInputsError
+
+        try:
+            return CompiledModel(self.build(X_std, y, term_names=()), observed=self.observed)
+        except RowsNotInputsError:
+            return None
 
     def _idata(self, params):
         import arviz as az
@@ -382,7 +400,10 @@ class PyMCModel(BayesianModel):
         return az.from_dict(posterior={k: v[None] for k, v in params.items()})
 
     def pointwise_log_likelihood(self, params, X_std, y):
-        pm = _backend.pymc()
+        compiled = self._compiled(X_std, y)
+        if compiled is not None:
+            return compiled.pointwise_log_likelihood(compiled.unconstrain(params))
+        pm = _backend.pymc()  # row arrays are constants: PyMC's per-draw loop instead
 
         model = self._builder()(X_std, y)
         ll = pm.compute_log_likelihood(
@@ -395,6 +416,9 @@ class PyMCModel(BayesianModel):
         return ll[self.observed].values[0].reshape(-1, len(y))
 
     def log_prior(self, params, X_std=None, y=None):
+        compiled = self._compiled(X_std, y)
+        if compiled is not None:
+            return compiled.log_prior_constrained(compiled.unconstrain(params))
         pm = _backend.pymc()
 
         model = self._builder()(X_std, y)

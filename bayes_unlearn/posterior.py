@@ -107,6 +107,23 @@ class Posterior:
         post = self.idata.posterior
         return {name: flatten_draws(post[name].values) for name in post.data_vars}
 
+    def compiled(self):
+        """The model's log densities on its training rows, compiled once per model structure.
+
+        Returns
+        -------
+        bayes_unlearn.compiled.CompiledModel
+            Per-row log-likelihoods, the log prior and gradients on PyMC's unconstrained
+            space, batched over draws; rows in the order of :attr:`row_ids`.
+        """
+        from bayes_unlearn.compiled import CompiledModel
+
+        X, y = self.training_data()
+        pm_model = self.model.build(
+            self.standardizer.transform(X), y, term_names=self.model.term_names(self.feature_names)
+        )
+        return CompiledModel(pm_model, observed=getattr(self.model, "observed", None))
+
     # --- data ----------------------------------------------------------------------------
     def training_data(self) -> tuple[np.ndarray, np.ndarray]:
         """Raw features and target of the remaining rows (what a refit conditions on)."""

@@ -5,7 +5,9 @@ The particles start as the stored draws of ``p(θ | D)`` and follow the path
 bisection so that the effective sample size of the incremental weights stays at
 ``ess_threshold · S``, resamples systematically, and rejuvenates every particle with
 independent Metropolis-Hastings moves from a Gaussian fitted to the particles (on the
-unconstrained scale), all vectorized across particles with the models' NumPy likelihoods.
+unconstrained scale), all vectorized across particles: with the built-in models' NumPy
+likelihoods, or for any other PyMC model with the generic compiled path
+(:mod:`bayes_unlearn.compiled`).
 
 References
 ----------
@@ -20,12 +22,12 @@ import time
 import numpy as np
 
 from bayes_unlearn import _weighted
+from bayes_unlearn._densities import forget_densities
 from bayes_unlearn._forget import forgotten, remaining_scaling
-from bayes_unlearn._kernels import Packer, default_threads, in_chunks, independent_mh
+from bayes_unlearn._kernels import default_threads, independent_mh
 from bayes_unlearn._random import RandomSeed, get_random_generator
 from bayes_unlearn.diagnostics import UnlearningDiagnostics
 from bayes_unlearn.layout import assemble_idata
-from bayes_unlearn.models import PyMCModel
 from bayes_unlearn.posterior import Posterior
 
 __all__ = ["smc"]
@@ -98,24 +100,19 @@ def smc(
         scaling; ``diagnostics`` holds the stages,
         acceptance rates, ESS and wall time.
     """
-    if isinstance(posterior.model, PyMCModel):
-        raise NotImplementedError(
-            "SMC unlearning needs a built-in model with a vectorized NumPy likelihood; "
-            "for a custom PyMC model use method='refit'."
-        )
     start_time = time.perf_counter()
     rng = get_random_generator(random_seed)
     n_threads = default_threads() if n_threads is None else int(n_threads)
     forget = np.isin(posterior.row_ids, rows)
     new_scaling = remaining_scaling(posterior, rows)
-    packer = Packer(posterior)
+    densities = forget_densities(posterior, forget, new_scaling, n_threads)
     params = posterior.model.reparametrize(posterior.params, posterior.standardizer, new_scaling)
-    Z = packer.pack(params)
+    Z = densities.pack(params)
     if posterior.is_weighted:
         Z = Z[_weighted.systematic_resample(posterior.weights, rng)]
     Z, t, stages, n_evals = _temper(
         Z,
-        _tempering_parts(posterior, forget, new_scaling, n_threads),
+        densities.parts,
         rng,
         ess_threshold=ess_threshold,
         max_stages=max_stages,
@@ -125,7 +122,7 @@ def smc(
     X, y = posterior.training_data()
     idata = assemble_idata(
         posterior.model,
-        packer.dataset(Z),
+        densities.dataset(Z),
         None,
         X[~forget],
         y[~forget],
@@ -215,29 +212,3 @@ def _temper(Z, log_density_parts, rng, *, ess_threshold, max_stages, max_steps, 
             {"t": t, "ess": stage_ess, "acceptance": move.acceptance, "steps": move.sweeps}
         )
     return Z, t, stages, n_evals
-
-
-def _tempering_parts(posterior: Posterior, forget: np.ndarray, new_scaling, n_threads: int):
-    """``Z -> (log p(θ) + log p(D_r | θ) + log|J|, L(θ))`` on particle chunks, in threads.
-
-    ``L`` is what tempering removes: ``log p(D_e | θ)`` plus, when the feature scaling
-    changes, ``log p_old(θ) − log p_new(θ)`` (the prior moves with the scaling), so that
-    ``base + (1 − t) L`` is the original posterior at ``t = 0`` and the refit's at ``t = 1``.
-    """
-    model, packer = posterior.model, Packer(posterior)
-    X, y = posterior.training_data()
-    X_r, y_r = new_scaling.transform(X[~forget]), y[~forget]
-    X_e, y_e = new_scaling.transform(X[forget]), y[forget]
-    old_scaling = posterior.standardizer
-
-    def parts(Z):
-        params, log_jac = packer.unpack(Z)
-        log_prior = model.log_prior(params)
-        base = log_prior + log_jac + model.pointwise_log_likelihood(params, X_r, y_r).sum(axis=1)
-        removed = model.pointwise_log_likelihood(params, X_e, y_e).sum(axis=1)
-        if old_scaling != new_scaling:
-            removed += model.log_prior(model.reparametrize(params, new_scaling, old_scaling))
-            removed -= log_prior
-        return base, removed
-
-    return lambda Z: in_chunks(parts, Z, n_threads)

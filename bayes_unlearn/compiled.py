@@ -1,0 +1,391 @@
+"""Any PyMC model's log densities on its unconstrained space, compiled once, batched over draws.
+
+:class:`CompiledModel` takes a ``pm.Model`` with one observed variable whose rows (its first
+axis) are conditionally independent given θ, and compiles, once:
+
+* the per-row log-likelihood ``log p(y_i | θ)`` for any rows, shape (draws, rows);
+* the log-prior with the log-Jacobians of PyMC's transforms, i.e. the log density of the
+  unconstrained parameters ``u`` under the prior, shape (draws,);
+* ``Σ_i c_i log p(y_i | u) + log p(u)`` and its gradient in ``u`` for per-row weights ``c``
+  (a tempered or partial likelihood in one call: ``c_i = 1 − β`` for rows being forgotten);
+* the maps between constrained draws (as PyMC stores them) and flat unconstrained vectors.
+
+Every function is one PyTensor graph vectorized over a leading draws axis
+(:func:`pytensor.graph.replace.vectorize_graph`), so a batch of 4000 draws is one call, not
+a Python loop. The rows enter as inputs: the observed values and every ``pm.Data`` whose
+first axis is the rows (named by the observed variable's first dim when it has dims, else
+by length) are replaced by symbolic inputs, so any subset of rows or new rows (built by
+calling the same builder on them) is evaluated without recompiling.
+
+Refused, with the reason: more or fewer than one observed variable, discrete free
+variables, ``pm.Potential`` terms (they can couple rows), an observed log-density that is
+not one value per row, and row-length arrays embedded as constants instead of ``pm.Data``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Mapping
+
+import numpy as np
+
+from bayes_unlearn import _backend
+
+__all__ = ["CompiledModel", "RowsNotInputsError", "UnsupportedModelError", "check_model"]
+
+
+class UnsupportedModelError(ValueError):
+    """The PyMC model is outside what unlearning can handle (see :func:`check_model`)."""
+
+
+class RowsNotInputsError(UnsupportedModelError):
+    """Row-length arrays are baked into the graph, so rows cannot be fed as inputs."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Block:
+    name: str  # the free variable (constrained) name
+    value_name: str  # its unconstrained value variable
+    shape: tuple[int, ...]
+    start: int
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=int))
+
+
+class CompiledModel:
+    """Vectorized, compiled log densities of a PyMC model (see the module docstring).
+
+    Parameters
+    ----------
+    model : pm.Model
+        Built on the training rows.
+    observed : str, optional
+        Name of the observed variable (default: the only one).
+
+    Attributes
+    ----------
+    names : tuple of str
+        Free variables, in the order of the flat unconstrained vector.
+    dim : int
+        Length of the flat unconstrained vector.
+    row_data : dict of str to ndarray
+        The training rows' values of every row input (the observed under ``"__observed__"``).
+    """
+
+    OBSERVED = "__observed__"
+
+    def __init__(self, model, observed: str | None = None):
+        pm = _backend.pymc()
+        self._pm = pm
+        self.model = model
+        self.obs_rv = check_model(model, observed)
+        self.n_rows = int(np.shape(_value_of(model.rvs_to_values[self.obs_rv]))[0])
+        self.blocks = _blocks(model)
+        self.names = tuple(b.name for b in self.blocks)
+        self.dim = sum(b.size for b in self.blocks)
+        self._row_vars = _row_variables(model, self.obs_rv, self.n_rows)
+        self.row_data = {name: np.asarray(_value_of(var)) for name, var in self._row_vars.items()}
+        _check_no_row_constants(_row_log_likelihood(self, _row_inputs(self)), self.n_rows)
+
+    # --- data ---------------------------------------------------------------------------
+    def rows_of(self, model) -> dict[str, np.ndarray]:
+        """The row inputs of ``model``: the same builder called on other rows."""
+        obs = _observed_rv(model, self.obs_rv.name)
+        n = int(np.shape(_value_of(model.rvs_to_values[obs]))[0])
+        variables = _row_variables(model, obs, n)
+        if set(variables) != set(self._row_vars):
+            raise UnsupportedModelError(
+                f"The model built on {n} rows has row inputs {sorted(variables)}, the compiled "
+                f"one {sorted(self._row_vars)}: build row-indexed data with pm.Data."
+            )
+        return {name: np.asarray(_value_of(var)) for name, var in variables.items()}
+
+    def subset(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """The training rows' inputs at positions ``rows``."""
+        return {name: value[rows] for name, value in self.row_data.items()}
+
+    # --- evaluation ---------------------------------------------------------------------
+    def pointwise_log_likelihood(self, u: np.ndarray, data: Mapping | None = None) -> np.ndarray:
+        """``log p(y_i | u_s)``, shape (draws, rows); ``data`` defaults to the training rows."""
+        return self._functions["loglik"](np.atleast_2d(u), *self._data_args(data))
+
+    def log_prior(self, u: np.ndarray) -> np.ndarray:
+        """Log prior density of unconstrained ``u`` (log-Jacobians included), shape (draws,)."""
+        return self._functions["logprior"](np.atleast_2d(u))
+
+    def log_prior_constrained(self, u: np.ndarray) -> np.ndarray:
+        """Log prior density of the constrained parameters (no Jacobian), shape (draws,)."""
+        return self._functions["logprior_constrained"](np.atleast_2d(u))
+
+    def log_density_and_grad(
+        self, u: np.ndarray, row_weights: np.ndarray | None = None, data: Mapping | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``Σ_i c_i log p(y_i | u) + log p(u)`` and its gradient, shapes (draws,), (draws, dim)."""
+        args = self._data_args(data)
+        n = np.shape(args[0])[0]
+        c = np.ones(n) if row_weights is None else np.asarray(row_weights, dtype=float)
+        logp, grad = self._functions["logp_grad"](np.atleast_2d(u), c, *args)
+        return logp, grad
+
+    def unconstrain(self, params: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Flat unconstrained vectors (draws, dim) from constrained draws by variable name."""
+        missing = [name for name in self.names if name not in params]
+        if missing:
+            raise ValueError(f"Draws are missing the model's variables {missing}.")
+        arrays = [np.asarray(params[name], dtype=float) for name in self.names]
+        return self._functions["unconstrain"](*arrays)
+
+    def constrain(self, u: np.ndarray) -> dict[str, np.ndarray]:
+        """Constrained draws by variable name from flat unconstrained vectors."""
+        return dict(zip(self.names, self._functions["constrain"](np.atleast_2d(u)), strict=True))
+
+    def _data_args(self, data):
+        data = self.row_data if data is None else data
+        return [np.asarray(data[name]) for name in self._row_vars]
+
+    # --- compilation --------------------------------------------------------------------
+    @functools.cached_property
+    def _functions(self) -> _Functions:
+        key = _structure_key(self)
+        if key not in _CACHE:
+            _CACHE[key] = _Functions(self)
+        return _CACHE[key]
+
+
+class _Functions:
+    """The compiled functions of one model structure, each compiled on first use."""
+
+    def __init__(self, cm: CompiledModel):
+        self._cm = cm
+        self._compiled: dict = {}
+
+    def __getitem__(self, name: str):
+        if name not in self._compiled:
+            if not self._compiled:
+                self._graphs = _graphs(self._cm)
+            with _backend.quiet_compile():
+                self._compiled[name] = self._graphs[name]()
+        return self._compiled[name]
+
+
+#: Compiled functions by model structure: every posterior of one model shares them.
+_CACHE: dict = {}
+
+
+def _structure_key(cm: CompiledModel) -> str:
+    """What compiled functions depend on: the graphs (rows symbolic) and any other data."""
+    import hashlib
+
+    from pytensor.graph.basic import Constant
+    from pytensor.graph.traversal import ancestors
+    from pytensor.printing import debugprint
+
+    model = cm.model
+    graphs = [_row_log_likelihood(cm, _row_inputs(cm)), model.logp(vars=model.free_RVs)]
+    digest = hashlib.sha256(debugprint(graphs, file="str", print_type=True).encode())
+    for var in ancestors(graphs):
+        if hasattr(var, "get_value") or isinstance(var, Constant):
+            value = np.asarray(_value_of(var))
+            if value.dtype.kind in "biufc":
+                digest.update(str(value.shape).encode() + np.ascontiguousarray(value).tobytes())
+    return digest.hexdigest()
+
+
+def _value_of(var):
+    return var.get_value(borrow=True) if hasattr(var, "get_value") else var.data
+
+
+def _observed_rv(model, observed):
+    rvs = model.observed_RVs
+    if observed is not None:
+        rvs = [rv for rv in rvs if rv.name == observed]
+        if not rvs:
+            raise UnsupportedModelError(f"The model has no observed variable {observed!r}.")
+    if len(rvs) != 1:
+        raise UnsupportedModelError(
+            f"The model has {len(rvs)} observed variables; unlearning needs exactly one whose "
+            "rows are the training rows."
+        )
+    return rvs[0]
+
+
+def check_model(model, observed: str | None = None):
+    """The observed variable of a model unlearning can handle; else a clear refusal.
+
+    Raises
+    ------
+    UnsupportedModelError
+        Not exactly one observed variable, discrete free variables, ``pm.Potential`` terms,
+        or a scalar observed variable.
+    """
+    obs_rv = _observed_rv(model, observed)
+    _check_supported(model, obs_rv)
+    return obs_rv
+
+
+def _check_supported(model, obs_rv) -> None:
+    discrete = [rv.name for rv in model.free_RVs if rv.dtype.startswith(("int", "uint", "bool"))]
+    if discrete:
+        raise UnsupportedModelError(
+            f"Discrete free variables {discrete} are not supported: the unconstrained space "
+            "must be continuous. Marginalize them out (e.g. pymc-extras' MarginalModel)."
+        )
+    if model.potentials:
+        raise UnsupportedModelError(
+            f"pm.Potential terms {[p.name for p in model.potentials]} are not supported: a "
+            "potential can couple rows, so a row's likelihood could not be removed alone."
+        )
+    if obs_rv.ndim == 0:
+        raise UnsupportedModelError(
+            f"The observed variable {obs_rv.name!r} is a scalar; rows must be its first axis."
+        )
+
+
+def _blocks(model) -> list[_Block]:
+    blocks, start = [], 0
+    initial = model.initial_point()
+    for rv in model.free_RVs:
+        value = model.rvs_to_values[rv]
+        shape = tuple(np.shape(initial[value.name]))
+        blocks.append(_Block(rv.name, value.name, shape, start))
+        start += blocks[-1].size
+    return blocks
+
+
+def _row_variables(model, obs_rv, n_rows) -> dict:
+    """The observed values and every ``pm.Data`` indexed by row, by name."""
+    out = {CompiledModel.OBSERVED: model.rvs_to_values[obs_rv]}
+    row_dim = (model.named_vars_to_dims.get(obs_rv.name) or (None,))[0]
+    for var in model.data_vars:
+        if var is out[CompiledModel.OBSERVED]:
+            continue
+        dims = model.named_vars_to_dims.get(var.name)
+        value = _value_of(var)
+        if row_dim is not None and dims:
+            is_row = dims[0] == row_dim
+        else:
+            is_row = np.ndim(value) >= 1 and np.shape(value)[0] == n_rows
+        if is_row:
+            out[var.name] = var
+    return out
+
+
+def _graphs(cm: CompiledModel) -> dict:
+    """Thunks compiling each function (the graphs are built once, compiled on demand)."""
+    import pytensor
+    import pytensor.tensor as pt
+    from pytensor.graph.replace import vectorize_graph
+
+    model = cm.model
+    row_inputs = _row_inputs(cm)
+    values = [model.rvs_to_values[rv] for rv in model.free_RVs]
+    loglik = _row_log_likelihood(cm, row_inputs)
+    logprior = model.logp(vars=model.free_RVs, jacobian=True, sum=True)
+    weights = pt.vector("row_weights")
+    logp = (weights * loglik).sum() + logprior
+    grads = pt.grad(logp, values)
+
+    flat = pt.matrix("u")
+    batched = {
+        v: flat[:, b.start : b.start + b.size].reshape((flat.shape[0], *b.shape))
+        for v, b in zip(values, cm.blocks, strict=True)
+    }
+
+    def vec(outputs):
+        return vectorize_graph(outputs, replace=batched)
+
+    flat_grad = pt.concatenate([g.reshape((flat.shape[0], -1)) for g in vec(grads)], axis=1)
+    rows = list(row_inputs.values())
+    compile_ = functools.partial(pytensor.function, on_unused_input="ignore")
+    constrained = model.replace_rvs_by_values(model.free_RVs)
+    prior_only = model.logp(vars=model.free_RVs, jacobian=False, sum=True)
+    return {
+        "loglik": lambda: compile_([flat, *rows], vec(loglik)),
+        "logprior": lambda: compile_([flat], vec(logprior)),
+        "logprior_constrained": lambda: compile_([flat], vec(prior_only)),
+        "logp_grad": lambda: compile_([flat, weights, *rows], [vec(logp), flat_grad]),
+        "constrain": lambda: compile_([flat], vec(constrained)),
+        "unconstrain": lambda: _compile_unconstrain(cm, pt, vectorize_graph, compile_),
+    }
+
+
+def _compile_unconstrain(cm, pt, vectorize_graph, compile_):
+    """Constrained draws → flat unconstrained vectors (PyMC's forward transforms)."""
+    from pytensor.graph.replace import graph_replace
+
+    model = cm.model
+    inputs = {
+        rv: pt.tensor(f"{rv.name}_draws", dtype=rv.dtype, shape=(None,) * (rv.ndim + 1))
+        for rv in model.free_RVs
+    }
+    one = {
+        rv: pt.tensor(f"{rv.name}_one", dtype=rv.dtype, shape=(None,) * rv.ndim) for rv in inputs
+    }
+    pieces = []
+    for rv in model.free_RVs:
+        transform = model.rvs_to_transforms.get(rv)
+        graph = one[rv] if transform is None else transform.forward(one[rv], *rv.owner.inputs)
+        pieces.append(pt.as_tensor(graph).flatten())
+    flat_one = graph_replace(pt.concatenate(pieces), {rv: one[rv] for rv in one}, strict=False)
+    flat = vectorize_graph(flat_one, replace={one[rv]: inputs[rv] for rv in one})
+    return compile_(list(inputs.values()), flat)
+
+
+def _row_inputs(cm: CompiledModel) -> dict:
+    """A symbolic input, any number of rows, for every row variable."""
+    import pytensor.tensor as pt
+
+    return {
+        name: pt.tensor(f"{name}_rows", dtype=var.dtype, shape=(None,) * var.ndim)
+        for name, var in cm._row_vars.items()
+    }
+
+
+def _row_log_likelihood(cm: CompiledModel, row_inputs: dict):
+    """The observed variable's elementwise log density, in value variables and row inputs.
+
+    PyMC sizes an observed variable by its data (a constant such as ``[100]``); that size is
+    replaced by the row input's own shape, so the graph follows any number of rows.
+    """
+    from pytensor.graph.basic import Constant
+    from pytensor.graph.replace import graph_replace
+
+    obs_rv, obs_input = cm.obs_rv, row_inputs[CompiledModel.OBSERVED]
+    loglik = cm._pm.logp(obs_rv, obs_input)
+    size = obs_rv.owner.inputs[1]
+    if isinstance(size, Constant) and np.ndim(size.data) == 1 and size.data.size:
+        loglik = graph_replace(loglik, {size: obs_input.shape[: size.data.size]}, strict=False)
+    loglik = cm.model.replace_rvs_by_values([loglik])[0]
+    data = {
+        var: row_inputs[name]
+        for name, var in cm._row_vars.items()
+        if name != CompiledModel.OBSERVED
+    }
+    if data:
+        loglik = graph_replace(loglik, data, strict=False)
+    if loglik.ndim > 1:  # a row is the first axis; its log density sums over the rest
+        loglik = loglik.sum(axis=tuple(range(1, loglik.ndim)))
+    return loglik
+
+
+def _check_no_row_constants(loglik, n_rows) -> None:
+    """Refuse row-length arrays baked into the graph (they would not follow a row subset)."""
+    from pytensor.graph.basic import Constant
+    from pytensor.graph.traversal import ancestors
+
+    if n_rows <= 1:
+        return
+    baked = [
+        v
+        for v in ancestors([loglik])
+        if isinstance(v, Constant) and np.ndim(v.data) >= 1 and np.shape(v.data)[0] == n_rows
+    ]
+    if baked:
+        raise RowsNotInputsError(
+            "The observed variable's log-likelihood depends on row-length arrays given as "
+            "constants; wrap every row-indexed array in pm.Data (e.g. pm.Data('x', X[:, 0])) "
+            "so that a subset of rows can be evaluated without recompiling."
+        )
