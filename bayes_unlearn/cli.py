@@ -20,6 +20,9 @@ __all__ = ["main"]
 _log = logging.getLogger("bayes_unlearn.cli")
 
 
+#: unlearn's methods (bayes_unlearn.unlearning.METHODS), without importing the package.
+_FORGET_METHODS = ["auto", "reweight", "moment_match", "smc", "refit"]
+
 def _read_csv(path: str) -> pd.DataFrame:
     if not Path(path).is_file():
         raise FileNotFoundError(f"No CSV file at {path!r}.")
@@ -414,10 +417,11 @@ def _parser_forget(sub) -> None:
     p.add_argument("--rows-file", help="file of whitespace-separated row ids")
     p.add_argument(
         "--method",
-        choices=["auto", "reweight", "smc", "refit"],
+        choices=_FORGET_METHODS,
         default="auto",
         help="auto (default: the cheapest method whose diagnostics pass), reweight "
-        "(milliseconds), smc (tempered SMC), refit (exact)",
+        "(milliseconds), moment_match (draws moved by affine maps), smc (tempered SMC), "
+        "refit (exact)",
     )
     p.add_argument("--seed", type=int, default=None, help="seed of SMC, a refit or the refresh")
     _progress(p)
@@ -509,7 +513,7 @@ def _parser_repair(sub) -> None:
     )
     p.add_argument(
         "--method",
-        choices=["reweight", "smc", "auto", "refit"],
+        choices=_FORGET_METHODS,
         default="auto",
         help="how each candidate forgets its rows (default auto)",
     )

@@ -45,9 +45,10 @@ __all__ = [
 SAMPLE_DIMS = ("chain", "draw")
 
 #: Where a posterior's draws come from. "fit" and "refit" are NUTS on the rows they
-#: condition on; "reweight" draws carry importance weights; "smc" particles may repeat;
-#: "refresh" draws were resampled and moved by MCMC towards ``p(θ | D_r)``.
-DRAWS_SOURCES = ("fit", "refit", "reweight", "smc", "refresh")
+#: condition on; "reweight" draws carry importance weights; "moment_match" draws were moved
+#: by affine maps and carry importance weights; "smc" particles may repeat; "refresh" draws
+#: were resampled and moved by MCMC towards ``p(θ | D_r)``.
+DRAWS_SOURCES = ("fit", "refit", "reweight", "moment_match", "smc", "refresh")
 #: Sources whose draws may be written to a file as they are.
 SAVEABLE_SOURCES = ("fit", "refit", "refresh")
 

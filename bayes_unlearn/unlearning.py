@@ -42,8 +42,8 @@ __all__ = [
 ]
 
 
-Method = Literal["reweight", "smc", "auto", "refit"]
-METHODS: tuple[str, ...] = ("reweight", "smc", "auto", "refit")
+Method = Literal["reweight", "moment_match", "smc", "auto", "refit"]
+METHODS: tuple[str, ...] = ("reweight", "moment_match", "smc", "auto", "refit")
 
 
 def unlearn(

@@ -155,3 +155,10 @@ def test_damaged_file_is_one_line_and_exit_1(fitted, capsys, tmp_path):
     assert main(["summary", str(path)]) == 1
     err = capsys.readouterr().err.strip()
     assert "failed its checksum" in err and len(err.splitlines()) == 1
+
+
+def test_the_method_choices_are_unlearns_methods():
+    from bayes_unlearn import cli
+    from bayes_unlearn.unlearning import METHODS
+
+    assert sorted(cli._FORGET_METHODS) == sorted(METHODS)

@@ -17,7 +17,7 @@ def test_default_method_is_auto(linear_post, linear_data):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the default never hands back an unreliable result
         big = bu.unlearn(linear_post, forget=forget, random_seed=0)
-    assert big.diagnostics.method in ("smc", "refit") and big.diagnostics.reliable
+    assert big.diagnostics.method in ("moment_match", "smc", "refit") and big.diagnostics.reliable
 
 
 def test_auto_picks_reweighting_for_small_forget_sets(linear_post):
@@ -26,21 +26,49 @@ def test_auto_picks_reweighting_for_small_forget_sets(linear_post):
     assert un.diagnostics.reason.startswith("auto: k̂")
 
 
-def test_auto_switches_to_smc_when_reweighting_breaks(linear_post, linear_data):
+def test_auto_climbs_to_moment_matching_when_reweighting_breaks(linear_post, linear_data):
     X, _ = linear_data
-    forget = np.flatnonzero(X[:, 0] > np.median(X[:, 0]))
+    forget = np.flatnonzero(X[:, 0] > np.quantile(X[:, 0], 0.75))  # plain k̂ 0.91
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        un = bu.unlearn(linear_post, forget=forget, random_seed=0)
+    d = un.diagnostics
+    assert d.method == "moment_match" and d.reliable
+    assert d.reason.startswith("auto: reweighting unreliable (k̂ 0.91")
+    assert d.reason.endswith("moment matching diagnostics passed")
+
+
+def test_auto_switches_to_smc_when_moment_matching_fails(linear_post, linear_data):
+    X, _ = linear_data
+    forget = np.flatnonzero(X[:, 0] > np.quantile(X[:, 0], 0.7))  # moment matching: ESS 0.46 S
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # auto must not hand back an unreliable result silently
         un = bu.unlearn(linear_post, forget=forget, method="auto", random_seed=0)
-    assert un.diagnostics.method == "smc" and un.diagnostics.reliable
-    assert "reweighting unreliable" in un.diagnostics.reason
+    d = un.diagnostics
+    assert d.method == "smc" and d.reliable
+    assert "reweighting unreliable" in d.reason and "moment matching unreliable" in d.reason
 
 
 def test_auto_falls_back_to_refit_when_smc_fails(linear_post, linear_data):
     X, _ = linear_data
     forget = np.flatnonzero(X[:, 0] > np.median(X[:, 0]))
     un = bu.unlearn(
-        linear_post, forget=forget, method="auto", random_seed=0, smc_options={"max_stages": 1}
+        linear_post,
+        forget=forget,
+        method="auto",
+        random_seed=0,
+        smc_options={"max_stages": 1},
+        moment_match_options={"max_iterations": 1},
     )
     d = un.diagnostics
     assert d.method == "refit" and "SMC unreliable" in d.reason and "exact refit" in d.reason
+    assert "moment matching unreliable" in d.reason
+
+
+def test_auto_skips_moment_matching_for_weighted_draws(linear_post, linear_data):
+    X, _ = linear_data
+    first = bu.unlearn(linear_post, forget=[0, 1], method="reweight")
+    forget = np.flatnonzero(X[:, 0] > np.median(X[:, 0]))
+    forget = forget[~np.isin(forget, [0, 1])]
+    un = bu.unlearn(first, forget=forget, random_seed=0)
+    assert "moment matching skipped: the draws are already weighted" in un.diagnostics.reason

@@ -1,0 +1,79 @@
+"""Moment matching (methods/moment_match.py): moved draws, split weights, the closed form."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+import bayes_unlearn as bu
+from tests.conftest import closed_form_posterior
+from tests.methods.test_smc import linear_builder
+
+
+def _structured(X, fraction):
+    """The rows with the largest first feature: the posterior moves and widens."""
+    return np.flatnonzero(X[:, 0] > np.quantile(X[:, 0], 1 - fraction))
+
+
+def test_moment_matching_rescues_a_failed_reweighting_exactly(linear_post, linear_data):
+    """25% structured: plain k̂ 0.91 fails; moment matching passes and is exact."""
+    X, y = linear_data
+    forget = _structured(X, 0.25)
+    with pytest.warns(bu.UnreliableUnlearningWarning):
+        plain = bu.unlearn(linear_post, forget=forget, method="reweight")
+    assert plain.diagnostics.pareto_k > plain.diagnostics.pareto_k_threshold
+    mm = bu.unlearn(linear_post, forget=forget, method="moment_match")
+    d = mm.diagnostics
+    assert d.method == "moment_match" and mm.draws_source == "moment_match"
+    assert d.pareto_k < d.pareto_k_threshold and d.details["split"]
+    assert d.details["steps"] and d.details["pareto_k_plain"] == pytest.approx(
+        plain.diagnostics.pareto_k
+    )
+    keep = np.setdiff1d(np.arange(len(y)), forget)
+    mean, cov = closed_form_posterior(X[keep], y[keep])
+    sd = np.sqrt(np.diag(cov))
+    table = mm.summary()
+    # Monte Carlo error of a weighted mean: sd / sqrt(ESS · reff), at 4 standard errors.
+    ess = d.ess * bu.methods.reweight.relative_efficiency(linear_post)
+    assert_allclose(table["mean"], mean, rtol=0, atol=4 * sd.max() / np.sqrt(ess))
+    assert_allclose(table["sd"], sd, rtol=4 / np.sqrt(2 * ess))
+    assert mm.row_ids.size == keep.size and mm.history[-1]["method"] == "moment_match"
+
+
+def test_without_split_the_adapted_draws_are_weighted_directly(linear_post, linear_data):
+    X, _ = linear_data
+    forget = _structured(X, 0.25)
+    mm = bu.unlearn(linear_post, forget=forget, method="moment_match", split=False)
+    assert not mm.diagnostics.details["split"] and mm.is_weighted
+
+
+def test_a_custom_model_gets_the_builtin_result_through_the_compiled_path(linear_post, linear_data):
+    X, y = linear_data
+    custom = bu.fit(
+        bu.PyMCModel(linear_builder), X, y, draws=1000, tune=1000, chains=4, random_seed=11
+    )
+    forget = _structured(X, 0.25)
+    mine = bu.unlearn(custom, forget=forget, method="moment_match")
+    builtin = bu.unlearn(linear_post, forget=forget, method="moment_match")
+    assert [s["transform"] for s in mine.diagnostics.details["steps"]] == [
+        s["transform"] for s in builtin.diagnostics.details["steps"]
+    ]
+    for name in ("intercept", "coef"):
+        assert_allclose(mine.params[name], builtin.params[name], rtol=1e-8, atol=1e-8)
+    assert_allclose(mine.log_weights, builtin.log_weights, atol=1e-6)
+
+
+def test_weighted_draws_are_refused_with_the_way_out(linear_post):
+    weighted = bu.unlearn(linear_post, forget=[0, 1], method="reweight")
+    with pytest.raises(ValueError, match=r"posterior.refresh\(\)"):
+        bu.unlearn(weighted, forget=[2], method="moment_match")
+
+
+def test_a_moment_matched_posterior_saves_as_a_refreshed_sample(linear_post, linear_data, tmp_path):
+    X, _ = linear_data
+    mm = bu.unlearn(linear_post, forget=_structured(X, 0.25), method="moment_match")
+    mm.save(tmp_path / "mm.nc")
+    back = bu.load(tmp_path / "mm.nc")
+    assert back.draws_source in ("refresh", "refit") and not back.is_weighted
+    assert set(back.row_ids) == set(mm.row_ids)
