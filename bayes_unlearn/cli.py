@@ -23,6 +23,7 @@ _log = logging.getLogger("bayes_unlearn.cli")
 #: unlearn's methods (bayes_unlearn.unlearning.METHODS), without importing the package.
 _FORGET_METHODS = ["auto", "reweight", "moment_match", "smc", "refit"]
 
+
 def _read_csv(path: str) -> pd.DataFrame:
     if not Path(path).is_file():
         raise FileNotFoundError(f"No CSV file at {path!r}.")

@@ -155,8 +155,15 @@ class BayesianModel(abc.ABC):
 
     # --- serialization ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """The spec as JSON-able data, stored in the posterior file."""
-        return {"kind": self.kind, **dataclasses.asdict(self)}  # type: ignore[call-overload]
+        """The spec as JSON-able data, stored in the posterior file.
+
+        A subclass outside this package is stored with its import path, so that
+        :func:`bayes_unlearn.load` can rebuild it (the class must be importable then).
+        """
+        data = {"kind": self.kind, **dataclasses.asdict(self)}  # type: ignore[call-overload]
+        if type(self) not in _KINDS.values():
+            data["class"] = import_path(type(self))
+        return data
 
     def _linear_predictor(self, params: Params, X_std: np.ndarray) -> np.ndarray:
         return params["intercept"][:, None] + params["coef"] @ self.design(X_std).T
@@ -359,8 +366,11 @@ class PyMCModel(BayesianModel):
     mean_fn: Callable[[Params, np.ndarray], np.ndarray] | None = None
     binary: bool = False
     standardize: bool = False
+    builder_path: str | None = None
 
     def __post_init__(self):
+        if self.builder is None and self.builder_path is not None:
+            object.__setattr__(self, "builder", _try_import(self.builder_path))
         if self.builder is not None and not callable(self.builder):
             raise TypeError(
                 "The 'builder' parameter of PyMCModel must be a callable (X, y) -> pm.Model."
@@ -372,9 +382,16 @@ class PyMCModel(BayesianModel):
 
     def _builder(self):
         if self.builder is None:
+            where = (
+                f"its builder {self.builder_path!r} could not be imported"
+                if self.builder_path
+                else "its builder function has no import path (defined in __main__, a "
+                "notebook, a function or a lambda), so the file only names it"
+            )
             raise ValueError(
-                "This posterior was fitted with a custom PyMC model whose builder function is "
-                "not stored in the file. Pass it again: bu.load(path, model=bu.PyMCModel(builder))."
+                f"This posterior was fitted with a custom PyMC model and {where}. Pass it "
+                "again: bu.load(path, model=bu.PyMCModel(builder)), or define the builder "
+                "in an importable module."
             )
         return self.builder
 
@@ -437,10 +454,11 @@ class PyMCModel(BayesianModel):
         return np.asarray(self.mean_fn(params, X_std))
 
     def to_dict(self):
-        name = getattr(self.builder, "__qualname__", None)
         return {
             "kind": self.kind,
-            "builder": name,
+            "builder": getattr(self.builder, "__qualname__", None),
+            "builder_path": import_path(self.builder) or self.builder_path,
+            "mean_fn_path": import_path(self.mean_fn) if self.mean_fn is not None else None,
             "observed": self.observed,
             "binary": self.binary,
             "standardize": False,
@@ -454,6 +472,35 @@ def _check_positive(spec, *names):
             raise ValueError(f"The {name!r} parameter must be a positive number. Got {value!r}.")
 
 
+def import_path(obj) -> str | None:
+    """``"module:qualname"`` when ``obj`` can be imported back by that path, else None.
+
+    Functions defined in ``__main__``, inside other functions or as lambdas have no such
+    path: a file can then only name them, and loading asks for them again.
+    """
+    module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    if not module or not qualname or module == "__main__" or "<" in qualname:
+        return None
+    path = f"{module}:{qualname}"
+    try:
+        return path if resolve_import_path(path) is obj else None
+    except (ImportError, AttributeError, ValueError):
+        return None
+
+
+def resolve_import_path(path: str):
+    """The object named by ``"module:qualname"`` (importing the module)."""
+    import importlib
+
+    module, sep, qualname = path.partition(":")
+    if not sep or not module or not qualname:
+        raise ValueError(f"{path!r} is not an import path of the form 'package.module:name'.")
+    obj = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
 _KINDS: dict[str, type[BayesianModel]] = {
     cls.kind: cls for cls in (LogisticRegression, PolynomialRegression)
 }
@@ -462,11 +509,17 @@ _KINDS: dict[str, type[BayesianModel]] = {
 def model_from_dict(data: dict[str, Any], model: BayesianModel | None = None) -> BayesianModel:
     """Rebuild a spec stored by :meth:`BayesianModel.to_dict`.
 
-    A custom model's builder is not serializable; ``model`` supplies it (or None, which
-    leaves a spec that can reweight but not refit or predict).
+    A custom model's builder (and a subclass) is imported by its stored
+    ``"module:qualname"`` path when it has one, so a file names code to import: load files
+    you trust (with a key, :func:`bayes_unlearn.load` verifies they are yours). Without an
+    importable path, ``model`` supplies it (or None, which leaves a spec that can reweight
+    but not refit or predict).
     """
     data = dict(data)
     kind = data.pop("kind", None)
+    if data.get("class"):  # a user's subclass (its kind may repeat a built-in's)
+        return _subclass_from_dict(data, model)
+    data.pop("class", None)
     if kind == "custom":
         if model is not None:
             if not isinstance(model, PyMCModel):
@@ -474,8 +527,13 @@ def model_from_dict(data: dict[str, Any], model: BayesianModel | None = None) ->
                     f"The 'model' parameter must be a PyMCModel for this file. Got {type(model).__name__}."
                 )
             return model
+        mean_fn_path = data.get("mean_fn_path")
         return PyMCModel(
-            builder=None, observed=data.get("observed", "y"), binary=bool(data.get("binary", False))
+            builder=None,
+            builder_path=data.get("builder_path"),
+            mean_fn=_try_import(mean_fn_path) if mean_fn_path else None,
+            observed=data.get("observed", "y"),
+            binary=bool(data.get("binary", False)),
         )
     if kind not in _KINDS:
         raise ValueError(
@@ -484,3 +542,27 @@ def model_from_dict(data: dict[str, Any], model: BayesianModel | None = None) ->
     if model is not None:
         raise ValueError("The 'model' parameter is only for posteriors of custom PyMC models.")
     return _KINDS[kind](**data)
+
+
+def _subclass_from_dict(data: dict[str, Any], model: BayesianModel | None) -> BayesianModel:
+    """A user's :class:`BayesianModel` subclass, imported by its stored path."""
+    path = data.pop("class")
+    if model is not None:
+        return model
+    try:
+        cls = resolve_import_path(path)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise ValueError(
+            f"This posterior's model class {path!r} could not be imported ({err}); make it "
+            "importable or pass it: bu.load(path, model=MyModel(...))."
+        ) from err
+    if not (isinstance(cls, type) and issubclass(cls, BayesianModel)):
+        raise ValueError(f"{path!r} is not a BayesianModel subclass.")
+    return cls(**data)
+
+
+def _try_import(path: str):
+    try:
+        return resolve_import_path(path)
+    except (ImportError, AttributeError, ValueError):
+        return None

@@ -250,20 +250,70 @@ def _builder(X, y):
     return m
 
 
-def test_custom_model_round_trip(tmp_path, linear_data):
+def test_custom_model_round_trip_rebuilds_an_importable_builder(tmp_path, linear_data):
     X, y = linear_data
     post = bu.fit(bu.PyMCModel(_builder), X, y, draws=500, tune=500, chains=2, random_seed=1)
     post.save(tmp_path / "custom.nc")
-    back = bu.load(tmp_path / "custom.nc")  # without the builder: it can still reweight
+    back = bu.load(tmp_path / "custom.nc")  # the builder comes back by its import path
+    assert back.model.builder is _builder and back.model.to_dict()["builder_path"] == (
+        "tests.test_io:_builder"
+    )
     _assert_same(back, dataclasses.replace(back, model=back.model))
-    un = bu.unlearn(back, forget=[0], method="reweight")
-    # Saving needs a refresh, which refits a custom model: that needs the builder.
-    with pytest.raises(ValueError, match="Pass it again"):
-        un.save(tmp_path / "u.nc")
-    with_model = bu.load(tmp_path / "custom.nc", model=bu.PyMCModel(_builder))
-    written = bu.unlearn(with_model, forget=[0], method="reweight").save(tmp_path / "u.nc")
+    # Saving a reweighted custom posterior refits it, which needs the builder: no model=.
+    written = bu.unlearn(back, forget=[0], method="reweight").save(tmp_path / "u.nc")
     assert written.draws_source == "refit" and "custom" in written.diagnostics.reason
-    assert bu.load(tmp_path / "u.nc", model=bu.PyMCModel(_builder)).history[0]["row_ids"] == [0]
+    assert bu.load(tmp_path / "u.nc").history[0]["row_ids"] == [0]
+
+
+def test_a_builder_without_an_import_path_must_be_passed_again(tmp_path, linear_data):
+    X, y = linear_data
+
+    def local_builder(X, y):  # defined in a function: the file can only name it
+        return _builder(X, y)
+
+    post = bu.fit(bu.PyMCModel(local_builder), X, y, draws=500, tune=500, chains=2, random_seed=1)
+    post.save(tmp_path / "custom.nc")
+    back = bu.load(tmp_path / "custom.nc")  # without the builder: it can still reweight
+    un = bu.unlearn(back, forget=[0], method="reweight")
+    with pytest.raises(ValueError, match=r"has no import path .* Pass it again"):
+        un.save(tmp_path / "u.nc")
+    with_model = bu.load(tmp_path / "custom.nc", model=bu.PyMCModel(local_builder))
+    assert bu.unlearn(with_model, forget=[0], method="reweight").save(tmp_path / "u.nc")
+
+
+@dataclasses.dataclass(frozen=True)
+class RobustRegression(bu.PolynomialRegression):
+    """A user's subclass: a Student-t likelihood (the extension point is BayesianModel)."""
+
+    kind = "robust"
+    nu: float = 4.0
+
+    def build(self, X_std, y, *, term_names):
+        import pymc as pm
+
+        with pm.Model(coords={"term": list(term_names)}) as model:
+            x = pm.Data("X", self.design(X_std))
+            intercept = pm.Normal("intercept", 0.0, self.intercept_prior_sd)
+            coef = pm.Normal("coef", 0.0, self.coef_prior_sd, dims="term")
+            pm.StudentT("y", nu=self.nu, mu=intercept + x @ coef, sigma=self.sigma, observed=y)
+        return model
+
+    def pointwise_log_likelihood(self, params, X_std, y):
+        from scipy import stats
+
+        mu = self._linear_predictor(params, X_std)
+        return stats.t.logpdf(y, self.nu, loc=mu, scale=self.sigma)
+
+
+@pytest.mark.filterwarnings("ignore::bayes_unlearn.ConvergenceWarning")
+def test_a_bayesian_model_subclass_is_saved_and_loaded(tmp_path, linear_data):
+    X, y = linear_data
+    model = RobustRegression(sigma=1.0, nu=5.0)
+    post = bu.fit(model, X, y, draws=200, tune=200, chains=2, random_seed=1)
+    post.save(tmp_path / "robust.nc")
+    back = bu.load(tmp_path / "robust.nc")
+    assert type(back.model) is RobustRegression and back.model == model
+    assert_allclose(back.log_likelihood(), post.log_likelihood(), rtol=1e-12)
 
 
 @settings(

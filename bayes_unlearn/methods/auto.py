@@ -8,7 +8,7 @@ import numpy as np
 
 from bayes_unlearn._random import RandomSeed
 from bayes_unlearn.compiled import RowsNotInputsError
-from bayes_unlearn.methods.moment_match import moment_match
+from bayes_unlearn.methods.moment_match import MIN_ESS_MM, moment_match
 from bayes_unlearn.methods.refit import refit
 from bayes_unlearn.methods.reweight import reweight
 from bayes_unlearn.methods.smc import smc
@@ -66,6 +66,12 @@ def auto(
 def _moment_match(posterior, rows, options):
     if posterior.is_weighted:
         raise _Skip("moment matching skipped: the draws are already weighted")
+    needed = (options or {}).get("min_ess", MIN_ESS_MM)
+    if posterior.n_draws < needed:
+        raise _Skip(
+            f"moment matching skipped: it needs {needed:.0f} effective draws, the posterior "
+            f"has {posterior.n_draws} draws"
+        )
     return moment_match(posterior, rows, requested="auto", **(options or {}))
 
 

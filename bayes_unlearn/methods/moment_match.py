@@ -45,12 +45,15 @@ from bayes_unlearn.layout import assemble_idata, replace_sample_stats
 from bayes_unlearn.methods.reweight import relative_efficiency
 from bayes_unlearn.posterior import Posterior
 
-__all__ = ["MIN_RELATIVE_ESS_MM", "moment_match"]
+__all__ = ["MIN_ESS_MM", "MIN_RELATIVE_ESS_MM", "moment_match"]
 
-#: Fewer effective draws than this fraction of S make moment matching unreliable. Over 48
-#: conjugate forget requests (benchmarks/results/moment_match.md) every result with at least
-#: half its draws effective was within 0.2 posterior sd of the closed form in mean and
-#: log-sd, while below it errors reached 0.9 sd with k̂ passing.
+#: Moment matching is reliable only with k̂ passing and at least this many effective draws
+#: and this fraction of S. Over the 48 conjugate forget requests of
+#: benchmarks/results/moment_match.md, every result with S = 4000 draws and half of them
+#: effective was within 0.08 posterior sd of the closed form in mean and log-sd, whereas
+#: with S = 1000 draws results with k̂ passing and 60% of the draws effective were still off
+#: by 0.25 sd in log-sd: the maps are fitted to the same draws, and 1000 are too few.
+MIN_ESS_MM = 2000.0
 MIN_RELATIVE_ESS_MM = 0.5
 
 
@@ -62,7 +65,7 @@ def moment_match(
     covariance: bool = True,
     split: bool = True,
     reff: float | None = None,
-    min_ess: float = 100.0,
+    min_ess: float = MIN_ESS_MM,
     min_relative_ess: float = MIN_RELATIVE_ESS_MM,
     requested: str = "moment_match",
 ) -> Posterior:
@@ -84,9 +87,9 @@ def moment_match(
         draws the map was fitted to are biased).
     reff : float, optional
         Relative MCMC efficiency for PSIS (default as ``az.loo`` computes it).
-    min_ess, min_relative_ess : float, default 100 and 0.5
+    min_ess, min_relative_ess : float, default 2000 and 0.5
         Reliable only with at least ``max(min_ess, min_relative_ess · S)`` effective draws
-        (see ``MIN_RELATIVE_ESS_MM``).
+        (see ``MIN_ESS_MM``), so in practice moment matching needs about 4000 draws.
     requested : str
         The method the user asked for, recorded in the history.
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
@@ -77,3 +79,34 @@ def test_a_moment_matched_posterior_saves_as_a_refreshed_sample(linear_post, lin
     back = bu.load(tmp_path / "mm.nc")
     assert back.draws_source in ("refresh", "refit") and not back.is_weighted
     assert set(back.row_ids) == set(mm.row_ids)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [6, 7])
+def test_moment_matching_is_accurate_or_says_it_is_not(seed):
+    """Seeds 6-7 (the benchmark that set the ESS bar used 0-5): within 0.2 sd or unreliable."""
+    rng = np.random.default_rng(100 + seed)
+    X = rng.standard_normal((400, 2))
+    y = 0.5 + X @ np.array([1.0, -0.5]) + rng.standard_normal(400)
+    model = bu.PolynomialRegression(
+        sigma=1.0, intercept_prior_sd=10.0, coef_prior_sd=10.0, standardize=False
+    )
+    post = bu.fit(model, X, y, draws=1000, tune=500, chains=4, random_seed=seed)
+    for fraction in (0.1, 0.2, 0.3, 0.5):
+        forget = _structured(X, fraction)
+        keep = np.setdiff1d(np.arange(len(y)), forget)
+        mean, cov = closed_form_posterior(X[keep], y[keep])
+        sd = np.sqrt(np.diag(cov))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            mm = bu.unlearn(post, forget=forget, method="moment_match")
+        warned = any(issubclass(w.category, bu.UnreliableUnlearningWarning) for w in caught)
+        table = mm.summary()
+        mean_err = np.max(np.abs(table["mean"].to_numpy() - mean) / sd)
+        log_sd_err = np.max(np.abs(np.log(table["sd"].to_numpy() / sd)))
+        accurate = mean_err <= 0.2 and log_sd_err <= 0.2
+        assert accurate or (warned and not mm.diagnostics.reliable), (
+            fraction,
+            mean_err,
+            log_sd_err,
+        )
