@@ -29,6 +29,7 @@ _EXPORTS = {
     "LogisticRegression": "bayes_unlearn.models",
     "PolynomialRegression": "bayes_unlearn.models",
     "PyMCModel": "bayes_unlearn.models",
+    "BayesianModel": "bayes_unlearn.models",
     "UnlearningDiagnostics": "bayes_unlearn.diagnostics",
     "ConvergenceWarning": "bayes_unlearn.diagnostics",
     "audit_erasure": "bayes_unlearn.audit",
@@ -55,7 +56,12 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from bayes_unlearn.fitting import fit
     from bayes_unlearn.io import load, save
-    from bayes_unlearn.models import LogisticRegression, PolynomialRegression, PyMCModel
+    from bayes_unlearn.models import (
+        BayesianModel,
+        LogisticRegression,
+        PolynomialRegression,
+        PyMCModel,
+    )
     from bayes_unlearn.numpy_models.metrics import evaluate_unlearning
     from bayes_unlearn.posterior import Posterior
     from bayes_unlearn.repairing import Repair, repair

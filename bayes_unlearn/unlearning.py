@@ -67,10 +67,12 @@ def unlearn(
         ``bayes_unlearn.numpy_models.neural.METHODS``), which keep their training rows.
     forget : array-like of int
         Training row ids to forget (see :meth:`Posterior.find_rows` to name rows by content).
-    method : {"auto", "reweight", "smc", "refit"}, default "auto"
-        ``"auto"``: reweighting when its diagnostics pass, else SMC, else a refit when SMC's
-        own diagnostics fail. ``"reweight"``: importance-reweight the stored draws by
-        ``1 / p(D_e | θ)`` (Nguyen et al. 2022), Pareto-smoothed (milliseconds).
+    method : {"auto", "reweight", "moment_match", "smc", "refit"}, default "auto"
+        ``"auto"``: the cheapest of reweighting, moment matching, SMC and a refit whose own
+        diagnostics pass, in that order. ``"reweight"``: importance-reweight the stored draws
+        by ``1 / p(D_e | θ)`` (Nguyen et al. 2022), Pareto-smoothed (milliseconds).
+        ``"moment_match"``: move the stored draws by affine maps towards the new posterior,
+        then reweight (Paananen et al. 2021; :func:`bayes_unlearn.methods.moment_match.moment_match`).
         ``"smc"``: move the stored draws to the new posterior by tempered SMC
         (:func:`bayes_unlearn.smc.smc`). ``"refit"``: exact MCMC on the remaining rows with
         the stored model and sampler settings (the reference).
@@ -86,8 +88,10 @@ def unlearn(
         Method options; an option the method does not take is an error. reweight:
         ``pareto_smoothing`` (bool, default True), ``reff`` (relative MCMC efficiency for
         PSIS; default as ``az.loo`` computes it), ``min_ess`` (default 100),
-        ``min_relative_ess`` (default 0.75). smc: see :func:`bayes_unlearn.smc.smc`.
-        auto: the reweight options and ``smc_options`` (a dict for SMC).
+        ``min_relative_ess`` (default 0.75). moment_match: ``max_iterations``, ``covariance``,
+        ``split``, ``reff``, ``min_ess``, ``min_relative_ess``. smc: see
+        :func:`bayes_unlearn.smc.smc`. auto: the reweight options, ``moment_match_options``
+        and ``smc_options`` (dicts).
 
     Returns
     -------

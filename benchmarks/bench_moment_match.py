@@ -70,17 +70,26 @@ def one_fit(seed, chains, draws):
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
     accurate = (df["mm_mean_err"] <= TOLERANCE) & (df["mm_log_sd_err"] <= TOLERANCE)
     hard = df["reweight_k"].between(0.7, 1.0)
+    full = df["S"] == 4000
     return pd.DataFrame(
         {
             "requests": [len(df)],
             "plain k̂ in [0.7, 1.0]": [int(hard.sum())],
             "of those, moment matching reliable": [int((hard & df["mm_reliable"]).sum())],
+            "plain k̂ in [0.7, 1.0], S = 4000": [int((hard & full).sum())],
+            "of those, moment matching reliable ": [int((hard & full & df["mm_reliable"]).sum())],
             "reliable moment matchings": [int(df["mm_reliable"].sum())],
             "reliable but off by > 0.2 sd": [int((df["mm_reliable"] & ~accurate).sum())],
             "unreliable and off by > 0.2 sd": [int((~df["mm_reliable"] & ~accurate).sum())],
+            "largest error of a reliable result (sd)": [
+                round(
+                    float(df.loc[df["mm_reliable"], ["mm_mean_err", "mm_log_sd_err"]].max().max()),
+                    3,
+                )
+            ],
             "median seconds": [round(float(df["mm_seconds"].median()), 3)],
         }
-    ).T.rename(columns={0: "count"})
+    ).T.rename(columns={0: "value"})
 
 
 def main() -> None:
