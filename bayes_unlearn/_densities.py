@@ -23,7 +23,7 @@ from bayes_unlearn._kernels import Packer, in_chunks
 from bayes_unlearn.layout import posterior_dataset
 from bayes_unlearn.models import PyMCModel, Standardizer
 
-__all__ = ["ForgetDensities", "forget_densities"]
+__all__ = ["ForgetDensities", "conditioning_densities", "forget_densities"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,4 +90,41 @@ def _compiled_densities(posterior, forget) -> ForgetDensities:
         unpack=cm.constrain,
         parts=parts,
         template=posterior.idata.posterior,
+    )
+
+
+def conditioning_densities(posterior, X_new, y_new, n_threads: int = 1) -> ForgetDensities:
+    """The other direction: from ``p(θ | D)`` to ``p(θ | D, F)`` for new rows ``F``.
+
+    ``base = log p(D, F | θ) + log p(θ) + log|J|`` and ``removed = −log p(F | θ)``, in the
+    posterior's own feature scaling (used by :func:`bayes_unlearn.identify_causes`).
+    """
+    X, y = posterior.training_data()
+    if isinstance(posterior.model, PyMCModel):
+        cm = posterior.compiled()
+        model = posterior.model
+        new_rows = cm.rows_of(
+            model.build(np.asarray(X_new, float), np.asarray(y_new, float), term_names=())
+        )
+
+        def parts(Z):
+            ll_new = cm.pointwise_log_likelihood(Z, new_rows).sum(axis=1)
+            base = cm.pointwise_log_likelihood(Z).sum(axis=1) + cm.log_prior(Z) + ll_new
+            return base, -ll_new
+
+        return ForgetDensities(cm.unconstrain, cm.constrain, parts, posterior.idata.posterior)
+    model, packer, scaling = posterior.model, Packer(posterior), posterior.standardizer
+    X_std, X_new_std = scaling.transform(X), scaling.transform(np.asarray(X_new, float))
+
+    def numpy_parts(Z):
+        params, log_jac = packer.unpack(Z)
+        ll_new = model.pointwise_log_likelihood(params, X_new_std, y_new).sum(axis=1)
+        ll = model.pointwise_log_likelihood(params, X_std, y).sum(axis=1)
+        return ll + ll_new + model.log_prior(params) + log_jac, -ll_new
+
+    return ForgetDensities(
+        pack=packer.pack,
+        unpack=lambda Z: packer.unpack(Z)[0],
+        parts=lambda Z: in_chunks(numpy_parts, Z, n_threads),
+        template=packer.template,
     )

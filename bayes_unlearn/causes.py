@@ -32,7 +32,7 @@ __all__ = ["Causes", "identify_causes"]
 #: Fewer effective draws than this after reweighting by p(F | θ) make the scores unreliable.
 MIN_ESS = 100.0
 
-_METHODS = ("auto", "reweight", "refit")
+_METHODS = ("auto", "reweight", "moment_match", "smc", "refit")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,7 +116,7 @@ def identify_causes(
     X_fail,
     y_fail,
     *,
-    method: Literal["auto", "reweight", "refit"] = "auto",
+    method: Literal["auto", "reweight", "moment_match", "smc", "refit"] = "auto",
     top_k: int | None = None,
     threshold: float = 0.0,
     random_seed: RandomSeed = None,
@@ -135,12 +135,14 @@ def identify_causes(
         The model that fails (weighted posteriors are handled).
     X_fail, y_fail : array-like
         The failure cases with their correct targets.
-    method : {"auto", "reweight", "refit"}, default "auto"
-        How ``p(θ | D, F)`` is obtained. ``"reweight"``: the stored draws reweighted by
-        ``p(F | θ)``, Pareto-smoothed (milliseconds). ``"refit"``: MCMC on ``D ∪ F`` with
-        the stored model and sampler settings (exact, a refit's cost). ``"auto"``:
-        reweighting when its k̂ and ESS pass, else the refit; ``diagnostics.reason`` says
-        which ran and why.
+    method : {"auto", "reweight", "moment_match", "smc", "refit"}, default "auto"
+        How ``p(θ | D, F)`` is obtained, the forget ladder in the other direction.
+        ``"reweight"``: the stored draws reweighted by ``p(F | θ)``, Pareto-smoothed
+        (milliseconds). ``"moment_match"``: the draws moved towards ``p(θ | D, F)`` by
+        affine maps, then reweighted. ``"smc"``: tempering ``p(F | θ)`` in. ``"refit"``:
+        MCMC on ``D ∪ F`` with the stored model and sampler settings (exact, a refit's
+        cost). ``"auto"``: the first of these whose own diagnostics pass, in that order;
+        ``diagnostics.reason`` names each rung left and why.
     top_k : int, optional
         Mark the ``top_k`` highest-scoring rows as causes instead of ``r > threshold``.
     threshold : float, default 0.0
@@ -186,20 +188,11 @@ def identify_causes(
     start = time.perf_counter()
     ll = posterior.log_likelihood()  # (draws, rows) for D
     before = _weighted.weighted_mean(ll, posterior.weights)
-    diagnostics = None
-    if method != "refit":
-        after, se, diagnostics = _reweighted_scores(posterior, ll, before, X_f, y_f, method)
-    if diagnostics is None or (method == "auto" and not diagnostics.reliable):
-        after, se, diagnostics = _refit_scores(
-            posterior,
-            ll,
-            before,
-            X_f,
-            y_f,
-            random_seed,
-            progressbar,
-            after_reweight=diagnostics if method == "auto" else None,
-        )
+    ctx = _Context(posterior, ll, before, X_f, y_f, random_seed, progressbar)
+    try:
+        after, se, diagnostics = _auto(ctx) if method == "auto" else _RUNGS[method](ctx)
+    except _NotApplicable as err:
+        raise ValueError(f"identify_causes(method={method!r}) does not apply: {err}.") from err
     diagnostics = dataclasses.replace(diagnostics, seconds=time.perf_counter() - start)
     if not diagnostics.reliable:
         warnings.warn(diagnostics.verdict, UnreliableScoresWarning, stacklevel=2)
@@ -243,11 +236,13 @@ def _score_table(posterior, before, after, se, top_k, threshold) -> pd.DataFrame
     return table
 
 
-def _reweighted_scores(posterior, ll, before, X_f, y_f, requested):
+def _reweighted_scores(ctx):
     """``E_{p(θ|D,F)}[log p(z|θ)]`` by PSIS reweighting with ``p(F | θ)``, its MC error."""
     import arviz as az
 
     from bayes_unlearn.methods.reweight import relative_efficiency
+
+    posterior, ll, before, X_f, y_f = ctx.posterior, ctx.ll, ctx.before, ctx.X_f, ctx.y_f
 
     lw, w = posterior.log_weights, posterior.weights
     log_lik_f = posterior.pointwise_log_likelihood(X_f, y_f).sum(axis=1)
@@ -260,25 +255,15 @@ def _reweighted_scores(posterior, ll, before, X_f, y_f, requested):
     ess = _weighted.importance_ess(lw_f)
     n = posterior.n_draws
     problems = importance_problems(float(k_hat), ess, n, MIN_ESS)
-    if not problems:
-        verdict = "The reweighted scores are reliable: Pareto k̂ and ESS are within bounds."
-        reason = (
-            "requested"
-            if requested == "reweight"
-            else (
-                f"auto: k̂ {float(k_hat):.2f} ≤ {pareto_k_threshold(n):.2f} and ESS {ess:.0f} ≥ "
-                f"{MIN_ESS:.0f}"
-            )
-        )
-    else:
-        verdict = (
-            "The reweighted scores are unreliable (" + "; ".join(problems) + "): the failures "
-            "move the posterior too far for the stored draws. Use method='auto' or 'refit'."
-        )
-        reason = "requested"
+    verdict = (
+        "The reweighted scores are reliable: Pareto k̂ and ESS are within bounds."
+        if not problems
+        else "The reweighted scores are unreliable (" + "; ".join(problems) + "): the "
+        "failures move the posterior too far for the stored draws. Use method='auto' or 'refit'."
+    )
     diagnostics = CauseDiagnostics(
         method="reweight",
-        reason=reason,
+        reason="requested",
         n_failures=len(y_f),
         n_rows=ll.shape[1],
         n_draws=n,
@@ -292,9 +277,12 @@ def _reweighted_scores(posterior, ll, before, X_f, y_f, requested):
     return after, se, diagnostics
 
 
-def _refit_scores(posterior, ll, before, X_f, y_f, random_seed, progressbar, after_reweight=None):
+def _refit_scores(ctx):
     """``E_{p(θ|D,F)}[log p(z|θ)]`` from an MCMC refit on ``D ∪ F``, its MC error."""
     from bayes_unlearn.sampling import resample_like
+
+    posterior, ll, before, X_f, y_f = ctx.posterior, ctx.ll, ctx.before, ctx.X_f, ctx.y_f
+    random_seed, progressbar = ctx.random_seed, ctx.progressbar
 
     X, y = posterior.training_data()
     ids = posterior.row_ids
@@ -315,17 +303,9 @@ def _refit_scores(posterior, ll, before, X_f, y_f, random_seed, progressbar, aft
         _monte_carlo_se((ll_f - after) / joint.n_draws, joint),
     )
     d = joint.diagnostics
-    reason, details = "requested", {}
-    if after_reweight is not None:
-        rw = after_reweight
-        reason = (
-            f"auto: reweighting unreliable (k̂ {rw.pareto_k:.2f}, ESS {rw.ess_importance:.0f} "
-            f"of {rw.n_draws}); exact refit"
-        )
-        details = {"reweight_pareto_k": rw.pareto_k, "reweight_ess": rw.ess_importance}
     diagnostics = CauseDiagnostics(
         method="refit",
-        reason=reason,
+        reason="requested",
         n_failures=len(y_f),
         n_rows=ll.shape[1],
         n_draws=joint.n_draws,
@@ -337,9 +317,191 @@ def _refit_scores(posterior, ll, before, X_f, y_f, random_seed, progressbar, aft
         ),
         r_hat=d.r_hat,
         ess_bulk=d.ess_bulk,
-        details=details,
     )
     return after, se, diagnostics
+
+
+@dataclasses.dataclass(frozen=True)
+class _Context:
+    """What every rung needs: the posterior, the rows' log-likelihoods, the failures."""
+
+    posterior: Posterior
+    ll: np.ndarray
+    before: np.ndarray
+    X_f: np.ndarray
+    y_f: np.ndarray
+    random_seed: RandomSeed
+    progressbar: bool
+
+
+class _NotApplicable(Exception):
+    """A rung that does not apply to this posterior (the message says why)."""
+
+
+def _moment_matched_scores(ctx):
+    """``p(θ | D, F)`` by moment matching the draws towards it (see methods.moment_match)."""
+    import arviz as az
+
+    from bayes_unlearn.methods.moment_match import (
+        MIN_ESS_MM,
+        MIN_RELATIVE_ESS_MM,
+        match_moments,
+    )
+    from bayes_unlearn.methods.reweight import relative_efficiency
+
+    posterior = ctx.posterior
+    n = posterior.n_draws
+    min_ess = max(MIN_ESS_MM, MIN_RELATIVE_ESS_MM * n)
+    if posterior.is_weighted or n < min_ess:
+        raise _NotApplicable(
+            "it needs equally weighted draws, at least "
+            f"{min_ess:.0f} of them effective ({n} draws here)"
+        )
+    densities = _conditioning(ctx)
+    reff = relative_efficiency(posterior)
+    Z, log_ratio, details = match_moments(
+        densities.pack(posterior.params), densities.parts, reff=reff, min_ess=min_ess
+    )
+    log_w, k_hat = az.psislw(log_ratio.copy(), reff=reff)
+    w = np.exp(log_w)
+    ll_new = _training_log_likelihood(posterior, densities.unpack(Z))
+    after = _weighted.weighted_mean(ll_new, w)
+    se = np.hypot(
+        _monte_carlo_se(posterior.weights[:, None] * (ctx.ll - ctx.before), posterior),
+        _monte_carlo_se(w[:, None] * (ll_new - after), posterior),
+    )
+    ess = _weighted.importance_ess(log_w)
+    problems = importance_problems(float(k_hat), ess, n, min_ess)
+    return (
+        after,
+        se,
+        _cause_diagnostics(
+            ctx,
+            "moment_match",
+            problems,
+            pareto_k=float(k_hat),
+            pareto_k_threshold=pareto_k_threshold(n),
+            ess_importance=ess,
+            min_ess=min_ess,
+            details=details,
+        ),
+    )
+
+
+def _smc_scores(ctx):
+    """``p(θ | D, F)`` by tempering ``p(F | θ)`` in (see methods.smc)."""
+    from bayes_unlearn._random import get_random_generator
+    from bayes_unlearn.methods.smc import LIMITS, smc_problems, temper
+
+    posterior = ctx.posterior
+    densities = _conditioning(ctx)
+    rng = get_random_generator(ctx.random_seed)
+    Z = densities.pack(posterior.params)
+    if posterior.is_weighted:
+        Z = Z[_weighted.systematic_resample(posterior.weights, rng)]
+    Z, t, stages, _ = temper(
+        Z,
+        densities.parts,
+        rng,
+        ess_threshold=0.5,
+        max_stages=LIMITS["max_stages"],
+        max_steps=20,
+        target_move=0.99,
+    )
+    n_unique = int(np.unique(Z, axis=0).shape[0])
+    ll_new = _training_log_likelihood(posterior, densities.unpack(Z))
+    after = ll_new.mean(axis=0)
+    se = np.hypot(
+        _monte_carlo_se(posterior.weights[:, None] * (ctx.ll - ctx.before), posterior),
+        ll_new.std(axis=0) / np.sqrt(n_unique),  # particles: distinct ones, as independent
+    )
+    problems = smc_problems(t, stages, n_unique, LIMITS)
+    return (
+        after,
+        se,
+        _cause_diagnostics(
+            ctx, "smc", problems, min_ess=LIMITS["min_ess"], details={"stages": stages}
+        ),
+    )
+
+
+def _conditioning(ctx):
+    from bayes_unlearn._densities import conditioning_densities
+    from bayes_unlearn._kernels import default_threads
+    from bayes_unlearn.compiled import RowsNotInputsError
+
+    try:
+        return conditioning_densities(ctx.posterior, ctx.X_f, ctx.y_f, default_threads())
+    except RowsNotInputsError as err:
+        raise _NotApplicable("needs the model's row arrays in pm.Data") from err
+
+
+def _training_log_likelihood(posterior, params) -> np.ndarray:
+    X, y = posterior.training_data()
+    return posterior.model.pointwise_log_likelihood(params, posterior.standardizer.transform(X), y)
+
+
+_LABELS = {"reweight": "reweighting", "moment_match": "moment matching", "smc": "SMC"}
+
+
+def _cause_diagnostics(ctx, method, problems, **fields) -> CauseDiagnostics:
+    label = _LABELS[method]
+    return CauseDiagnostics(
+        method=method,
+        reason="requested",
+        n_failures=len(ctx.y_f),
+        n_rows=ctx.ll.shape[1],
+        n_draws=ctx.posterior.n_draws,
+        reliable=not problems,
+        verdict=f"The {label} scores are reliable: their diagnostics pass."
+        if not problems
+        else f"The {label} scores are unreliable (" + "; ".join(problems) + "). Use "
+        "method='auto' or 'refit'.",
+        **fields,
+    )
+
+
+def _auto(ctx):
+    """The first rung whose own diagnostics pass: reweight → moment matching → SMC → refit."""
+    why, details = [], {}
+    for name in ("reweight", "moment_match", "smc"):
+        try:
+            after, se, d = _RUNGS[name](ctx)
+        except _NotApplicable as skip:
+            why.append(f"{_LABELS[name]} skipped: {skip}")
+            continue
+        if name == "reweight":
+            details = {"reweight_pareto_k": d.pareto_k, "reweight_ess": d.ess_importance}
+        if d.reliable:
+            passed = (
+                f"k̂ {d.pareto_k:.2f} ≤ {d.pareto_k_threshold:.2f} and ESS "
+                f"{d.ess_importance:.0f} ≥ {d.min_ess:.0f}"
+                if name == "reweight"
+                else f"{_LABELS[name]} diagnostics passed"
+            )
+            reason = "auto: " + "; ".join([*why, passed])
+            return (
+                after,
+                se,
+                dataclasses.replace(d, reason=reason, details={**d.details, **details}),
+            )
+        short = (
+            f"k̂ {d.pareto_k:.2f}, ESS {d.ess_importance:.0f} of {d.n_draws}"
+            if d.pareto_k is not None
+            else d.verdict
+        )
+        why.append(f"{_LABELS[name]} unreliable ({short})")
+    after, se, d = _refit_scores(ctx)
+    reason = "auto: " + "; ".join([*why, "exact refit"])
+    return after, se, dataclasses.replace(d, reason=reason, details={**d.details, **details})
+
+
+_RUNGS = {
+    "reweight": _reweighted_scores,
+    "moment_match": _moment_matched_scores,
+    "smc": _smc_scores,
+    "refit": _refit_scores,
+}
 
 
 def _monte_carlo_se(influence: np.ndarray, posterior: Posterior) -> np.ndarray:

@@ -464,10 +464,10 @@ def _parser_causes(sub) -> None:
     p.add_argument("--target", help="target column in the failures CSV (default: the fit's)")
     p.add_argument(
         "--method",
-        choices=["auto", "reweight", "refit"],
+        choices=["auto", "reweight", "moment_match", "smc", "refit"],
         default="auto",
-        help="how p(θ | D, F) is obtained (default auto: reweighting when its diagnostics "
-        "pass, else a refit)",
+        help="how p(θ | D, F) is obtained (default auto: the first of reweight, "
+        "moment_match, smc whose diagnostics pass, else a refit)",
     )
     p.add_argument(
         "--top-k",
@@ -503,7 +503,7 @@ def _parser_repair(sub) -> None:
     )
     p.add_argument(
         "--cause-method",
-        choices=["auto", "reweight", "refit"],
+        choices=["auto", "reweight", "moment_match", "smc", "refit"],
         default="auto",
         help="how the cause scores are computed (default auto)",
     )

@@ -21,11 +21,11 @@ import pandas as pd
 from bayes_unlearn._random import RandomSeed, get_random_generator
 
 __all__ = [
-    "load_radon",
     "PIMA_COLUMNS",
     "PIMA_SHA256",
     "impute_zeros",
     "load_pima",
+    "load_radon",
     "make_linear_regression",
     "make_polynomial_regression",
 ]

@@ -63,7 +63,7 @@ def repair(
     *,
     fractions: Sequence[float] = (0.25, 0.5, 0.75, 1.0),
     rule: Literal["one_se", "best"] = "one_se",
-    cause_method: Literal["auto", "reweight", "refit"] = "auto",
+    cause_method: Literal["auto", "reweight", "moment_match", "smc", "refit"] = "auto",
     method: str = "auto",
     allow_unreliable: bool = False,
     random_seed: RandomSeed = None,
@@ -92,7 +92,7 @@ def repair(
         lpd is within one standard error of the best (the standard error of the pointwise
         difference, as ``az.compare`` computes it), so rows are only forgotten when the
         trusted rows can tell that it helps.
-    cause_method : {"auto", "reweight", "refit"}, default "auto"
+    cause_method : {"auto", "reweight", "moment_match", "smc", "refit"}, default "auto"
         How :func:`~bayes_unlearn.identify_causes` obtains ``p(θ | D, F)``.
     method : {"auto", "refit", "smc", "reweight"}, default "auto"
         How each candidate forgets its rows (:func:`~bayes_unlearn.unlearn`).

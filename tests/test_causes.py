@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -44,7 +45,7 @@ def test_reweight_and_refit_scores_agree_within_monte_carlo_error(shifted):
     assert (np.abs(z) < 3.5).mean() > 0.98
 
 
-def test_auto_refits_where_reweighted_scores_are_unreliable(shifted, recwarn):
+def test_auto_climbs_where_reweighted_scores_are_unreliable(shifted, recwarn):
     post, _, X_fail, y_fail = shifted  # 10 failures: k̂ 0.70 > 0.67, ESS 58 < 100
     with pytest.warns(bu.UnreliableScoresWarning, match="method='auto' or 'refit'"):
         cheap = bu.identify_causes(post, X_fail, y_fail, method="reweight")
@@ -53,12 +54,33 @@ def test_auto_refits_where_reweighted_scores_are_unreliable(shifted, recwarn):
     auto = bu.identify_causes(post, X_fail, y_fail, random_seed=2)
     assert not [w for w in recwarn if issubclass(w.category, bu.UnreliableScoresWarning)]
     d = auto.diagnostics
-    assert d.method == "refit" and d.reliable and d.r_hat is not None
+    # 1000 draws: too few for moment matching, so SMC tempers the failures in.
+    assert d.method == "smc" and d.reliable
     assert d.reason.startswith("auto: reweighting unreliable (k̂ 0.70")
+    assert "moment matching skipped: it needs equally weighted draws, at least 2000" in d.reason
     assert d.details["reweight_pareto_k"] == cheap.diagnostics.pareto_k
-    exact = bu.identify_causes(post, X_fail, y_fail, method="refit", random_seed=2)
-    pd.testing.assert_frame_equal(auto.table, exact.table)  # the same refit, the same seed
+    smc = bu.identify_causes(post, X_fail, y_fail, method="smc", random_seed=2)
+    pd.testing.assert_frame_equal(auto.table, smc.table)  # the same rung, the same seed
     assert "verdict" in str(d) and "Causes(" in repr(auto)
+    with pytest.raises(ValueError, match=r"method='moment_match'.* at least 2000"):
+        bu.identify_causes(post, X_fail, y_fail, method="moment_match")
+
+
+def test_every_rung_scores_close_to_the_exact_refit(linear_post, linear_data):
+    """The conjugate model (4000 draws): each rung's r(z) within its own error of the refit's."""
+    X, y = linear_data
+    rng = np.random.default_rng(9)
+    X_fail = rng.uniform(1.0, 2.0, (8, 2))
+    y_fail = 0.5 + X_fail @ np.array([1.0, -0.5]) + 2.0  # failures the model underpredicts
+    exact = bu.identify_causes(linear_post, X_fail, y_fail, method="refit", random_seed=3)
+    ref = exact.table.sort_index()
+    for method in ("moment_match", "smc"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", bu.UnreliableScoresWarning)
+            causes = bu.identify_causes(linear_post, X_fail, y_fail, method=method, random_seed=4)
+        table = causes.table.sort_index()
+        z = (table["r"] - ref["r"]) / np.hypot(table["se"], ref["se"])
+        assert (np.abs(z) < 4).all(), (method, causes.diagnostics, float(np.abs(z).max()))
 
 
 def test_a_causes_result_still_reads_as_the_old_dataframe(shifted):
@@ -150,7 +172,7 @@ def test_cli_causes(shifted, tmp_path, capsys):
         == 0
     )
     text = capsys.readouterr().out
-    assert "row_id" in text and "method: refit (auto: reweighting unreliable" in text
+    assert "row_id" in text and "method: smc (auto: reweighting unreliable" in text
     table = pd.read_csv(out)
     assert len(table) == 150 and table["is_cause"].sum() > 0
     cheap = ["causes", str(tmp_path / "post.nc"), "--failures", str(tmp_path / "fail.csv")]

@@ -45,7 +45,7 @@ from bayes_unlearn.layout import assemble_idata, replace_sample_stats
 from bayes_unlearn.methods.reweight import relative_efficiency
 from bayes_unlearn.posterior import Posterior
 
-__all__ = ["MIN_ESS_MM", "MIN_RELATIVE_ESS_MM", "moment_match"]
+__all__ = ["MIN_ESS_MM", "MIN_RELATIVE_ESS_MM", "match_moments", "moment_match"]
 
 #: Moment matching is reliable only with k̂ passing and at least this many effective draws
 #: and this fraction of S. Over the 48 conjugate forget requests of
@@ -110,18 +110,17 @@ def moment_match(
     new_scaling = remaining_scaling(posterior, rows)
     densities = forget_densities(posterior, forget, new_scaling, default_threads())
     params = posterior.model.reparametrize(posterior.params, posterior.standardizer, new_scaling)
-    Z0 = densities.pack(params)
-    base0, removed0 = densities.parts(Z0)
     reff = relative_efficiency(posterior) if reff is None else float(reff)
     min_ess = max(float(min_ess), float(min_relative_ess) * posterior.n_draws)
-    limits = {"k_max": pareto_k_threshold(posterior.n_draws), "min_ess": min_ess}
-    fit = _adapt(
-        Z0, base0, base0 + removed0, densities.parts, limits, reff, max_iterations, covariance
+    Z, log_ratio, details = match_moments(
+        densities.pack(params),
+        densities.parts,
+        reff=reff,
+        min_ess=min_ess,
+        max_iterations=max_iterations,
+        covariance=covariance,
+        split=split,
     )
-    if fit.steps and split:
-        Z, log_ratio = _split_weights(Z0, base0, base0 + removed0, fit, densities.parts)
-    else:
-        Z, log_ratio = fit.Z, fit.log_ratio
     return _result(
         posterior,
         rows,
@@ -131,14 +130,40 @@ def moment_match(
         requested=requested,
         reff=reff,
         min_ess=min_ess,
-        details={
-            "pareto_k_plain": fit.k_plain,
-            "steps": fit.steps,
-            "split": bool(fit.steps and split),
-            "density_evaluations": fit.evaluations + (1 if fit.steps and split else 0),
-            "seconds": time.perf_counter() - start,
-        },
+        details={**details, "seconds": time.perf_counter() - start},
     )
+
+
+def match_moments(
+    Z0: np.ndarray,
+    parts,
+    *,
+    reff: float,
+    min_ess: float,
+    max_iterations: int = 30,
+    covariance: bool = True,
+    split: bool = True,
+):
+    """The moment-matching core: moved draws, their raw log importance ratios, a record.
+
+    ``Z0`` are equally weighted draws (unconstrained) of ``exp(base + removed)``; ``parts(Z)``
+    returns ``(base, removed)`` and the target is ``exp(base)``. Forgetting rows and
+    conditioning on failure cases (:func:`bayes_unlearn.identify_causes`) both use it.
+    """
+    base0, removed0 = parts(Z0)
+    limits = {"k_max": pareto_k_threshold(Z0.shape[0]), "min_ess": min_ess}
+    fit = _adapt(Z0, base0, base0 + removed0, parts, limits, reff, max_iterations, covariance)
+    if fit.steps and split:
+        Z, log_ratio = _split_weights(Z0, base0, base0 + removed0, fit, parts)
+    else:
+        Z, log_ratio = fit.Z, fit.log_ratio
+    details = {
+        "pareto_k_plain": fit.k_plain,
+        "steps": fit.steps,
+        "split": bool(fit.steps and split),
+        "density_evaluations": fit.evaluations + (1 if fit.steps and split else 0),
+    }
+    return Z, log_ratio, details
 
 
 @dataclasses.dataclass(frozen=True)

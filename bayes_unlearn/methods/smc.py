@@ -30,7 +30,7 @@ from bayes_unlearn.diagnostics import UnlearningDiagnostics
 from bayes_unlearn.layout import assemble_idata
 from bayes_unlearn.posterior import Posterior
 
-__all__ = ["smc"]
+__all__ = ["LIMITS", "smc", "smc_problems", "temper"]
 
 
 def _next_temperature(log_lik_e: np.ndarray, t: float, target_ess: float) -> float:
@@ -110,7 +110,7 @@ def smc(
     Z = densities.pack(params)
     if posterior.is_weighted:
         Z = Z[_weighted.systematic_resample(posterior.weights, rng)]
-    Z, t, stages, n_evals = _temper(
+    Z, t, stages, n_evals = temper(
         Z,
         densities.parts,
         rng,
@@ -151,7 +151,11 @@ def smc(
     )
 
 
-def _smc_diagnostics(posterior, *, n_forget, n_unique, t, stages, n_evals, limits, seconds):
+#: The limits SMC's verdict checks, at their defaults.
+LIMITS = {"max_stages": 100, "min_acceptance": 0.05, "min_ess": 100.0}
+
+
+def smc_problems(t: float, stages: list, n_unique: int, limits: dict) -> list[str]:
     """SMC's verdict: reached t = 1, moves still accepted, enough distinct particles."""
     last_acc = stages[-1]["acceptance"] if stages else 1.0
     problems = []
@@ -161,6 +165,13 @@ def _smc_diagnostics(posterior, *, n_forget, n_unique, t, stages, n_evals, limit
         problems.append(f"acceptance {last_acc:.3f} < {limits['min_acceptance']}")
     if n_unique < limits["min_ess"]:
         problems.append(f"only {n_unique} distinct particles")
+    return problems
+
+
+def _smc_diagnostics(posterior, *, n_forget, n_unique, t, stages, n_evals, limits, seconds):
+    """SMC's verdict: reached t = 1, moves still accepted, enough distinct particles."""
+    last_acc = stages[-1]["acceptance"] if stages else 1.0
+    problems = smc_problems(t, stages, n_unique, limits)
     return UnlearningDiagnostics(
         method="smc",
         reason="requested",
@@ -184,7 +195,7 @@ def _smc_diagnostics(posterior, *, n_forget, n_unique, t, stages, n_evals, limit
     )
 
 
-def _temper(Z, log_density_parts, rng, *, ess_threshold, max_stages, max_steps, target_move):
+def temper(Z, log_density_parts, rng, *, ess_threshold, max_stages, max_steps, target_move):
     """Tempering stages from t = 0 to 1: reweight, resample, move. Returns the particles,
     the temperature reached, the per-stage records and the number of likelihood sweeps."""
     n = Z.shape[0]
