@@ -14,11 +14,11 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed  ## fit Pima, forget 1% of rows, compare with an exact refit
 	$(BIN)/bayes-unlearn demo
 
-test: $(VENV)/.installed  ## the whole test suite
-	$(BIN)/python -m pytest
+test: $(VENV)/.installed  ## the whole test suite, on two workers (pytest-xdist)
+	$(BIN)/python -m pytest -n 2
 
 test-fast: $(VENV)/.installed  ## skip the tests marked slow
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -n 2 -m "not slow"
 
 bench: $(VENV)/.installed  ## timing benchmark; writes benchmarks/results/
 	$(BIN)/python -m benchmarks.bench_reweight
