@@ -188,7 +188,7 @@ def identify_causes(
     start = time.perf_counter()
     ll = posterior.log_likelihood()  # (draws, rows) for D
     before = _weighted.weighted_mean(ll, posterior.weights)
-    ctx = _Context(posterior, ll, before, X_f, y_f, random_seed, progressbar)
+    ctx = _Context(posterior, ll, before, X_f, y_f, random_seed, progressbar, method == "auto")
     try:
         after, se, diagnostics = _auto(ctx) if method == "auto" else _RUNGS[method](ctx)
     except _NotApplicable as err:
@@ -332,6 +332,7 @@ class _Context:
     y_f: np.ndarray
     random_seed: RandomSeed
     progressbar: bool
+    auto: bool = False
 
 
 class _NotApplicable(Exception):
@@ -391,9 +392,13 @@ def _moment_matched_scores(ctx):
 def _smc_scores(ctx):
     """``p(θ | D, F)`` by tempering ``p(F | θ)`` in (see methods.smc)."""
     from bayes_unlearn._random import get_random_generator
+    from bayes_unlearn.methods.auto import SMC_CUSTOM_SKIP
     from bayes_unlearn.methods.smc import LIMITS, smc_problems, temper
+    from bayes_unlearn.models import PyMCModel
 
     posterior = ctx.posterior
+    if ctx.auto and isinstance(posterior.model, PyMCModel):
+        raise _NotApplicable(SMC_CUSTOM_SKIP.removeprefix("SMC skipped: "))
     densities = _conditioning(ctx)
     rng = get_random_generator(ctx.random_seed)
     Z = densities.pack(posterior.params)

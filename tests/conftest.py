@@ -109,3 +109,24 @@ def mcmc_efficiency(post):
 PROPERTY_SETTINGS = settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
+
+
+def linear_builder(X, y):
+    """The conjugate linear model as a user would write it, rows in pm.Data."""
+    import pymc as pm
+
+    with pm.Model() as model:
+        x = pm.Data("x", X)
+        intercept = pm.Normal("intercept", 0.0, 10.0)
+        coef = pm.Normal("coef", 0.0, 10.0, shape=X.shape[1])
+        pm.Normal("y", intercept + x @ coef, 1.0, observed=y)
+    return model
+
+
+@pytest.fixture(scope="session")
+def custom_linear_post(linear_data):
+    """``linear_post``'s model written as a user's PyMC model: the same NUTS draws."""
+    X, y = linear_data
+    return bu.fit(
+        bu.PyMCModel(linear_builder), X, y, draws=1000, tune=1000, chains=4, random_seed=11
+    )

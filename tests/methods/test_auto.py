@@ -72,3 +72,12 @@ def test_auto_skips_moment_matching_for_weighted_draws(linear_post, linear_data)
     forget = forget[~np.isin(forget, [0, 1])]
     un = bu.unlearn(first, forget=forget, random_seed=0)
     assert "moment matching skipped: the draws are already weighted" in un.diagnostics.reason
+
+
+def test_auto_does_not_use_smc_for_a_users_own_model(custom_linear_post, linear_data):
+    X, _ = linear_data
+    forget = np.flatnonzero(X[:, 0] > np.quantile(X[:, 0], 0.7))  # moment matching fails here
+    un = bu.unlearn(custom_linear_post, forget=forget, random_seed=0)
+    d = un.diagnostics
+    assert d.method == "refit" and d.reliable
+    assert "moment matching unreliable" in d.reason and "SMC skipped" in d.reason

@@ -10,7 +10,6 @@ from numpy.testing import assert_allclose
 
 import bayes_unlearn as bu
 from tests.conftest import closed_form_posterior
-from tests.methods.test_smc import linear_builder
 
 
 def _structured(X, fraction):
@@ -50,11 +49,11 @@ def test_without_split_the_adapted_draws_are_weighted_directly(linear_post, line
     assert not mm.diagnostics.details["split"] and mm.is_weighted
 
 
-def test_a_custom_model_gets_the_builtin_result_through_the_compiled_path(linear_post, linear_data):
-    X, y = linear_data
-    custom = bu.fit(
-        bu.PyMCModel(linear_builder), X, y, draws=1000, tune=1000, chains=4, random_seed=11
-    )
+def test_a_custom_model_gets_the_builtin_result_through_the_compiled_path(
+    linear_post, linear_data, custom_linear_post
+):
+    X, _ = linear_data
+    custom = custom_linear_post
     forget = _structured(X, 0.25)
     mine = bu.unlearn(custom, forget=forget, method="moment_match")
     builtin = bu.unlearn(linear_post, forget=forget, method="moment_match")

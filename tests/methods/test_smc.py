@@ -61,24 +61,12 @@ def test_unreliable_smc_warns(linear_post, linear_data):
     assert not un.diagnostics.reliable
 
 
-def linear_builder(X, y):
-    """The conjugate linear model as a user would write it, rows in pm.Data."""
-    import pymc as pm
-
-    with pm.Model() as model:
-        x = pm.Data("x", X)
-        intercept = pm.Normal("intercept", 0.0, 10.0)
-        coef = pm.Normal("coef", 0.0, 10.0, shape=X.shape[1])
-        pm.Normal("y", intercept + x @ coef, 1.0, observed=y)
-    return model
-
-
-def test_smc_runs_any_pymc_model_through_the_compiled_path(linear_post, linear_data):
+def test_smc_runs_any_pymc_model_through_the_compiled_path(
+    linear_post, linear_data, custom_linear_post
+):
     """The same model written by a user gives the built-in's particles (same seeds)."""
     X, y = linear_data
-    custom = bu.fit(
-        bu.PyMCModel(linear_builder), X, y, draws=1000, tune=1000, chains=4, random_seed=11
-    )
+    custom = custom_linear_post
     for name in ("intercept", "coef"):  # the same NUTS draws as the built-in fit
         assert_allclose(custom.params[name], linear_post.params[name], atol=1e-8)
     forget = np.flatnonzero(X[:, 0] > np.median(X[:, 0]))
