@@ -13,12 +13,19 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from bayes_unlearn.integrity import Key, check_key, row_fingerprints
+from bayes_unlearn.layout import assemble_idata
 from bayes_unlearn.models import Standardizer
 
 if TYPE_CHECKING:  # pragma: no cover
     from bayes_unlearn.posterior import Posterior
 
-__all__ = ["forgotten", "record_request", "remaining_scaling", "scaling_log_prior_shift"]
+__all__ = [
+    "forgotten",
+    "record_request",
+    "remaining_idata",
+    "remaining_scaling",
+    "scaling_log_prior_shift",
+]
 
 
 def forgotten(
@@ -97,3 +104,22 @@ def scaling_log_prior_shift(posterior: Posterior, new_scaling: Standardizer):
     model = posterior.model
     moved = model.reparametrize(params, posterior.standardizer, new_scaling)
     return moved, model.log_prior(moved) - model.log_prior(params)
+
+
+def remaining_idata(posterior: Posterior, forget: np.ndarray, dataset, scaling: Standardizer):
+    """InferenceData for new equally weighted draws ``dataset`` of ``p(θ | D_r)``.
+
+    The remaining rows (``~forget``) with their log-likelihoods and ``h(θ)`` at the new draws,
+    in the remaining rows' ``scaling`` (moment matching and SMC end here).
+    """
+    X, y = posterior.training_data()
+    return assemble_idata(
+        posterior.model,
+        dataset,
+        None,
+        X[~forget],
+        y[~forget],
+        row_ids=posterior.row_ids[~forget],
+        standardizer=scaling,
+        feature_names=posterior.feature_names,
+    )

@@ -25,9 +25,11 @@ __all__ = ["N_COUNTIES", "radon_above_action_level", "radon_varying_slopes"]
 N_COUNTIES = 85
 
 
-def _rows(X):
+def _homes(pm, X):
+    """The row-indexed data as ``pm.Data`` on the ``home`` dim: county index and floor."""
     X = np.asarray(X, dtype=np.float64)
-    return X[:, 0].astype(np.int64), X[:, 1]
+    county = pm.Data("county_idx", X[:, 0].astype(np.int64), dims="home")
+    return county, pm.Data("floor", X[:, 1], dims="home")
 
 
 def radon_varying_slopes(X, y):
@@ -37,10 +39,8 @@ def radon_varying_slopes(X, y):
     Normal(0, 5) priors on ``μ``, HalfNormal(2) on ``τ`` and ``σ``.
     """
     pm = _backend.pymc()
-    county, floor = _rows(X)
     with pm.Model(coords={"county": np.arange(N_COUNTIES)}) as model:
-        county_idx = pm.Data("county_idx", county, dims="home")
-        floor_data = pm.Data("floor", floor, dims="home")
+        county_idx, floor_data = _homes(pm, X)
         mu_a = pm.Normal("mu_a", 0.0, 5.0)
         tau_a = pm.HalfNormal("tau_a", 2.0)
         mu_b = pm.Normal("mu_b", 0.0, 5.0)
@@ -66,10 +66,8 @@ def radon_above_action_level(X, y):
     ``y`` is the 0/1 indicator ``log_radon > log 4`` (the US EPA action level).
     """
     pm = _backend.pymc()
-    county, floor = _rows(X)
     with pm.Model(coords={"county": np.arange(N_COUNTIES)}) as model:
-        county_idx = pm.Data("county_idx", county, dims="home")
-        floor_data = pm.Data("floor", floor, dims="home")
+        county_idx, floor_data = _homes(pm, X)
         mu_a = pm.Normal("mu_a", 0.0, 2.5)
         tau_a = pm.HalfNormal("tau_a", 1.0)
         z = pm.Normal("z", 0.0, 1.0, dims="county")

@@ -34,14 +34,14 @@ import numpy as np
 
 from bayes_unlearn import _weighted
 from bayes_unlearn._densities import forget_densities
-from bayes_unlearn._forget import forgotten, remaining_scaling
+from bayes_unlearn._forget import forgotten, remaining_idata, remaining_scaling
 from bayes_unlearn._kernels import default_threads
 from bayes_unlearn.diagnostics import (
     UnlearningDiagnostics,
     importance_problems,
     pareto_k_threshold,
 )
-from bayes_unlearn.layout import assemble_idata, replace_sample_stats
+from bayes_unlearn.layout import replace_sample_stats
 from bayes_unlearn.methods.reweight import relative_efficiency
 from bayes_unlearn.posterior import Posterior
 
@@ -280,17 +280,7 @@ def _result(posterior, rows, dataset, log_ratio, new_scaling, *, requested, reff
     import arviz as az
 
     forget = np.isin(posterior.row_ids, rows)
-    X, y = posterior.training_data()
-    idata = assemble_idata(
-        posterior.model,
-        dataset,
-        None,
-        X[~forget],
-        y[~forget],
-        row_ids=posterior.row_ids[~forget],
-        standardizer=new_scaling,
-        feature_names=posterior.feature_names,
-    )
+    idata = remaining_idata(posterior, forget, dataset, new_scaling)
     log_w, k_hat = az.psislw(log_ratio.copy(), reff=reff)
     idata.sample_stats = replace_sample_stats(
         idata, log_weight=log_w, log_importance_ratio=log_ratio

@@ -23,11 +23,10 @@ import numpy as np
 
 from bayes_unlearn import _weighted
 from bayes_unlearn._densities import forget_densities
-from bayes_unlearn._forget import forgotten, remaining_scaling
+from bayes_unlearn._forget import forgotten, remaining_idata, remaining_scaling
 from bayes_unlearn._kernels import default_threads, independent_mh
 from bayes_unlearn._random import RandomSeed, get_random_generator
 from bayes_unlearn.diagnostics import UnlearningDiagnostics
-from bayes_unlearn.layout import assemble_idata
 from bayes_unlearn.posterior import Posterior
 
 __all__ = ["LIMITS", "smc", "smc_problems", "temper"]
@@ -119,17 +118,7 @@ def smc(
         max_steps=max_steps,
         target_move=target_move,
     )
-    X, y = posterior.training_data()
-    idata = assemble_idata(
-        posterior.model,
-        densities.dataset(Z),
-        None,
-        X[~forget],
-        y[~forget],
-        row_ids=posterior.row_ids[~forget],
-        standardizer=new_scaling,
-        feature_names=posterior.feature_names,
-    )
+    idata = remaining_idata(posterior, forget, densities.dataset(Z), new_scaling)
     diagnostics = _smc_diagnostics(
         posterior,
         n_forget=int(rows.size),
