@@ -64,8 +64,27 @@ def importance_problems(k_hat: float, ess: float, n_draws: int, min_ess: float) 
     return problems
 
 
-@dataclasses.dataclass(frozen=True)
-class UnlearningDiagnostics:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _Verdict:
+    """What every diagnostics record holds: the method, why it ran, and its verdict."""
+
+    method: str
+    reason: str
+    n_draws: int
+    reliable: bool
+    verdict: str
+    pareto_k: float | None = None
+    pareto_k_threshold: float | None = None
+    ess_importance: float | None = None
+    ess_bulk: float | None = None
+    min_ess: float = 100.0
+    r_hat: float | None = None
+    seconds: float | None = None
+    details: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class UnlearningDiagnostics(_Verdict):
     """How a forget request was carried out, and whether the result can be trusted.
 
     Attributes
@@ -111,25 +130,12 @@ class UnlearningDiagnostics:
         One plain-language sentence saying what to do.
     """
 
-    method: str
-    reason: str
     n_forget: int
     n_remaining: int
-    n_draws: int
-    reliable: bool
-    verdict: str
-    pareto_k: float | None = None
-    pareto_k_threshold: float | None = None
-    ess_importance: float | None = None
-    ess_bulk: float | None = None
     distinct_draws: int | None = None
-    min_ess: float = 100.0
-    r_hat: float | None = None
     divergences: int | None = None
     stages: int | None = None
     acceptance: float | None = None
-    seconds: float | None = None
-    details: dict = dataclasses.field(default_factory=dict)
 
     @property
     def ess(self) -> float | None:
@@ -171,8 +177,8 @@ class UnlearningDiagnostics:
         return "\n".join(lines)
 
 
-@dataclasses.dataclass(frozen=True)
-class CauseDiagnostics:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CauseDiagnostics(_Verdict):
     """How the cause scores of :func:`~bayes_unlearn.identify_causes` were computed.
 
     Attributes
@@ -206,21 +212,8 @@ class CauseDiagnostics:
         ``reweight_pareto_k`` and ``reweight_ess``.
     """
 
-    method: str
-    reason: str
     n_failures: int
     n_rows: int
-    n_draws: int
-    reliable: bool
-    verdict: str
-    pareto_k: float | None = None
-    pareto_k_threshold: float | None = None
-    ess_importance: float | None = None
-    min_ess: float = 100.0
-    r_hat: float | None = None
-    ess_bulk: float | None = None
-    seconds: float | None = None
-    details: dict = dataclasses.field(default_factory=dict)
 
     def __str__(self) -> str:
         lines = [

@@ -42,7 +42,7 @@ from bayes_unlearn.diagnostics import (
     pareto_k_threshold,
 )
 from bayes_unlearn.layout import replace_sample_stats
-from bayes_unlearn.methods.reweight import relative_efficiency
+from bayes_unlearn.methods.reweight import MIN_RELATIVE_ESS, relative_efficiency
 from bayes_unlearn.posterior import Posterior
 
 __all__ = ["MIN_ESS_MM", "MIN_RELATIVE_ESS_MM", "match_moments", "moment_match"]
@@ -89,7 +89,9 @@ def moment_match(
         Relative MCMC efficiency for PSIS (default as ``az.loo`` computes it).
     min_ess, min_relative_ess : float, default 2000 and 0.5
         Reliable only with at least ``max(min_ess, min_relative_ess · S)`` effective draws
-        (see ``MIN_ESS_MM``), so in practice moment matching needs about 4000 draws.
+        (see ``MIN_ESS_MM``), so in practice moment matching needs about 4000 draws. Where no
+        map is accepted the result is plain reweighting and needs reweighting's
+        ``0.75 · S``.
     requested : str
         The method the user asked for, recorded in the history.
 
@@ -112,15 +114,20 @@ def moment_match(
     params = posterior.model.reparametrize(posterior.params, posterior.standardizer, new_scaling)
     reff = relative_efficiency(posterior) if reff is None else float(reff)
     min_ess = max(float(min_ess), float(min_relative_ess) * posterior.n_draws)
+    # Unmoved draws are plain reweighting, which is held to its own (higher) bar; so the
+    # maps are sought until that bar is met, and only moved draws get the lower one.
+    plain_bar = max(min_ess, MIN_RELATIVE_ESS * posterior.n_draws)
     Z, log_ratio, details = match_moments(
         densities.pack(params),
         densities.parts,
         reff=reff,
-        min_ess=min_ess,
+        min_ess=plain_bar,
         max_iterations=max_iterations,
         covariance=covariance,
         split=split,
     )
+    if not details["steps"]:
+        min_ess = plain_bar
     return _result(
         posterior,
         rows,
