@@ -421,6 +421,8 @@ def _smc_scores(ctx):
         ll_new.std(axis=0) / np.sqrt(n_unique),  # particles: distinct ones, as independent
     )
     problems = smc_problems(t, stages, n_unique, LIMITS)
+    if isinstance(posterior.model, PyMCModel):  # validated on the built-in models only
+        problems.append("independence moves not validated on a user's own model")
     return (
         after,
         se,

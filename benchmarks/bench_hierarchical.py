@@ -25,7 +25,7 @@ import bayes_unlearn as bu
 from bayes_unlearn.example_models import radon_above_action_level, radon_varying_slopes
 from benchmarks._common import machine, markdown_table, write
 
-SAMPLER = {"draws": 1000, "tune": 1000, "chains": 4}
+SAMPLER = {"draws": 1000, "tune": 1000, "chains": 4, "target_accept": 0.95}
 METHODS = ("reweight", "moment_match", "smc", "auto")
 
 

@@ -70,7 +70,9 @@ def test_smc_runs_any_pymc_model_through_the_compiled_path(
     for name in ("intercept", "coef"):  # the same NUTS draws as the built-in fit
         assert_allclose(custom.params[name], linear_post.params[name], atol=1e-8)
     forget = np.flatnonzero(X[:, 0] > np.median(X[:, 0]))
-    mine = bu.unlearn(custom, forget=forget, method="smc", random_seed=1)
+    with pytest.warns(bu.UnreliableUnlearningWarning, match="validated only on the built-in"):
+        mine = bu.unlearn(custom, forget=forget, method="smc", random_seed=1)
+    assert not mine.diagnostics.reliable
     builtin = bu.unlearn(linear_post, forget=forget, method="smc", random_seed=1)
     assert mine.diagnostics.stages == builtin.diagnostics.stages
     for name in ("intercept", "coef"):
