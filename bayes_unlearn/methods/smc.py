@@ -132,7 +132,12 @@ def smc(
         seconds=time.perf_counter() - start_time,
     )
     if isinstance(posterior.model, PyMCModel) and diagnostics.reliable:
-        diagnostics = dataclasses.replace(diagnostics, reliable=False, verdict=UNVALIDATED)
+        diagnostics = dataclasses.replace(
+            diagnostics,
+            reliable=False,
+            verdict=UNVALIDATED,
+            details={**diagnostics.details, "own_checks": "passed"},
+        )
     return forgotten(
         posterior,
         rows,
