@@ -393,7 +393,7 @@ def _smc_scores(ctx):
     """``p(θ | D, F)`` by tempering ``p(F | θ)`` in (see methods.smc)."""
     from bayes_unlearn._random import get_random_generator
     from bayes_unlearn.methods.auto import SMC_CUSTOM_SKIP
-    from bayes_unlearn.methods.smc import LIMITS, smc_problems, temper
+    from bayes_unlearn.methods.smc import LIMITS, SCHEDULE, smc_problems, temper
     from bayes_unlearn.models import PyMCModel
 
     posterior = ctx.posterior
@@ -408,10 +408,8 @@ def _smc_scores(ctx):
         Z,
         densities.parts,
         rng,
-        ess_threshold=0.5,
         max_stages=LIMITS["max_stages"],
-        max_steps=20,
-        target_move=0.99,
+        **SCHEDULE,
     )
     n_unique = int(np.unique(Z, axis=0).shape[0])
     ll_new = _training_log_likelihood(posterior, densities.unpack(Z))

@@ -88,7 +88,11 @@ class CompiledModel:
         self.dim = sum(b.size for b in self.blocks)
         self._row_vars = _row_variables(model, self.obs_rv, self.n_rows)
         self.row_data = {name: np.asarray(_value_of(var)) for name, var in self._row_vars.items()}
-        _check_no_row_constants(_row_log_likelihood(self, _row_inputs(self)), self.n_rows)
+        # The per-row log-likelihood graph with rows as inputs: built once, used by the
+        # constants check, the cache key and compilation.
+        self._row_inputs = _row_inputs(self)
+        self._loglik = _row_log_likelihood(self, self._row_inputs)
+        _check_no_row_constants(self._loglik, self.n_rows)
 
     # --- data ---------------------------------------------------------------------------
     def rows_of(self, model) -> dict[str, np.ndarray]:
@@ -184,7 +188,7 @@ def _structure_key(cm: CompiledModel) -> str:
     from pytensor.printing import debugprint
 
     model = cm.model
-    graphs = [_row_log_likelihood(cm, _row_inputs(cm)), model.logp(vars=model.free_RVs)]
+    graphs = [cm._loglik, model.logp(vars=model.free_RVs)]
     digest = hashlib.sha256(debugprint(graphs, file="str", print_type=True).encode())
     for var in ancestors(graphs):
         if hasattr(var, "get_value") or isinstance(var, Constant):
@@ -280,9 +284,9 @@ def _graphs(cm: CompiledModel) -> dict:
     from pytensor.graph.replace import vectorize_graph
 
     model = cm.model
-    row_inputs = _row_inputs(cm)
+    row_inputs = cm._row_inputs
     values = [model.rvs_to_values[rv] for rv in model.free_RVs]
-    loglik = _row_log_likelihood(cm, row_inputs)
+    loglik = cm._loglik
     logprior = model.logp(vars=model.free_RVs, jacobian=True, sum=True)
     weights = pt.vector("row_weights")
     logp = (weights * loglik).sum() + logprior

@@ -31,7 +31,22 @@ from bayes_unlearn.diagnostics import UnlearningDiagnostics
 from bayes_unlearn.models import PyMCModel
 from bayes_unlearn.posterior import Posterior
 
-__all__ = ["LIMITS", "UNVALIDATED", "smc", "smc_problems", "temper"]
+__all__ = ["LIMITS", "SCHEDULE", "UNVALIDATED", "smc", "smc_problems", "temper"]
+
+
+#: The verdict on a user's own model: these moves are validated only on the built-in models.
+UNVALIDATED = (
+    "SMC is unreliable here: its independence moves are validated only on the built-in "
+    "models; on the radon models they passed their own checks in 5 of 5 forget requests "
+    "while 0.15-1.08 posterior sd off a refit (benchmarks/results/hierarchical.md). Use "
+    "method='refit'."
+)
+
+#: The tempering schedule's and moves' defaults (smc's keyword defaults, shared with causes).
+SCHEDULE = {"ess_threshold": 0.5, "max_steps": 20, "target_move": 0.99}
+
+#: The limits SMC's verdict checks, at their defaults.
+LIMITS = {"max_stages": 100, "min_acceptance": 0.05, "min_ess": 100.0}
 
 
 def _next_temperature(log_lik_e: np.ndarray, t: float, target_ess: float) -> float:
@@ -53,12 +68,12 @@ def smc(
     posterior: Posterior,
     rows: np.ndarray,
     *,
-    ess_threshold: float = 0.5,
-    max_stages: int = 100,
-    max_steps: int = 20,
-    target_move: float = 0.99,
-    min_acceptance: float = 0.05,
-    min_ess: float = 100.0,
+    ess_threshold: float = SCHEDULE["ess_threshold"],
+    max_stages: int = LIMITS["max_stages"],
+    max_steps: int = SCHEDULE["max_steps"],
+    target_move: float = SCHEDULE["target_move"],
+    min_acceptance: float = LIMITS["min_acceptance"],
+    min_ess: float = LIMITS["min_ess"],
     n_threads: int | None = None,
     random_seed: RandomSeed = None,
     requested: str = "smc",
@@ -147,18 +162,6 @@ def smc(
         requested=requested,
         diagnostics=diagnostics,
     )
-
-
-#: The verdict on a user's own model: these moves are validated only on the built-in models.
-UNVALIDATED = (
-    "SMC is unreliable here: its independence moves are validated only on the built-in "
-    "models; on the radon models they passed their own checks in 5 of 5 forget requests "
-    "while 0.15-1.08 posterior sd off a refit (benchmarks/results/hierarchical.md). Use "
-    "method='refit'."
-)
-
-#: The limits SMC's verdict checks, at their defaults.
-LIMITS = {"max_stages": 100, "min_acceptance": 0.05, "min_ess": 100.0}
 
 
 def smc_problems(t: float, stages: list, n_unique: int, limits: dict) -> list[str]:
