@@ -34,6 +34,11 @@ class ForgetDensities:
     unpack: Callable[[np.ndarray], dict]
     parts: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
     template: object
+    #: ``(Z, t) ↦`` the log density of ``base + (1 − t)·removed`` and its gradient in ``Z``,
+    #: where gradients exist (the compiled path); SMC then moves particles by HMC.
+    tempered: Callable[[np.ndarray, float], tuple[np.ndarray, np.ndarray]] | None = None
+    #: ``removed`` alone (cheaper than ``parts``), where ``tempered`` exists.
+    removed: Callable[[np.ndarray], np.ndarray] | None = None
 
     def dataset(self, Z: np.ndarray):
         """The ``posterior`` group for vectors ``Z`` (as many as the template's draws)."""
@@ -79,17 +84,19 @@ def _compiled_densities(posterior, forget) -> ForgetDensities:
     cm = posterior.compiled()
     remaining, removed_rows = cm.subset(~forget), cm.subset(forget)
 
+    def removed(Z):
+        return cm.pointwise_log_likelihood(Z, removed_rows).sum(axis=1)
+
     def parts(Z):
-        return (
-            cm.pointwise_log_likelihood(Z, remaining).sum(axis=1) + cm.log_prior(Z),
-            cm.pointwise_log_likelihood(Z, removed_rows).sum(axis=1),
-        )
+        return cm.pointwise_log_likelihood(Z, remaining).sum(axis=1) + cm.log_prior(Z), removed(Z)
 
     return ForgetDensities(
         pack=cm.unconstrain,
         unpack=cm.constrain,
         parts=parts,
         template=posterior.idata.posterior,
+        tempered=lambda Z, t: cm.log_density_and_grad(Z, np.where(forget, 1.0 - t, 1.0)),
+        removed=removed,
     )
 
 
@@ -106,13 +113,25 @@ def conditioning_densities(posterior, X_new, y_new, n_threads: int = 1) -> Forge
         new_rows = cm.rows_of(
             model.build(np.asarray(X_new, float), np.asarray(y_new, float), term_names=())
         )
+        both = {k: np.concatenate([cm.row_data[k], new_rows[k]]) for k in new_rows}
+        is_new = np.arange(len(both[cm.OBSERVED])) >= len(cm.row_data[cm.OBSERVED])
+
+        def removed(Z):
+            return -cm.pointwise_log_likelihood(Z, new_rows).sum(axis=1)
 
         def parts(Z):
-            ll_new = cm.pointwise_log_likelihood(Z, new_rows).sum(axis=1)
-            base = cm.pointwise_log_likelihood(Z).sum(axis=1) + cm.log_prior(Z) + ll_new
-            return base, -ll_new
+            neg_ll_new = removed(Z)
+            base = cm.pointwise_log_likelihood(Z).sum(axis=1) + cm.log_prior(Z) - neg_ll_new
+            return base, neg_ll_new
 
-        return ForgetDensities(cm.unconstrain, cm.constrain, parts, posterior.idata.posterior)
+        return ForgetDensities(
+            pack=cm.unconstrain,
+            unpack=cm.constrain,
+            parts=parts,
+            template=posterior.idata.posterior,
+            tempered=lambda Z, t: cm.log_density_and_grad(Z, np.where(is_new, t, 1.0), both),
+            removed=removed,
+        )
     model, packer, scaling = posterior.model, Packer(posterior), posterior.standardizer
     X_std, X_new_std = scaling.transform(X), scaling.transform(np.asarray(X_new, float))
 

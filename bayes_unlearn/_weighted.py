@@ -61,9 +61,11 @@ def weighted_log_mean_exp(log_x: np.ndarray, log_w: np.ndarray) -> np.ndarray:
     return logsumexp(log_x + log_w.reshape((-1,) + (1,) * (log_x.ndim - 1)), axis=0)
 
 
-def systematic_resample(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Indices of ``len(weights)`` draws by systematic resampling (one uniform, low variance)."""
-    n = weights.size
+def systematic_resample(
+    weights: np.ndarray, rng: np.random.Generator, size: int | None = None
+) -> np.ndarray:
+    """Indices of ``size`` (default ``len(weights)``) draws by systematic resampling."""
+    n = weights.size if size is None else int(size)
     positions = (rng.random() + np.arange(n)) / n
     cdf = np.cumsum(weights)
     cdf[-1] = 1.0

@@ -392,40 +392,29 @@ def _moment_matched_scores(ctx):
 def _smc_scores(ctx):
     """``p(θ | D, F)`` by tempering ``p(F | θ)`` in (see methods.smc)."""
     from bayes_unlearn._random import get_random_generator
-    from bayes_unlearn.methods.auto import SMC_CUSTOM_SKIP
-    from bayes_unlearn.methods.smc import LIMITS, SCHEDULE, smc_problems, temper
-    from bayes_unlearn.models import PyMCModel
+    from bayes_unlearn.methods.smc import LIMITS, SCHEDULE, distinct, smc_problems, temper
 
     posterior = ctx.posterior
-    if ctx.auto and isinstance(posterior.model, PyMCModel):
-        raise _NotApplicable(SMC_CUSTOM_SKIP.removeprefix("SMC skipped: "))
     densities = _conditioning(ctx)
     rng = get_random_generator(ctx.random_seed)
     Z = densities.pack(posterior.params)
     if posterior.is_weighted:
         Z = Z[_weighted.systematic_resample(posterior.weights, rng)]
-    Z, t, stages, _ = temper(
-        Z,
-        densities.parts,
-        rng,
-        max_stages=LIMITS["max_stages"],
-        **SCHEDULE,
-    )
-    n_unique = int(np.unique(Z, axis=0).shape[0])
-    ll_new = _training_log_likelihood(posterior, densities.unpack(Z))
+    res = temper(Z, densities, rng, max_stages=LIMITS["max_stages"], **SCHEDULE)
+    # Independent MH: distinct particles count as independent; HMC: the chains' bulk ESS.
+    effective = distinct(res.Z) if res.chains_ess is None else min(distinct(res.Z), res.chains_ess)
+    ll_new = _training_log_likelihood(posterior, densities.unpack(res.Z))
     after = ll_new.mean(axis=0)
     se = np.hypot(
         _monte_carlo_se(posterior.weights[:, None] * (ctx.ll - ctx.before), posterior),
-        ll_new.std(axis=0) / np.sqrt(n_unique),  # particles: distinct ones, as independent
+        ll_new.std(axis=0) / np.sqrt(effective),
     )
-    problems = smc_problems(t, stages, n_unique, LIMITS)
-    if isinstance(posterior.model, PyMCModel):  # validated on the built-in models only
-        problems.append("independence moves not validated on a user's own model")
+    details = {"kernel": res.kernel, "stages": res.stages}
     return (
         after,
         se,
         _cause_diagnostics(
-            ctx, "smc", problems, min_ess=LIMITS["min_ess"], details={"stages": stages}
+            ctx, "smc", smc_problems(res, LIMITS), min_ess=LIMITS["min_ess"], details=details
         ),
     )
 

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from bayes_unlearn import _backend
+from bayes_unlearn import _backend, _scatter
 
 __all__ = ["CompiledModel", "RowsNotInputsError", "UnsupportedModelError", "check_model"]
 
@@ -76,6 +76,8 @@ class CompiledModel:
     """
 
     OBSERVED = "__observed__"
+    #: Draws per call of a compiled function (see ``_in_batches``).
+    batch_draws = 256
 
     def __init__(self, model, observed: str | None = None):
         pm = _backend.pymc()
@@ -114,15 +116,15 @@ class CompiledModel:
     # --- evaluation ---------------------------------------------------------------------
     def pointwise_log_likelihood(self, u: np.ndarray, data: Mapping | None = None) -> np.ndarray:
         """``log p(y_i | u_s)``, shape (draws, rows); ``data`` defaults to the training rows."""
-        return self._functions["loglik"](np.atleast_2d(u), *self._data_args(data))
+        return self._in_batches("loglik", u, *self._data_args(data))
 
     def log_prior(self, u: np.ndarray) -> np.ndarray:
         """Log prior density of unconstrained ``u`` (log-Jacobians included), shape (draws,)."""
-        return self._functions["logprior"](np.atleast_2d(u))
+        return self._in_batches("logprior", u)
 
     def log_prior_constrained(self, u: np.ndarray) -> np.ndarray:
         """Log prior density of the constrained parameters (no Jacobian), shape (draws,)."""
-        return self._functions["logprior_constrained"](np.atleast_2d(u))
+        return self._in_batches("logprior_constrained", u)
 
     def log_density_and_grad(
         self, u: np.ndarray, row_weights: np.ndarray | None = None, data: Mapping | None = None
@@ -131,8 +133,7 @@ class CompiledModel:
         args = self._data_args(data)
         n = np.shape(args[0])[0]
         c = np.ones(n) if row_weights is None else np.asarray(row_weights, dtype=float)
-        logp, grad = self._functions["logp_grad"](np.atleast_2d(u), c, *args)
-        return logp, grad
+        return self._in_batches("logp_grad", u, c, *args)
 
     def unconstrain(self, params: Mapping[str, np.ndarray]) -> np.ndarray:
         """Flat unconstrained vectors (draws, dim) from constrained draws by variable name."""
@@ -145,6 +146,24 @@ class CompiledModel:
     def constrain(self, u: np.ndarray) -> dict[str, np.ndarray]:
         """Constrained draws by variable name from flat unconstrained vectors."""
         return dict(zip(self.names, self._functions["constrain"](np.atleast_2d(u)), strict=True))
+
+    def _in_batches(self, name: str, u: np.ndarray, *args):
+        """``name``'s function over ``batch_draws`` draws at a time, outputs concatenated.
+
+        Each batch's (draws, rows) intermediates stay in the CPU cache: the radon model's
+        log density and gradient over 4000 draws runs 2-4x faster in batches of 256 than
+        in one call.
+        """
+        u = np.atleast_2d(u)
+        fn = self._functions[name]
+        if u.shape[0] <= self.batch_draws:
+            return fn(u, *args)
+        outs = [
+            fn(u[i : i + self.batch_draws], *args) for i in range(0, u.shape[0], self.batch_draws)
+        ]
+        if isinstance(outs[0], list):
+            return tuple(np.concatenate(parts) for parts in zip(*outs, strict=True))
+        return np.concatenate(outs)
 
     def _data_args(self, data):
         data = self.row_data if data is None else data
@@ -182,14 +201,21 @@ _CACHE: dict = {}
 def _structure_key(cm: CompiledModel) -> str:
     """What compiled functions depend on: the graphs (rows symbolic) and any other data."""
     import hashlib
+    import re
 
     from pytensor.graph.basic import Constant
     from pytensor.graph.traversal import ancestors
     from pytensor.printing import debugprint
 
     model = cm.model
-    graphs = [cm._loglik, model.logp(vars=model.free_RVs)]
-    digest = hashlib.sha256(debugprint(graphs, file="str", print_type=True).encode())
+    # The prior is fixed by the free variables' generative graphs and their transforms
+    # (cheaper to print than its log density graph).
+    graphs = [cm._loglik, *model.free_RVs]
+    transforms = [type(model.rvs_to_transforms.get(rv)).__qualname__ for rv in model.free_RVs]
+    text = debugprint(graphs, file="str", print_type=True)
+    # Random generators print with their memory address; the seed does not change the graph.
+    digest = hashlib.sha256(re.sub(r" at 0x[0-9A-Fa-f]+", "", text).encode())
+    digest.update(repr(transforms).encode())
     for var in ancestors(graphs):
         if hasattr(var, "get_value") or isinstance(var, Constant):
             value = np.asarray(_value_of(var))
@@ -286,8 +312,13 @@ def _graphs(cm: CompiledModel) -> dict:
     model = cm.model
     row_inputs = cm._row_inputs
     values = [model.rvs_to_values[rv] for rv in model.free_RVs]
-    loglik = cm._loglik
-    logprior = model.logp(vars=model.free_RVs, jacobian=True, sum=True)
+    loglik, logprior, prior_only = _checks_to_ninf(
+        [
+            cm._loglik,
+            model.logp(vars=model.free_RVs, jacobian=True, sum=True),
+            model.logp(vars=model.free_RVs, jacobian=False, sum=True),
+        ]
+    )
     weights = pt.vector("row_weights")
     logp = (weights * loglik).sum() + logprior
     grads = pt.grad(logp, values)
@@ -303,9 +334,8 @@ def _graphs(cm: CompiledModel) -> dict:
 
     flat_grad = pt.concatenate([g.reshape((flat.shape[0], -1)) for g in vec(grads)], axis=1)
     rows = list(row_inputs.values())
-    compile_ = functools.partial(pytensor.function, on_unused_input="ignore")
+    compile_ = functools.partial(pytensor.function, on_unused_input="ignore", mode=_scatter.mode())
     constrained = model.replace_rvs_by_values(model.free_RVs)
-    prior_only = model.logp(vars=model.free_RVs, jacobian=False, sum=True)
     return {
         "loglik": lambda: compile_([flat, *rows], vec(loglik)),
         "logprior": lambda: compile_([flat], vec(logprior)),
@@ -314,6 +344,31 @@ def _graphs(cm: CompiledModel) -> dict:
         "constrain": lambda: compile_([flat], vec(constrained)),
         "unconstrain": lambda: _compile_unconstrain(cm, pt, vectorize_graph, compile_),
     }
+
+
+def _checks_to_ninf(outputs: list) -> list:
+    """PyMC's parameter checks as ``-inf`` instead of errors, one verdict per draw.
+
+    A check raises for the whole call, so one draw that strays out of bounds (a leapfrog step
+    underflowing a scale to 0) would fail a batch. PyMC's own rewrite turns each check into a
+    switch to ``-inf``; applied here, before vectorizing, it judges each draw on its own
+    (after vectorizing, the check's ``all`` would span the whole batch).
+    """
+    from pymc.logprob.utils import CheckParameterValue, local_check_parameter_to_ninf_switch
+    from pytensor.graph.replace import graph_replace
+    from pytensor.graph.traversal import applys_between, graph_inputs
+
+    for _ in range(10):  # checks nested in checks are replaced one level per pass
+        checks = {
+            node.outputs[0]: local_check_parameter_to_ninf_switch.transform(None, node)
+            for node in applys_between(list(graph_inputs(outputs)), outputs)
+            if isinstance(node.op, CheckParameterValue)
+        }
+        replace = {old: new[0] for old, new in checks.items() if new}
+        if not replace:
+            break
+        outputs = graph_replace(outputs, replace, strict=False)
+    return outputs
 
 
 def _compile_unconstrain(cm, pt, vectorize_graph, compile_):

@@ -12,7 +12,6 @@ from bayes_unlearn.methods.moment_match import MIN_ESS_MM, moment_match
 from bayes_unlearn.methods.refit import refit
 from bayes_unlearn.methods.reweight import reweight
 from bayes_unlearn.methods.smc import smc
-from bayes_unlearn.models import PyMCModel
 from bayes_unlearn.posterior import Posterior
 
 __all__ = ["auto"]
@@ -71,17 +70,7 @@ def _moment_match(posterior, rows, options):
     return moment_match(posterior, rows, requested="auto", **(options or {}))
 
 
-#: Why auto does not use SMC for a user's own model (method="smc" still runs it).
-SMC_CUSTOM_SKIP = (
-    "SMC skipped: its independence moves are validated only on the built-in models; on the "
-    "radon models they passed their own checks while 0.15-1.08 posterior sd off a refit "
-    "(benchmarks/results/hierarchical.md)"
-)
-
-
 def _smc(posterior, rows, random_seed, options):
-    if isinstance(posterior.model, PyMCModel):
-        raise _Skip(SMC_CUSTOM_SKIP)
     return smc(posterior, rows, random_seed=random_seed, requested="auto", **(options or {}))
 
 

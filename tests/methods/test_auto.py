@@ -5,8 +5,10 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from numpy.testing import assert_allclose
 
 import bayes_unlearn as bu
+from tests.conftest import closed_form_posterior
 
 
 def test_default_method_is_auto(linear_post, linear_data):
@@ -76,12 +78,16 @@ def test_auto_skips_moment_matching_for_weighted_draws(linear_post, linear_data)
     assert "moment matching skipped: the draws are already weighted" in un.diagnostics.reason
 
 
-def test_auto_does_not_use_smc_for_a_users_own_model(custom_linear_post, linear_data):
-    X, _ = linear_data
+def test_auto_moves_a_users_own_model_by_smc(custom_linear_post, linear_data):
+    X, y = linear_data
     forget = np.flatnonzero(X[:, 0] > np.quantile(X[:, 0], 0.7))
     un = bu.unlearn(
         custom_linear_post, forget=forget, random_seed=0, moment_match_options={"max_iterations": 0}
     )
     d = un.diagnostics
-    assert d.method == "refit" and d.reliable
-    assert "moment matching unreliable" in d.reason and "SMC skipped" in d.reason
+    assert d.method == "smc" and d.reliable and d.details["kernel"] == "HMC"
+    assert "moment matching unreliable" in d.reason and "SMC diagnostics passed" in d.reason
+    keep = np.setdiff1d(np.arange(len(y)), forget)
+    mean, cov = closed_form_posterior(X[keep], y[keep])
+    atol = 4 * np.sqrt(np.diag(cov)).max() / np.sqrt(d.ess)
+    assert_allclose(un.summary()["mean"], mean, rtol=0, atol=atol)

@@ -61,22 +61,29 @@ def test_unreliable_smc_warns(linear_post, linear_data):
     assert not un.diagnostics.reliable
 
 
-def test_smc_runs_any_pymc_model_through_the_compiled_path(
-    linear_post, linear_data, custom_linear_post
-):
-    """The same model written by a user gives the built-in's particles (same seeds)."""
+def test_smc_moves_a_users_own_model_by_hmc_to_the_closed_form(custom_linear_post, linear_data):
+    """Any PyMC model: waste-free HMC on the compiled log density and gradient."""
     X, y = linear_data
-    custom = custom_linear_post
-    for name in ("intercept", "coef"):  # the same NUTS draws as the built-in fit
-        assert_allclose(custom.params[name], linear_post.params[name], atol=1e-8)
     forget = np.flatnonzero(X[:, 0] > np.median(X[:, 0]))
-    with pytest.warns(bu.UnreliableUnlearningWarning, match="validated only on the built-in"):
-        mine = bu.unlearn(custom, forget=forget, method="smc", random_seed=1)
-    assert not mine.diagnostics.reliable
-    builtin = bu.unlearn(linear_post, forget=forget, method="smc", random_seed=1)
-    assert mine.diagnostics.stages == builtin.diagnostics.stages
-    for name in ("intercept", "coef"):
-        assert_allclose(mine.params[name], builtin.params[name], atol=1e-8)
+    un = bu.unlearn(custom_linear_post, forget=forget, method="smc", random_seed=1)
+    d = un.diagnostics
+    assert d.reliable and d.details["kernel"] == "HMC" and d.stages >= 2
+    assert d.ess == d.ess_bulk >= 0.25 * un.n_draws  # the final chains were extended to it
+    keep = np.setdiff1d(np.arange(len(y)), forget)
+    mean, cov = closed_form_posterior(X[keep], y[keep])
+    sd = np.sqrt(np.diag(cov))
+    table = un.summary()
+    # The bulk ESS of the final chains stands for independent draws.
+    assert_allclose(table["mean"], mean, rtol=0, atol=4 * sd.max() / np.sqrt(d.ess))
+    assert_allclose(table["sd"], sd, rtol=4 / np.sqrt(2 * d.ess))
+
+
+def test_hmc_smc_reports_chains_that_did_not_mix(custom_linear_post, linear_data):
+    X, _ = linear_data
+    forget = np.flatnonzero(X[:, 0] > np.median(X[:, 0]))
+    with pytest.warns(bu.UnreliableUnlearningWarning, match="final chains' bulk ESS"):
+        un = bu.unlearn(custom_linear_post, forget=forget, method="smc", min_ess=1e5)
+    assert not un.diagnostics.reliable
 
 
 def test_smc_asks_for_pm_data_where_rows_are_baked_into_the_model(linear_data):
