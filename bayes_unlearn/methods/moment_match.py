@@ -192,8 +192,9 @@ class _Adapted:
 def _adapt(Z0, base0, log_g0, parts, limits, reff, max_iterations, covariance) -> _Adapted:
     """Accept shift, scale or covariance maps while they improve the weights' verdict.
 
-    A map is kept when it lowers k̂ while k̂ fails its threshold, and, once k̂ passes, when
-    it raises the effective sample size (the verdict also asks for ``min_ess``).
+    A map is kept when it lowers k̂ by at least ``MIN_K_GAIN`` while k̂ fails its threshold,
+    and, once k̂ passes, when it raises the effective sample size by at least
+    ``MIN_ESS_GAIN`` (the verdict also asks for ``min_ess``); smaller gains end the search.
     """
     d = Z0.shape[1]
     state = {"Z": Z0, "A": np.eye(d), "b": np.zeros(d), "log_det": 0.0}
@@ -210,7 +211,7 @@ def _adapt(Z0, base0, log_g0, parts, limits, reff, max_iterations, covariance) -
             new_ratio = parts(Z)[0] - (log_g0 - log_det)
             evaluations += 1
             new_score = _score(new_ratio, reff, limits)
-            if new_score < score:
+            if _improves(new_score, score):
                 state = {
                     "Z": Z,
                     "A": A_step @ state["A"],
@@ -235,6 +236,21 @@ def _score(log_ratio, reff, limits):
     k_hat = float(k_hat)
     failing = not k_hat <= limits["k_max"]
     return (failing, k_hat if failing else -_weighted.importance_ess(smoothed))
+
+
+#: Smallest gains a map must bring to be kept: k̂ lower by this much while it fails, ESS
+#: higher by this fraction once it passes (smaller gains cost a likelihood sweep each).
+MIN_K_GAIN, MIN_ESS_GAIN = 0.01, 0.01
+
+
+def _improves(new, old) -> bool:
+    """Whether score ``new`` beats ``old`` by more than noise (see :func:`_score`)."""
+    (new_fails, new_value), (old_fails, old_value) = new, old
+    if new_fails != old_fails:
+        return old_fails  # passing k̂ beats failing k̂
+    if new_fails:
+        return new_value < old_value - MIN_K_GAIN
+    return -new_value > -old_value * (1.0 + MIN_ESS_GAIN)
 
 
 def _passes(score, limits) -> bool:

@@ -294,10 +294,7 @@ def _temper_hmc(Z, densities, rng, *, ess_threshold, max_stages):
         m = n_chains if t >= 1.0 else max(2, round(INTERMEDIATE_SHARE * n_chains))
         chains = move(Z[_weighted.systematic_resample(w, rng, m)])
         if t >= 1.0:
-            for _ in range(MAX_EXTENSIONS):
-                if _chains_ess(_thinned(chains.Z, n), m) >= FINAL_ESS * n:
-                    break
-                chains = chains.extended(move(chains.last))
+            chains, chains_ess = _extended_to_ess(chains, move, n)
         Z, removed = chains.Z, densities.removed(chains.Z)
         sweeps += chains.gradient_sweeps * chains.Z.shape[0] / n
         stages.append(
@@ -313,8 +310,26 @@ def _temper_hmc(Z, densities, rng, *, ess_threshold, max_stages):
         step *= float(np.exp(2.0 * (chains.acceptance - TARGET_ACCEPTANCE)))
     if chains is None:
         return Tempered(Z, t, stages, sweeps, "HMC", float(n))
-    Z = _thinned(Z, n)
-    return Tempered(Z, t, stages, sweeps, "HMC", _chains_ess(Z, chains.n_chains))
+    if t < 1.0:  # stopped early: unreliable anyway, but its ESS is still reported
+        chains_ess = _chains_ess(_thinned(Z, n), chains.n_chains)
+    return Tempered(_thinned(Z, n), t, stages, sweeps, "HMC", chains_ess)
+
+
+def _extended_to_ess(chains, move, n):
+    """The final chains, extended until the thinned draws' ESS reaches ``FINAL_ESS · n``.
+
+    ESS grows about linearly with chain length, so the extension needed is predicted from
+    the ESS so far (ArviZ's ESS over hundreds of coordinates is not free to recompute).
+    """
+    ess, extensions = _chains_ess(_thinned(chains.Z, n), chains.n_chains), 0
+    while ess < FINAL_ESS * n and extensions < MAX_EXTENSIONS:
+        k = min(
+            MAX_EXTENSIONS - extensions, max(1, int(np.ceil(FINAL_ESS * n / max(ess, 1.0))) - 1)
+        )
+        chains = chains.extended(move(chains.last, length=k * (CHAIN_LENGTH - 1) + 1))
+        extensions += k
+        ess = _chains_ess(_thinned(chains.Z, n), chains.n_chains)
+    return chains, ess
 
 
 def _thinned(Z: np.ndarray, n: int) -> np.ndarray:
