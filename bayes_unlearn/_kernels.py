@@ -1,8 +1,10 @@
 """Vectorized MCMC moves over a population of draws, shared by SMC and the refresh.
 
 Draws are packed into one unconstrained matrix (positive variables on the log scale) and
-moved by independent Metropolis-Hastings proposals from a Gaussian fitted to them. Nothing
-here knows about posteriors beyond their draws and model.
+moved either by independent Metropolis-Hastings proposals from a Gaussian fitted to them
+(:func:`independent_mh`: no gradients needed), or by HMC chains run side by side with a
+mass matrix that whitens the population (:func:`hmc_chains`: for densities with gradients).
+Nothing here knows about posteriors beyond their draws and model.
 """
 
 from __future__ import annotations
