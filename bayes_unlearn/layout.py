@@ -23,6 +23,7 @@ import numpy as np
 import xarray as xr
 
 __all__ = [
+    "CHUNK_VALUES",
     "DIAGNOSTICS_KEYS",
     "DRAWS_SOURCES",
     "HISTORY_KEYS",
@@ -36,6 +37,7 @@ __all__ = [
     "flatten_draws",
     "posterior_dataset",
     "replace_sample_stats",
+    "row_chunks",
     "saved_diagnostics",
     "saved_history",
     "saved_idata",
@@ -52,7 +54,9 @@ DRAWS_SOURCES = ("fit", "refit", "reweight", "moment_match", "smc", "refresh")
 #: Sources whose draws may be written to a file as they are.
 SAVEABLE_SOURCES = ("fit", "refit", "refresh")
 
-SAVED_GROUPS = ("posterior", "sample_stats", "log_likelihood", "observed_data", "constant_data")
+#: Nothing of size rows x draws is kept: pointwise log-likelihoods are computed on demand
+#: (:meth:`bayes_unlearn.Posterior.log_likelihood`), in chunks of rows.
+SAVED_GROUPS = ("posterior", "sample_stats", "observed_data", "constant_data")
 
 #: Statistics PyMC's NUTS records per draw; saved only for "fit" and "refit" draws, whose
 #: sampler saw exactly the rows the file still holds.
@@ -82,7 +86,6 @@ NUTS_STATS = frozenset(
 IN_MEMORY_STATS = ("log_weight", "log_importance_ratio")
 
 _DATA_VARIABLES = {
-    "log_likelihood": {"y"},
     "observed_data": {"y"},
     "constant_data": {"X"},
 }
@@ -151,17 +154,21 @@ def assemble_idata(
 ):
     """InferenceData for equally weighted draws of ``p(θ | X, y)``, with what unlearning needs.
 
-    Adds the pointwise log-likelihood, ``log_joint`` = h(θ) = log p(y | X, θ) + log p(θ),
-    uniform ``log_weight`` (in memory only) and the data groups on raw features indexed by
-    ``row_ids`` (so forget requests select rows by id).
+    Adds ``log_joint`` = h(θ) = log p(y | X, θ) + log p(θ) (the likelihood summed over
+    chunks of rows, so no (draws, rows) array is ever whole), uniform ``log_weight`` (in
+    memory only) and the data groups on raw features indexed by ``row_ids`` (so forget
+    requests select rows by id).
     """
     import arviz as az
 
     n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
     params = {k: flatten_draws(v.values) for k, v in posterior.items()}
     X_std = standardizer.transform(X)
-    ll = model.pointwise_log_likelihood(params, X_std, y)
-    log_joint = ll.sum(axis=1) + model.log_prior(params, X_std, y)
+    log_lik = sum(
+        model.pointwise_log_likelihood(params, X_std[rows], y[rows]).sum(axis=1)
+        for rows in row_chunks(len(y), n_chain * n_draw)
+    )
+    log_joint = log_lik + model.log_prior(params, X_std, y)
     stats = (
         sample_stats.copy()
         if sample_stats is not None
@@ -169,14 +176,9 @@ def assemble_idata(
     )
     stats["log_joint"] = (SAMPLE_DIMS, log_joint.reshape(n_chain, n_draw))
     stats["log_weight"] = (SAMPLE_DIMS, np.full((n_chain, n_draw), -np.log(n_chain * n_draw)))
-    coords = {"chain": posterior["chain"].values, "draw": posterior["draw"].values}
     return az.InferenceData(
         posterior=posterior,
         sample_stats=stats,
-        log_likelihood=xr.Dataset(
-            {"y": (("chain", "draw", "obs_id"), ll.reshape(n_chain, n_draw, -1))},
-            coords={**coords, "obs_id": row_ids},
-        ),
         observed_data=xr.Dataset({"y": ("obs_id", y)}, coords={"obs_id": row_ids}),
         constant_data=xr.Dataset(
             {"X": (("obs_id", "feature"), X)},
@@ -198,12 +200,22 @@ def posterior_dataset(template: xr.Dataset, params: dict[str, np.ndarray]) -> xr
 
 
 def with_rows_removed(idata, rows: np.ndarray) -> dict[str, xr.Dataset]:
-    """The data groups (log_likelihood, observed and constant data) without ``rows``."""
+    """The data groups (observed and constant data) without ``rows``."""
     keep = np.flatnonzero(~np.isin(idata.observed_data["obs_id"].values, rows))
     return {
         group: getattr(idata, group).isel(obs_id=keep)
-        for group in ("log_likelihood", "observed_data", "constant_data")
+        for group in ("observed_data", "constant_data")
     }
+
+
+#: Values of a (draws, rows) block of log-likelihoods computed at once (8e6: 64 MB).
+CHUNK_VALUES = 8_000_000
+
+
+def row_chunks(n_rows: int, n_draws: int, chunk_rows: int | None = None) -> list[slice]:
+    """Slices of rows whose (draws, rows) blocks hold about ``CHUNK_VALUES`` values each."""
+    size = chunk_rows if chunk_rows is not None else max(1, CHUNK_VALUES // max(n_draws, 1))
+    return [slice(i, min(i + size, n_rows)) for i in range(0, n_rows, size)] or [slice(0, 0)]
 
 
 def replace_sample_stats(idata, **variables: np.ndarray) -> xr.Dataset:

@@ -16,7 +16,13 @@ from bayes_unlearn._random import RandomSeed
 from bayes_unlearn._validation import check_probability, check_X, check_X_y
 from bayes_unlearn.diagnostics import UnlearningDiagnostics
 from bayes_unlearn.integrity import Key, check_key, row_fingerprints
-from bayes_unlearn.layout import SAMPLE_DIMS, SAVEABLE_SOURCES, flatten_draws, saved_idata
+from bayes_unlearn.layout import (
+    SAMPLE_DIMS,
+    SAVEABLE_SOURCES,
+    flatten_draws,
+    row_chunks,
+    saved_idata,
+)
 from bayes_unlearn.models import BayesianModel, Standardizer
 from bayes_unlearn.refresh import refresh
 
@@ -36,8 +42,9 @@ class Posterior:
         ``posterior`` (the draws), ``sample_stats`` (``log_joint`` = h(θ) = log p(D|θ) +
         log p(θ) for the data the draws were sampled from; in memory only, after a
         reweighting, ``log_weight`` and the raw ``log_importance_ratio``),
-        ``log_likelihood`` (pointwise, remaining rows), ``observed_data`` and
-        ``constant_data`` (the remaining rows). :mod:`bayes_unlearn.layout` owns it.
+        ``observed_data`` and ``constant_data`` (the remaining rows; pointwise
+        log-likelihoods are computed on demand: :meth:`log_likelihood`).
+        :mod:`bayes_unlearn.layout` owns it.
     model : BayesianModel
         The model specification.
     standardizer : Standardizer
@@ -180,12 +187,35 @@ class Posterior:
                 )
         return np.asarray(ids, dtype=np.int64)
 
-    def log_likelihood(self, row_ids: Sequence[int] | None = None) -> np.ndarray:
-        """Stored pointwise ``log p(z_i | θ_s)`` for remaining rows, shape (draws, rows)."""
-        ll = self.idata.log_likelihood["y"]
+    def log_likelihood(
+        self, row_ids: Sequence[int] | None = None, *, chunk_rows: int | None = None
+    ) -> np.ndarray:
+        """Pointwise ``log p(z_i | θ_s)`` for remaining rows, shape (draws, rows).
+
+        Computed on demand from the model, the draws and the rows (nothing of size rows x
+        draws is stored), a chunk of rows at a time.
+
+        Parameters
+        ----------
+        row_ids : sequence of int, optional
+            Remaining rows to evaluate (default all), in the order given.
+        chunk_rows : int, optional
+            Rows per evaluation; default so that each block holds about 8 million values.
+        """
+        X, y = self.training_data()
         if row_ids is not None:
-            ll = ll.sel(obs_id=np.asarray(row_ids))
-        return flatten_draws(ll.values)
+            ids = self.idata.observed_data["obs_id"].values
+            position = pd.Series(np.arange(ids.size), index=ids)
+            positions = position.reindex(np.asarray(row_ids)).to_numpy()
+            if np.isnan(positions).any():
+                raise KeyError(f"Row ids not among the remaining rows: {row_ids}")
+            X, y = X[positions.astype(np.int64)], y[positions.astype(np.int64)]
+        X_std = self.standardizer.transform(X)
+        blocks = [
+            self.model.pointwise_log_likelihood(self.params, X_std[rows], y[rows])
+            for rows in row_chunks(len(y), self.n_draws, chunk_rows)
+        ]
+        return np.concatenate(blocks, axis=1)
 
     def _x_std(self, X, name: str = "X") -> np.ndarray:
         X_arr = check_X(
@@ -334,11 +364,20 @@ class Posterior:
             return self
         return refresh(self, random_seed=random_seed, **options)
 
-    def to_inference_data(self, *, resample: bool = True, random_seed: RandomSeed = None):
+    def to_inference_data(
+        self,
+        *,
+        resample: bool = True,
+        log_likelihood: bool = False,
+        random_seed: RandomSeed = None,
+    ):
         """Draws as ``InferenceData`` for ArviZ.
 
         Parameters
         ----------
+        log_likelihood : bool, default False
+            Add the ``log_likelihood`` group (pointwise, remaining rows; computed now, a chunk
+            of rows at a time) for ``az.loo`` and ``az.compare``.
         resample : bool, default True
             Return an equally weighted, refreshed sample (:meth:`refresh`): what may leave
             this process. False returns the in-memory representation as it is, with the
@@ -348,13 +387,25 @@ class Posterior:
             Seed of the refresh.
         """
         if not resample:
-            idata = self.idata.copy()
-            idata.attrs = _provenance(self)
-            return idata
-        fresh = self.refresh(random_seed=random_seed)
-        idata = saved_idata(fresh.idata, fresh.draws_source)
-        idata.attrs = _provenance(fresh)
+            source, idata = self, self.idata.copy()
+        else:
+            source = self.refresh(random_seed=random_seed)
+            idata = saved_idata(source.idata, source.draws_source)
+        idata.attrs = _provenance(source)
+        if log_likelihood:
+            idata.add_groups(log_likelihood=source._log_likelihood_dataset())
         return idata
+
+    def _log_likelihood_dataset(self):
+        import xarray as xr
+
+        post = self.idata.posterior
+        ll = self.log_likelihood().reshape(post.sizes["chain"], post.sizes["draw"], -1)
+        observed = self.idata.observed_data
+        return xr.Dataset(
+            {"y": (("chain", "draw", "obs_id"), ll)},
+            coords={"chain": post["chain"], "draw": post["draw"], "obs_id": observed["obs_id"]},
+        )
 
     # --- persistence ---------------------------------------------------------------------
     def save(self, path, *, key: Key | None = None, random_seed: RandomSeed = None) -> Posterior:

@@ -20,7 +20,20 @@ from bayes_unlearn.integrity import file_checksum, file_mac, macs_equal
 
 __all__ = ["FORMAT", "read", "write"]
 
-FORMAT = "bayes-unlearn-posterior/2"
+FORMAT = "bayes-unlearn-posterior/3"
+#: Formats read, with the groups their checksum covers, in its order. Format 2 also stored every row's
+#: pointwise log-likelihood for every draw (rows x draws); it is verified, then dropped (the
+#: model recomputes it on demand).
+_READABLE = {
+    FORMAT: layout.SAVED_GROUPS,
+    "bayes-unlearn-posterior/2": (
+        "posterior",
+        "sample_stats",
+        "log_likelihood",
+        "observed_data",
+        "constant_data",
+    ),
+}
 _ATTR = "bayes_unlearn"
 
 
@@ -90,9 +103,10 @@ def _read_metadata(idata, name: str) -> dict:
         raise ValueError(f"{name} has corrupted bayes-unlearn metadata (not JSON).") from None
     if not isinstance(meta, dict):
         raise ValueError(f"{name} has corrupted bayes-unlearn metadata (not a JSON object).")
-    if meta.get("format") != FORMAT:
+    if meta.get("format") not in _READABLE:
         raise ValueError(
-            f"{name} has format {meta.get('format')!r}; this version reads {FORMAT!r}. "
+            f"{name} has format {meta.get('format')!r}; this version reads "
+            f"{', '.join(map(repr, _READABLE))}. "
             "Files of format 1 (bayes-unlearn 0.1) can reveal forgotten rows and are not "
             "read: refit from the original data and save again."
         )
@@ -104,7 +118,11 @@ def _read_metadata(idata, name: str) -> dict:
 
 def _verify(idata, meta: dict, key: bytes | None, name: str) -> None:
     idata.attrs = {}
-    checksum = file_checksum(idata, meta, layout.SAVED_GROUPS)
+    groups = _READABLE[meta["format"]]
+    missing = [g for g in groups if g not in idata.groups()]
+    if missing:
+        raise ValueError(f"{name} lacks the groups {missing} of its format: refused.")
+    checksum = file_checksum(idata, meta, groups)
     if not isinstance(meta.get("checksum"), str) or not macs_equal(checksum, meta["checksum"]):
         raise ValueError(
             f"{name} failed its checksum: its arrays or metadata were modified or corrupted "
@@ -122,6 +140,8 @@ def _verify(idata, meta: dict, key: bytes | None, name: str) -> None:
             f"{name} failed its signature check: it was edited after saving, or the key is "
             "not the one it was saved with."
         )
+    for group in set(groups) - set(layout.SAVED_GROUPS):
+        del idata[group]  # verified with the rest; derivable, so not kept
     try:
         layout.check_saved_layout(idata, meta.get("draws_source"))
     except ValueError as err:

@@ -106,7 +106,7 @@ def _assert_file_within_allowlist(path):
         assert groups == set(layout.SAVED_GROUPS)
         stats = set(fh["sample_stats"]) - {"chain", "draw"}
         assert stats <= layout.allowed_sample_stats(meta["draws_source"])
-        assert set(fh["log_likelihood"]) - {"chain", "draw", "obs_id"} == {"y"}
+        assert set(fh["observed_data"]) - {"obs_id"} == {"y"}
         assert set(fh["constant_data"]) - {"obs_id", "feature"} == {"X"}
     assert set(meta) <= layout.METADATA_KEYS
     assert meta["draws_source"] in ("fit", "refit", "refresh")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from pathlib import Path
 
 import arviz as az
 import numpy as np
@@ -20,7 +21,7 @@ from bayes_unlearn.layout import saved_diagnostics
 
 
 def _assert_same(a, b):
-    for group in ("posterior", "sample_stats", "log_likelihood", "observed_data", "constant_data"):
+    for group in ("posterior", "sample_stats", "observed_data", "constant_data"):
         xr.testing.assert_identical(
             getattr(a.idata, group).drop_attrs(), getattr(b.idata, group).drop_attrs()
         )
@@ -54,7 +55,7 @@ def test_unlearned_file_holds_no_values_of_forgotten_rows(tmp_path, logistic_pos
     un.save(tmp_path / "u.nc")
     back = bu.load(tmp_path / "u.nc")
     assert not np.isin([3, 17], back.idata.constant_data["obs_id"]).any()
-    assert not np.isin([3, 17], back.idata.log_likelihood["obs_id"]).any()
+    assert not np.isin([3, 17], back.idata.observed_data["obs_id"]).any()
     assert len(back.history[0]["fingerprints"]) == 2  # keyed: useless without the key
     plain = bu.unlearn(logistic_post, forget=[3, 17])
     assert "fingerprints" not in plain.history[0]
@@ -196,7 +197,7 @@ def test_a_key_refuses_an_unsigned_file(tmp_path, linear_post):
         (lambda s: "[1, 2]", "not a JSON object"),
         (lambda s: s.replace('"format"', '"formt"'), "format None"),
         (lambda s: s.replace('"draws_source"', '"extra_key"'), "unexpected metadata keys"),
-        (lambda s: s.replace("bayes-unlearn-posterior/2", "bayes-unlearn-posterior/1"), "format 1"),
+        (lambda s: s.replace("bayes-unlearn-posterior/3", "bayes-unlearn-posterior/1"), "format 1"),
     ],
 )
 def test_damaged_metadata_is_one_clear_line(tmp_path, linear_post, edit, match):
@@ -273,10 +274,11 @@ def test_a_builder_without_an_import_path_must_be_passed_again(tmp_path, linear_
 
     post = bu.fit(bu.PyMCModel(local_builder), X, y, draws=500, tune=500, chains=2, random_seed=1)
     post.save(tmp_path / "custom.nc")
-    back = bu.load(tmp_path / "custom.nc")  # without the builder: it can still reweight
-    un = bu.unlearn(back, forget=[0], method="reweight")
+    back = bu.load(tmp_path / "custom.nc")  # without the builder: the draws, not the model
+    assert_allclose(back.params["b"], post.params["b"])
+    # Forgetting evaluates the likelihood (nothing of size rows x draws is stored).
     with pytest.raises(ValueError, match=r"has no import path .* Pass it again"):
-        un.save(tmp_path / "u.nc")
+        bu.unlearn(back, forget=[0], method="reweight")
     with_model = bu.load(tmp_path / "custom.nc", model=bu.PyMCModel(local_builder))
     assert bu.unlearn(with_model, forget=[0], method="reweight").save(tmp_path / "u.nc")
 
@@ -333,3 +335,47 @@ def test_save_then_load_gives_back_what_was_written(logistic_post, tmp_path_fact
     assert_allclose(back.params["coef"], written.params["coef"], rtol=0, atol=0)
     assert back.standardizer == written.standardizer and back.history == written.history
     assert back.draws_source == "refresh" and sorted(back.forgotten_row_ids) == sorted(ids)
+
+
+def test_nothing_of_size_rows_x_draws_is_kept_or_saved(tmp_path, logistic_post):
+    """Pointwise log-likelihoods are computed on demand, a chunk of rows at a time."""
+    path = tmp_path / "post.nc"
+    logistic_post.save(path)
+    n_rows, n_draws = logistic_post.row_ids.size, logistic_post.n_draws
+    for idata in (logistic_post.idata, bu.load(path).idata):
+        assert "log_likelihood" not in idata.groups()
+        for group in idata.groups():
+            for var in getattr(idata, group).data_vars.values():
+                assert var.size < n_rows * n_draws, (group, var.name)
+    ll = logistic_post.log_likelihood()
+    assert ll.shape == (n_draws, n_rows)
+    assert_allclose(logistic_post.log_likelihood(chunk_rows=7), ll, rtol=0, atol=0)
+    ids = logistic_post.row_ids[[9, 2, 5]]
+    assert_allclose(logistic_post.log_likelihood(ids), ll[:, [9, 2, 5]], rtol=0, atol=0)
+    h = ll.sum(axis=1) + logistic_post.model.log_prior(logistic_post.params)
+    assert_allclose(logistic_post.idata.sample_stats["log_joint"].values.ravel(), h, rtol=1e-10)
+    with pytest.raises(KeyError, match="not among the remaining rows"):
+        logistic_post.log_likelihood([10**6])
+
+
+def test_arviz_gets_its_log_likelihood_group_on_request(logistic_post):
+    idata = logistic_post.to_inference_data(log_likelihood=True)
+    assert idata.log_likelihood["y"].shape[-1] == logistic_post.row_ids.size
+    loo = az.loo(idata)
+    assert np.isfinite(loo.elpd_loo)
+    assert "log_likelihood" not in logistic_post.to_inference_data().groups()
+
+
+def test_a_format_2_file_still_loads_without_its_rows_x_draws_group():
+    """tests/data/format2_linear.nc was written by bayes-unlearn before format 3 (it stored
+    every row's log-likelihood for every draw): its checksum is verified over that group,
+    which is then dropped; the model recomputes it."""
+    path = Path(__file__).parent / "data" / "format2_linear.nc"
+    back = bu.load(path)
+    assert "log_likelihood" not in back.idata.groups()
+    stored = az.from_netcdf(path).log_likelihood["y"].values
+    assert_allclose(back.log_likelihood(), stored.reshape(back.n_draws, -1), rtol=1e-10)
+    with warnings.catch_warnings():  # a 60-draw fit: its verdicts are not what is tested
+        warnings.simplefilter("ignore")
+        un = bu.unlearn(back, forget=[1], method="reweight")  # and it unlearns as before
+    assert 1 not in un.row_ids and un.row_ids.size == back.row_ids.size - 1

@@ -51,7 +51,8 @@ def test_large_structured_forget_set_is_flagged(linear_post, linear_data):
 @pytest.mark.parametrize("reff", [None, 1.0], ids=["default reff", "reff=1"])
 def test_single_row_forget_matches_psis_loo(linear_post, linear_data, reff):
     X, y = linear_data
-    loo = az.loo(linear_post.idata, pointwise=True, reff=reff)  # None: az.loo's own estimate
+    idata = linear_post.to_inference_data(resample=False, log_likelihood=True)
+    loo = az.loo(idata, pointwise=True, reff=reff)  # None: az.loo's own estimate
     for i in (0, 7, 42, 119):
         un = bu.unlearn(linear_post, forget=[i], reff=reff, method="reweight")
         lpd = un.log_predictive_density(X[[i]], y[[i]])
