@@ -14,7 +14,7 @@ from bayes_unlearn.diagnostics import ConvergenceWarning
 from bayes_unlearn.layout import assemble_idata
 from bayes_unlearn.models import BayesianModel, Standardizer
 from bayes_unlearn.posterior import Posterior
-from bayes_unlearn.sampling import mcmc_diagnostics, resample_like, run_nuts
+from bayes_unlearn.sampling import check_nuts_sampler, mcmc_diagnostics, resample_like, run_nuts
 
 # Re-exported for code written against earlier versions.
 __all__ = ["assemble_idata", "fit", "mcmc_diagnostics", "resample_like"]
@@ -30,6 +30,7 @@ def fit(
     chains: int = 4,
     cores: int | None = None,
     target_accept: float = 0.9,
+    nuts_sampler: str = "pymc",
     random_seed: RandomSeed = None,
     row_ids=None,
     progressbar: bool = False,
@@ -50,6 +51,11 @@ def fit(
         Chains run in parallel; defaults to ``min(chains, os.cpu_count())``.
     target_accept : float, default 0.9
         NUTS target acceptance rate.
+    nuts_sampler : {"pymc", "nutpie", "numpyro"}, default "pymc"
+        PyMC's ``nuts_sampler``: its own NUTS, or nutpie's or NumPyro's (faster on large
+        data; ``pip install "bayes-unlearn[samplers]"``). Stored, and used again by every
+        refit. ``"blackjax"`` is refused: PyMC 5.28 passes it an argument BlackJAX 1.7 no
+        longer takes.
     random_seed : int, Generator or None
         Seed of the sampler. It is stored (as an integer) so a refit can reuse it.
     row_ids : array-like of int, optional
@@ -98,6 +104,7 @@ def fit(
         "chains": int(chains),
         "cores": int(cores) if cores else min(int(chains), os.cpu_count() or 1),
         "target_accept": float(target_accept),
+        "nuts_sampler": check_nuts_sampler(nuts_sampler),
         "random_seed": seed_to_int(random_seed),
     }
     standardizer = Standardizer.fit(X_arr, model.standardize)

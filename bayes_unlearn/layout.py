@@ -161,6 +161,15 @@ def assemble_idata(
     """
     import arviz as az
 
+    # Some samplers (nutpie) label coordinates with object arrays of str; NetCDF reads them
+    # back as fixed-width str, so they are stored that way from the start.
+    posterior = posterior.assign_coords(
+        {
+            name: coord.values.astype(str)
+            for name, coord in posterior.coords.items()
+            if coord.dtype == object
+        }
+    )
     n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
     params = {k: flatten_draws(v.values) for k, v in posterior.items()}
     X_std = standardizer.transform(X)

@@ -8,6 +8,7 @@ can refit without importing the class that calls them.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -22,9 +23,48 @@ from bayes_unlearn.models import BayesianModel, Standardizer
 if TYPE_CHECKING:  # pragma: no cover
     from bayes_unlearn.posterior import Posterior
 
-__all__ = ["mcmc_diagnostics", "resample_like", "run_nuts"]
+__all__ = [
+    "NUTS_SAMPLERS",
+    "check_nuts_sampler",
+    "mcmc_diagnostics",
+    "resample_like",
+    "run_nuts",
+]
 
 _log = logging.getLogger(__name__)
+
+
+#: PyMC's NUTS samplers that bayes-unlearn runs, and the package each needs.
+NUTS_SAMPLERS = {"pymc": None, "nutpie": "nutpie", "numpyro": "numpyro"}
+
+
+def check_nuts_sampler(name) -> str:
+    """``name`` if PyMC can run it here; else ``ValueError`` naming the fix."""
+    if name == "blackjax":
+        raise ValueError(
+            "The 'nuts_sampler' parameter 'blackjax' is not supported: PyMC 5.28 calls "
+            "BlackJAX 1.7 with a progress_bar argument it no longer accepts. Use 'nutpie' or "
+            "'numpyro'."
+        )
+    if name not in NUTS_SAMPLERS:
+        raise ValueError(
+            f"The 'nuts_sampler' parameter must be one of {list(NUTS_SAMPLERS)}. Got {name!r}."
+        )
+    package = NUTS_SAMPLERS[name]
+    if package is not None and importlib.util.find_spec(package) is None:
+        raise ValueError(
+            f"nuts_sampler={name!r} needs the {package!r} package: "
+            'pip install "bayes-unlearn[samplers]".'
+        )
+    return name
+
+
+def _external_sampler(name: str) -> dict:
+    """pm.sample's arguments for ``name`` (PyMC's own NUTS needs none)."""
+    if name == "pymc":
+        return {}
+    check_nuts_sampler(name)
+    return {"nuts_sampler": name}
 
 
 def run_nuts(
@@ -64,6 +104,7 @@ def run_nuts(
             random_seed=random_seed,
             progressbar=progressbar,
             compute_convergence_checks=False,
+            **_external_sampler(sampler.get("nuts_sampler", "pymc")),
         )
     stats = idata.sample_stats if "sample_stats" in idata.groups() else None
     idata = assemble_idata(
