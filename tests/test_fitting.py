@@ -48,7 +48,7 @@ def test_nuts_sampler_is_checked_with_the_fix(linear_data):
     model = bu.PolynomialRegression(sigma=1.0)
     with pytest.raises(ValueError, match=r"'nuts_sampler' parameter must be one of"):
         bu.fit(model, X, y, nuts_sampler="stan")
-    with pytest.raises(ValueError, match="BlackJAX 1.7"):
+    with pytest.raises(ValueError, match=r"BlackJAX 1\.7"):
         bu.fit(model, X, y, nuts_sampler="blackjax")
 
 
