@@ -21,9 +21,9 @@ from bayes_unlearn.integrity import file_checksum, file_mac, macs_equal
 __all__ = ["FORMAT", "read", "write"]
 
 FORMAT = "bayes-unlearn-posterior/3"
-#: Formats read, with the groups their checksum covers, in its order. Format 2 also stored every row's
-#: pointwise log-likelihood for every draw (rows x draws); it is verified, then dropped (the
-#: model recomputes it on demand).
+#: Formats read, with the groups their checksum covers, in its order. Format 2 also stored
+#: every row's pointwise log-likelihood for every draw (rows x draws); it is verified, then
+#: dropped (the model recomputes it on demand).
 _READABLE = {
     FORMAT: layout.SAVED_GROUPS,
     "bayes-unlearn-posterior/2": (

@@ -13,8 +13,8 @@ bisection so that the effective sample size of the incremental weights stays at
   2022), so a stage costs about one HMC move per particle. The mass matrix is the inverse
   of the particles' weighted covariance, the step size is retuned after each stage towards
   an acceptance of 0.8 and jittered by ±20%, trajectories are about 1.5 whitened units long.
-  The final chains are extended until their smallest bulk ESS (ArviZ) reaches a quarter of
-  the draws, then thinned to ``S`` draws.
+  The final chains are extended until their smallest bulk or tail ESS (ArviZ) reaches a
+  quarter of the draws, then thinned to ``S`` draws.
 * **Independent Metropolis-Hastings** (the built-in models, whose NumPy likelihoods have no
   gradients): proposals from a Gaussian fitted to the particles, sweeps until nearly every
   particle has moved.
@@ -109,8 +109,8 @@ def smc(
     min_acceptance : float, default 0.05
         A final-stage acceptance rate below this marks the result unreliable.
     min_ess : float, default 100
-        Fewer distinct particles (independent MH) or a smaller bulk ESS of the final chains
-        (HMC) than this marks the result unreliable.
+        Fewer distinct particles (independent MH) or a smaller ESS of the final chains (HMC:
+        the smallest bulk or tail ESS over parameters) than this marks the result unreliable.
     n_threads : int, optional
         Threads that evaluate the likelihood on chunks of particles (NumPy releases the
         GIL); default the number of CPUs, at most 8.
@@ -124,7 +124,7 @@ def smc(
     Posterior
         Equally weighted particles of ``p(θ | D_r)``, in the remaining rows' feature
         scaling; ``diagnostics`` holds the kernel, the stages (temperature, weights' ESS,
-        acceptance, steps), the final chains' bulk ESS (HMC) and wall time.
+        acceptance, steps), the final chains' ESS (HMC, as ``ess_bulk``) and wall time.
     """
     start_time = time.perf_counter()
     rng = get_random_generator(random_seed)
@@ -166,7 +166,7 @@ def smc(
 
 def smc_problems(res: Tempered, limits: dict) -> list[str]:
     """SMC's own checks: reached t = 1, moves still accepted, and enough distinct particles
-    (independent MH) or a large enough bulk ESS of the final HMC chains."""
+    (independent MH) or a large enough ESS of the final HMC chains."""
     last_acc = res.stages[-1]["acceptance"] if res.stages else 1.0
     problems = []
     if res.t < 1.0:
@@ -174,7 +174,7 @@ def smc_problems(res: Tempered, limits: dict) -> list[str]:
     if last_acc < limits["min_acceptance"]:
         problems.append(f"acceptance {last_acc:.3f} < {limits['min_acceptance']}")
     if res.chains_ess is not None and res.chains_ess < limits["min_ess"]:
-        problems.append(f"the final chains' bulk ESS is {res.chains_ess:.0f}")
+        problems.append(f"the final chains' ESS is {res.chains_ess:.0f}")
     n_unique = distinct(res.Z)
     if res.chains_ess is None and n_unique < limits["min_ess"]:
         problems.append(f"only {n_unique} distinct particles")
@@ -223,16 +223,17 @@ class Tempered:
     stages: list
     sweeps: float  # likelihood sweeps (independent MH) or gradient sweeps (HMC) per particle
     kernel: str  # "independent MH" or "HMC"
-    chains_ess: float | None = None  # HMC: the final chains' smallest bulk ESS
+    chains_ess: float | None = None  # HMC: the final chains' smallest bulk or tail ESS
 
 
 def temper(Z, densities, rng, *, ess_threshold, max_stages, max_steps, target_move):
     """Tempering stages from t = 0 to 1: reweight, resample, move.
 
     With gradients (``densities.tempered``, the compiled path) the moves are HMC in waste-free
-    form (Dau and Chopin 2022): each stage resamples ``S / CHAIN_LENGTH`` particles, runs that
-    many HMC chains of ``CHAIN_LENGTH`` states side by side, and keeps every state, so a stage
-    costs about one HMC move per particle. Otherwise independent MH sweeps move every particle.
+    form (Dau and Chopin 2022): each stage resamples ``S / CHAIN_LENGTH`` particles (half as
+    many below t = 1), runs that many HMC chains of ``CHAIN_LENGTH`` states side by side, and
+    keeps every state, so a stage costs about one HMC move per particle. Otherwise
+    independent MH sweeps move every particle.
     """
     if densities.tempered is not None:
         threshold = HMC_ESS_THRESHOLD if ess_threshold is None else ess_threshold
@@ -264,8 +265,9 @@ def temper(Z, densities, rng, *, ess_threshold, max_stages, max_steps, target_mo
 
 #: Waste-free HMC (see temper): states per chain; the acceptance the step size is tuned to;
 #: the share of chains run at temperatures below 1 (their particles only pick the next
-#: stage's starts); the final chains' smallest bulk ESS sought, as a share of the draws, by
-#: extending them at most ``MAX_EXTENSIONS`` times; the ESS each stage's weights keep.
+#: stage's starts); the final chains' smallest bulk or tail ESS sought, as a share of the
+#: draws, by extending them at most ``MAX_EXTENSIONS`` times; the ESS each stage's weights
+#: keep.
 CHAIN_LENGTH = 20
 TARGET_ACCEPTANCE = 0.8
 INTERMEDIATE_SHARE = 0.5
@@ -338,7 +340,11 @@ def _thinned(Z: np.ndarray, n: int) -> np.ndarray:
 
 
 def _chains_ess(Z: np.ndarray, n_chains: int) -> float:
-    """Smallest bulk ESS (ArviZ) over coordinates of chain-major states of ``n_chains``."""
+    """Smallest bulk or tail ESS (ArviZ) over coordinates of chain-major states of ``n_chains``.
+
+    The tail ESS guards the spread: antithetic HMC chains can have a bulk ESS above the
+    number of draws while their quantiles are no better known than from independent draws.
+    """
     import arviz as az
 
     per_chain = Z.shape[0] // n_chains

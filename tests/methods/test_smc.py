@@ -12,19 +12,24 @@ import bayes_unlearn as bu
 from tests.conftest import closed_form_posterior
 
 
+def _assert_closed_form(un, X, y, forget):
+    """Means and sds within 4 Monte Carlo se (from ``diagnostics.ess``) of the closed form."""
+    keep = np.setdiff1d(np.arange(len(y)), forget)
+    mean, cov = closed_form_posterior(X[keep], y[keep])
+    sd, ess = np.sqrt(np.diag(cov)), un.diagnostics.ess
+    table = un.summary()
+    assert_allclose(table["mean"], mean, rtol=0, atol=4 * sd.max() / np.sqrt(ess))
+    assert_allclose(table["sd"], sd, rtol=4 / np.sqrt(2 * ess))
+    return keep
+
+
 def test_smc_recovers_closed_form_for_half_the_data(linear_post, linear_data):
     X, y = linear_data
     forget = np.flatnonzero(X[:, 0] > np.median(X[:, 0]))  # structured 50%: k̂ fails here
     un = bu.unlearn(linear_post, forget=forget, method="smc", random_seed=0)
     d = un.diagnostics
     assert d.method == "smc" and d.reliable and d.stages >= 2
-    keep = np.setdiff1d(np.arange(len(y)), forget)
-    mean, cov = closed_form_posterior(X[keep], y[keep])
-    sd = np.sqrt(np.diag(cov))
-    table = un.summary()
-    # ESS: distinct particles after the last moves (equal weights).
-    assert_allclose(table["mean"], mean, rtol=0, atol=4 * sd.max() / np.sqrt(d.ess))
-    assert_allclose(table["sd"], sd, rtol=4 / np.sqrt(2 * d.ess))
+    keep = _assert_closed_form(un, X, y, forget)  # ESS: distinct particles, equal weights
     assert not un.is_weighted and un.row_ids.size == keep.size
     assert un.history[-1]["method"] == "smc"
     assert [s["t"] for s in d.details["stages"]][-1] == 1.0
@@ -69,19 +74,13 @@ def test_smc_moves_a_users_own_model_by_hmc_to_the_closed_form(custom_linear_pos
     d = un.diagnostics
     assert d.reliable and d.details["kernel"] == "HMC" and d.stages >= 2
     assert d.ess == d.ess_bulk >= 0.25 * un.n_draws  # the final chains were extended to it
-    keep = np.setdiff1d(np.arange(len(y)), forget)
-    mean, cov = closed_form_posterior(X[keep], y[keep])
-    sd = np.sqrt(np.diag(cov))
-    table = un.summary()
-    # The bulk ESS of the final chains stands for independent draws.
-    assert_allclose(table["mean"], mean, rtol=0, atol=4 * sd.max() / np.sqrt(d.ess))
-    assert_allclose(table["sd"], sd, rtol=4 / np.sqrt(2 * d.ess))
+    _assert_closed_form(un, X, y, forget)  # the chains' bulk/tail ESS as independent draws
 
 
 def test_hmc_smc_reports_chains_that_did_not_mix(custom_linear_post, linear_data):
     X, _ = linear_data
     forget = np.flatnonzero(X[:, 0] > np.median(X[:, 0]))
-    with pytest.warns(bu.UnreliableUnlearningWarning, match="final chains' bulk ESS"):
+    with pytest.warns(bu.UnreliableUnlearningWarning, match="final chains' ESS"):
         un = bu.unlearn(custom_linear_post, forget=forget, method="smc", min_ess=1e5)
     assert not un.diagnostics.reliable
 
