@@ -26,7 +26,10 @@ from bayes_unlearn.layout import (
 from bayes_unlearn.models import BayesianModel, Standardizer
 from bayes_unlearn.refresh import refresh
 
-__all__ = ["Posterior"]
+__all__ = ["LAZY_VALUES", "Posterior"]
+
+#: Above this many values, ``to_inference_data(log_likelihood=True)`` returns a Dask array.
+LAZY_VALUES = 100_000_000
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -212,10 +215,13 @@ class Posterior:
             X, y = X[positions.astype(np.int64)], y[positions.astype(np.int64)]
         X_std = self.standardizer.transform(X)
         blocks = [
-            self.model.pointwise_log_likelihood(self.params, X_std[rows], y[rows])
+            self._log_likelihood_block(X_std[rows], y[rows])
             for rows in row_chunks(len(y), self.n_draws, chunk_rows)
         ]
         return np.concatenate(blocks, axis=1)
+
+    def _log_likelihood_block(self, X_std, y) -> np.ndarray:
+        return self.model.pointwise_log_likelihood(self.params, X_std, y)
 
     def _x_std(self, X, name: str = "X") -> np.ndarray:
         X_arr = check_X(
@@ -376,8 +382,11 @@ class Posterior:
         Parameters
         ----------
         log_likelihood : bool, default False
-            Add the ``log_likelihood`` group (pointwise, remaining rows; computed now, a chunk
-            of rows at a time) for ``az.loo`` and ``az.compare``.
+            Add the ``log_likelihood`` group (pointwise, remaining rows) for ``az.loo`` and
+            ``az.compare``: computed now when it holds at most ``LAZY_VALUES`` (10^8)
+            values, else a Dask array (``pip install "bayes-unlearn[dask]"``) whose chunks of
+            rows are computed when read (ArviZ 0.23's ``az.loo`` needs it loaded first:
+            ``idata.log_likelihood.load()``).
         resample : bool, default True
             Return an equally weighted, refreshed sample (:meth:`refresh`): what may leave
             this process. False returns the in-memory representation as it is, with the
@@ -397,15 +406,43 @@ class Posterior:
         return idata
 
     def _log_likelihood_dataset(self):
+        """ArviZ's group: in memory when small, else a Dask array computed a chunk at a time."""
         import xarray as xr
 
         post = self.idata.posterior
-        ll = self.log_likelihood().reshape(post.sizes["chain"], post.sizes["draw"], -1)
+        n_rows = self.row_ids.size
+        if n_rows * self.n_draws <= LAZY_VALUES:
+            ll = self.log_likelihood()
+        else:
+            ll = self._lazy_log_likelihood()
+        ll = ll.reshape(post.sizes["chain"], post.sizes["draw"], n_rows)
         observed = self.idata.observed_data
         return xr.Dataset(
             {"y": (("chain", "draw", "obs_id"), ll)},
             coords={"chain": post["chain"], "draw": post["draw"], "obs_id": observed["obs_id"]},
         )
+
+    def _lazy_log_likelihood(self):
+        try:
+            import dask
+            import dask.array as da
+        except ImportError:
+            raise MemoryError(
+                f"The log_likelihood group has {self.row_ids.size * self.n_draws:,} values, too "
+                'many to hold in memory: install Dask (pip install "bayes-unlearn[dask]") to '
+                "get it lazily, or use post.log_likelihood(row_ids, chunk_rows=...)."
+            ) from None
+        X, y = self.training_data()
+        X_std = self.standardizer.transform(X)
+        blocks = [
+            da.from_delayed(
+                dask.delayed(self._log_likelihood_block)(X_std[rows], y[rows]),
+                shape=(self.n_draws, rows.stop - rows.start),
+                dtype=np.float64,
+            )
+            for rows in row_chunks(len(y), self.n_draws)
+        ]
+        return da.concatenate(blocks, axis=1)
 
     # --- persistence ---------------------------------------------------------------------
     def save(self, path, *, key: Key | None = None, random_seed: RandomSeed = None) -> Posterior:
