@@ -392,7 +392,7 @@ def _moment_matched_scores(ctx):
 def _smc_scores(ctx):
     """``p(θ | D, F)`` by tempering ``p(F | θ)`` in (see methods.smc)."""
     from bayes_unlearn._random import get_random_generator
-    from bayes_unlearn.methods.smc import LIMITS, SCHEDULE, distinct, smc_problems, temper
+    from bayes_unlearn.methods.smc import LIMITS, SCHEDULE, smc_problems, temper
 
     posterior = ctx.posterior
     densities = _conditioning(ctx)
@@ -401,13 +401,11 @@ def _smc_scores(ctx):
     if posterior.is_weighted:
         Z = Z[_weighted.systematic_resample(posterior.weights, rng)]
     res = temper(Z, densities, rng, max_stages=LIMITS["max_stages"], **SCHEDULE)
-    # Independent MH: distinct particles count as independent; HMC: the chains' bulk ESS.
-    effective = distinct(res.Z) if res.chains_ess is None else min(distinct(res.Z), res.chains_ess)
     ll_new = _training_log_likelihood(posterior, densities.unpack(res.Z))
     after = ll_new.mean(axis=0)
     se = np.hypot(
         _monte_carlo_se(posterior.weights[:, None] * (ctx.ll - ctx.before), posterior),
-        ll_new.std(axis=0) / np.sqrt(effective),
+        ll_new.std(axis=0) / np.sqrt(res.effective_size),
     )
     details = {"kernel": res.kernel, "stages": res.stages}
     return (

@@ -173,8 +173,10 @@ def assemble_idata(
     n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
     params = {k: flatten_draws(v.values) for k, v in posterior.items()}
     X_std = standardizer.transform(X)
+    rows_log_likelihood = model.rows_log_likelihood(params, X_std, y)
+    positions = np.arange(len(y))
     log_lik = sum(
-        model.pointwise_log_likelihood(params, X_std[rows], y[rows]).sum(axis=1)
+        rows_log_likelihood(positions[rows]).sum(axis=1)
         for rows in row_chunks(len(y), n_chain * n_draw)
     )
     log_joint = log_lik + model.log_prior(params, X_std, y)

@@ -106,6 +106,16 @@ class BayesianModel(abc.ABC):
     ) -> np.ndarray:
         """``log p(y_i | x_i, θ_s)`` as an array of shape (draws, rows)."""
 
+    def rows_log_likelihood(self, params: Params, X_std: np.ndarray, y: np.ndarray):
+        """``positions ↦`` :meth:`pointwise_log_likelihood` of the rows at ``positions``.
+
+        For evaluating many chunks of the same rows and draws: a model with a set-up cost
+        (a compiled graph) pays it once here, not once per chunk.
+        """
+        return lambda positions: self.pointwise_log_likelihood(
+            params, X_std[positions], y[positions]
+        )
+
     @abc.abstractmethod
     def log_prior(
         self, params: Params, X_std: np.ndarray | None = None, y: np.ndarray | None = None
@@ -416,6 +426,13 @@ class PyMCModel(BayesianModel):
 
         return az.from_dict(posterior={k: v[None] for k, v in params.items()})
 
+    def rows_log_likelihood(self, params, X_std, y):
+        compiled = self._compiled(X_std, y)
+        if compiled is None:
+            return super().rows_log_likelihood(params, X_std, y)
+        u = compiled.unconstrain(params)  # once, for every chunk
+        return lambda positions: compiled.pointwise_log_likelihood(u, compiled.subset(positions))
+
     def pointwise_log_likelihood(self, params, X_std, y):
         compiled = self._compiled(X_std, y)
         if compiled is not None:
@@ -512,8 +529,8 @@ def model_from_dict(data: dict[str, Any], model: BayesianModel | None = None) ->
     A custom model's builder (and a subclass) is imported by its stored
     ``"module:qualname"`` path when it has one, so a file names code to import: load files
     you trust (with a key, :func:`bayes_unlearn.load` verifies they are yours). Without an
-    importable path, ``model`` supplies it (or None, which leaves a spec that can reweight
-    but not refit or predict).
+    importable path, ``model`` supplies it (or None, which leaves the draws readable but
+    the model unable to evaluate rows: no unlearning or prediction until it is given).
     """
     data = dict(data)
     kind = data.pop("kind", None)

@@ -205,23 +205,24 @@ class Posterior:
         chunk_rows : int, optional
             Rows per evaluation; default so that each block holds about 8 million values.
         """
-        X, y = self.training_data()
+        positions = np.arange(self.row_ids.size)
         if row_ids is not None:
-            ids = self.idata.observed_data["obs_id"].values
-            position = pd.Series(np.arange(ids.size), index=ids)
-            positions = position.reindex(np.asarray(row_ids)).to_numpy()
-            if np.isnan(positions).any():
+            found = pd.Series(positions, index=self.row_ids).reindex(np.asarray(row_ids))
+            if found.isna().any():
                 raise KeyError(f"Row ids not among the remaining rows: {row_ids}")
-            X, y = X[positions.astype(np.int64)], y[positions.astype(np.int64)]
-        X_std = self.standardizer.transform(X)
+            positions = found.to_numpy(dtype=np.int64)
         blocks = [
-            self._log_likelihood_block(X_std[rows], y[rows])
-            for rows in row_chunks(len(y), self.n_draws, chunk_rows)
+            self._rows_log_likelihood(positions[rows])
+            for rows in row_chunks(positions.size, self.n_draws, chunk_rows)
         ]
         return np.concatenate(blocks, axis=1)
 
-    def _log_likelihood_block(self, X_std, y) -> np.ndarray:
-        return self.model.pointwise_log_likelihood(self.params, X_std, y)
+    @cached_property
+    def _rows_log_likelihood(self):
+        """``positions ↦ log p(z_i | θ_s)`` for training rows at those positions (a user's
+        PyMC model is compiled and the draws unconstrained once, not once per chunk)."""
+        X, y = self.training_data()
+        return self.model.rows_log_likelihood(self.params, self.standardizer.transform(X), y)
 
     def _x_std(self, X, name: str = "X") -> np.ndarray:
         X_arr = check_X(
@@ -432,15 +433,14 @@ class Posterior:
                 'many to hold in memory: install Dask (pip install "bayes-unlearn[dask]") to '
                 "get it lazily, or use post.log_likelihood(row_ids, chunk_rows=...)."
             ) from None
-        X, y = self.training_data()
-        X_std = self.standardizer.transform(X)
+        positions = np.arange(self.row_ids.size)
         blocks = [
             da.from_delayed(
-                dask.delayed(self._log_likelihood_block)(X_std[rows], y[rows]),
+                dask.delayed(self._rows_log_likelihood)(positions[rows]),
                 shape=(self.n_draws, rows.stop - rows.start),
                 dtype=np.float64,
             )
-            for rows in row_chunks(len(y), self.n_draws)
+            for rows in row_chunks(positions.size, self.n_draws)
         ]
         return da.concatenate(blocks, axis=1)
 

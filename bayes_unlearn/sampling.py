@@ -59,14 +59,6 @@ def check_nuts_sampler(name) -> str:
     return name
 
 
-def _external_sampler(name: str) -> dict:
-    """pm.sample's arguments for ``name`` (PyMC's own NUTS needs none)."""
-    if name == "pymc":
-        return {}
-    check_nuts_sampler(name)
-    return {"nuts_sampler": name}
-
-
 def run_nuts(
     model: BayesianModel,
     X: np.ndarray,
@@ -104,7 +96,8 @@ def run_nuts(
             random_seed=random_seed,
             progressbar=progressbar,
             compute_convergence_checks=False,
-            **_external_sampler(sampler.get("nuts_sampler", "pymc")),
+            # Checked again: a file may name a sampler whose package is not installed here.
+            nuts_sampler=check_nuts_sampler(sampler.get("nuts_sampler", "pymc")),
         )
     stats = idata.sample_stats if "sample_stats" in idata.groups() else None
     idata = assemble_idata(

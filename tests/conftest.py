@@ -56,6 +56,24 @@ def closed_form_posterior(X, y, sigma=SIGMA, prior_sd=PRIOR_SD):
     return cov @ A.T @ y / sigma**2, cov
 
 
+def unlearn_against_closed_form(post, X, y, forget, method):
+    """``bu.unlearn`` with ``method``; its largest errors in mean and log-sd (in posterior
+    sds) against the closed form of the remaining rows, and whether it warned unreliable."""
+    import warnings
+
+    keep = np.setdiff1d(np.arange(len(y)), forget)
+    mean, cov = closed_form_posterior(X[keep], y[keep])
+    sd = np.sqrt(np.diag(cov))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        un = bu.unlearn(post, forget=forget, method=method)
+    warned = any(issubclass(w.category, bu.UnreliableUnlearningWarning) for w in caught)
+    table = un.summary()
+    mean_err = np.max(np.abs(table["mean"].to_numpy() - mean) / sd)
+    log_sd_err = np.max(np.abs(np.log(table["sd"].to_numpy() / sd)))
+    return un, mean_err, log_sd_err, warned
+
+
 def closed_form_cause_scores(X, y, X_fail, y_fail, sigma=SIGMA, prior_sd=PRIOR_SD):
     """Exact ``r(z) = E_{p(θ|D)}[log p(z|θ)] − E_{p(θ|D,F)}[log p(z|θ)]`` for every row of ``D``.
 

@@ -46,7 +46,7 @@ from bayes_unlearn._random import RandomSeed, get_random_generator
 from bayes_unlearn.diagnostics import UnlearningDiagnostics
 from bayes_unlearn.posterior import Posterior
 
-__all__ = ["LIMITS", "SCHEDULE", "Tempered", "distinct", "smc", "smc_problems", "temper"]
+__all__ = ["LIMITS", "SCHEDULE", "Tempered", "smc", "smc_problems", "temper"]
 
 
 #: The tempering schedule's and moves' defaults (smc's keyword defaults, shared with causes).
@@ -175,15 +175,9 @@ def smc_problems(res: Tempered, limits: dict) -> list[str]:
         problems.append(f"acceptance {last_acc:.3f} < {limits['min_acceptance']}")
     if res.chains_ess is not None and res.chains_ess < limits["min_ess"]:
         problems.append(f"the final chains' ESS is {res.chains_ess:.0f}")
-    n_unique = distinct(res.Z)
-    if res.chains_ess is None and n_unique < limits["min_ess"]:
-        problems.append(f"only {n_unique} distinct particles")
+    if res.chains_ess is None and res.n_distinct < limits["min_ess"]:
+        problems.append(f"only {res.n_distinct} distinct particles")
     return problems
-
-
-def distinct(Z: np.ndarray) -> int:
-    """Distinct particles (resampling duplicates them; accepted moves make them distinct)."""
-    return int(np.unique(Z, axis=0).shape[0])
 
 
 def _smc_diagnostics(posterior, res: Tempered, *, n_forget, limits, seconds):
@@ -199,7 +193,7 @@ def _smc_diagnostics(posterior, res: Tempered, *, n_forget, limits, seconds):
         "moves: trustworthy."
         if not problems
         else "SMC is unreliable (" + "; ".join(problems) + "). Use method='refit'.",
-        distinct_draws=distinct(res.Z),
+        distinct_draws=res.n_distinct,
         ess_bulk=res.chains_ess,
         min_ess=float(limits["min_ess"]),
         stages=len(res.stages),
@@ -224,6 +218,18 @@ class Tempered:
     sweeps: float  # likelihood sweeps (independent MH) or gradient sweeps (HMC) per particle
     kernel: str  # "independent MH" or "HMC"
     chains_ess: float | None = None  # HMC: the final chains' smallest bulk or tail ESS
+
+    @functools.cached_property
+    def n_distinct(self) -> int:
+        """Distinct particles (resampling duplicates them; accepted moves make them distinct)."""
+        return int(np.unique(self.Z, axis=0).shape[0])
+
+    @property
+    def effective_size(self) -> float:
+        """Particles counted as independent: distinct ones, at most the HMC chains' ESS."""
+        if self.chains_ess is None:
+            return float(self.n_distinct)
+        return min(float(self.n_distinct), self.chains_ess)
 
 
 def temper(Z, densities, rng, *, ess_threshold, max_stages, max_steps, target_move):
@@ -297,7 +303,9 @@ def _temper_hmc(Z, densities, rng, *, ess_threshold, max_stages):
         chains = move(Z[_weighted.systematic_resample(w, rng, m)])
         if t >= 1.0:
             chains, chains_ess = _extended_to_ess(chains, move, n)
-        Z, removed = chains.Z, densities.removed(chains.Z)
+        Z = chains.Z
+        if t < 1.0:  # the next stage's weights
+            removed = densities.removed(Z)
         sweeps += chains.gradient_sweeps * chains.Z.shape[0] / n
         stages.append(
             {

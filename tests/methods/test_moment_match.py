@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
 import bayes_unlearn as bu
-from tests.conftest import closed_form_posterior
+from tests.conftest import closed_form_posterior, unlearn_against_closed_form
 
 
 def _structured(X, fraction):
@@ -94,16 +92,9 @@ def test_moment_matching_is_accurate_or_says_it_is_not(seed):
     reliable = []
     for fraction in (0.1, 0.2, 0.3, 0.5):
         forget = _structured(X, fraction)
-        keep = np.setdiff1d(np.arange(len(y)), forget)
-        mean, cov = closed_form_posterior(X[keep], y[keep])
-        sd = np.sqrt(np.diag(cov))
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            mm = bu.unlearn(post, forget=forget, method="moment_match")
-        warned = any(issubclass(w.category, bu.UnreliableUnlearningWarning) for w in caught)
-        table = mm.summary()
-        mean_err = np.max(np.abs(table["mean"].to_numpy() - mean) / sd)
-        log_sd_err = np.max(np.abs(np.log(table["sd"].to_numpy() / sd)))
+        mm, mean_err, log_sd_err, warned = unlearn_against_closed_form(
+            post, X, y, forget, "moment_match"
+        )
         accurate = mean_err <= 0.2 and log_sd_err <= 0.2
         assert accurate or (warned and not mm.diagnostics.reliable), (
             fraction,

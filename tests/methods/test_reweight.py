@@ -10,7 +10,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 import bayes_unlearn as bu
-from tests.conftest import closed_form_posterior, mcmc_efficiency
+from tests.conftest import closed_form_posterior, mcmc_efficiency, unlearn_against_closed_form
 
 
 @pytest.mark.parametrize("fraction", [0.01, 0.03, 0.05])
@@ -109,16 +109,9 @@ def test_reweighting_is_accurate_or_says_it_is_not(seed, chains, draws):
     post = bu.fit(model, X, y, draws=draws, tune=500, chains=chains, random_seed=seed)
     for fraction in (0.2, 0.5):
         forget = np.flatnonzero(X[:, 0] > np.quantile(X[:, 0], 1 - fraction))
-        keep = np.setdiff1d(np.arange(len(y)), forget)
-        mean, cov = closed_form_posterior(X[keep], y[keep])
-        sd = np.sqrt(np.diag(cov))
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            un = bu.unlearn(post, forget=forget, method="reweight")
-        warned = any(issubclass(w.category, bu.UnreliableUnlearningWarning) for w in caught)
-        table = un.summary()
-        mean_err = np.max(np.abs(table["mean"].to_numpy() - mean) / sd)
-        log_sd_err = np.max(np.abs(np.log(table["sd"].to_numpy() / sd)))
+        un, mean_err, log_sd_err, warned = unlearn_against_closed_form(
+            post, X, y, forget, "reweight"
+        )
         accurate = mean_err <= TOLERANCE and log_sd_err <= TOLERANCE
         assert accurate or (warned and not un.diagnostics.reliable), (
             f"{fraction:.0%} forgotten: mean error {mean_err:.2f} sd, log-sd error "
