@@ -36,6 +36,10 @@ _EXPORTS = {
     "ErasureAudit": "bayes_unlearn.audit",
     "UnreliableUnlearningWarning": "bayes_unlearn.diagnostics",
     "pareto_k_threshold": "bayes_unlearn.diagnostics",
+    "set_options": "bayes_unlearn.options",
+    "ForgetStream": "bayes_unlearn.stream",
+    "Acknowledgement": "bayes_unlearn.stream",
+    "get_options": "bayes_unlearn.options",
 }
 _SUBMODULES = ("datasets", "numpy_models")
 
@@ -63,9 +67,11 @@ if TYPE_CHECKING:  # pragma: no cover
         PyMCModel,
     )
     from bayes_unlearn.numpy_models.metrics import evaluate_unlearning
+    from bayes_unlearn.options import get_options, set_options
     from bayes_unlearn.posterior import Posterior
     from bayes_unlearn.repairing import Repair, repair
     from bayes_unlearn.reports import report
+    from bayes_unlearn.stream import Acknowledgement, ForgetStream
     from bayes_unlearn.unlearning import unlearn
 
 

@@ -20,6 +20,7 @@ from collections.abc import Callable
 import numpy as np
 
 from bayes_unlearn._kernels import Packer, in_chunks
+from bayes_unlearn._rowwise import summed_log_likelihood
 from bayes_unlearn.layout import posterior_dataset
 from bayes_unlearn.models import PyMCModel, Standardizer
 
@@ -64,8 +65,8 @@ def _numpy_densities(posterior, forget, new_scaling, n_threads) -> ForgetDensiti
     def parts(Z):
         params, log_jac = packer.unpack(Z)
         log_prior = model.log_prior(params)
-        base = log_prior + log_jac + model.pointwise_log_likelihood(params, X_r, y_r).sum(axis=1)
-        removed = model.pointwise_log_likelihood(params, X_e, y_e).sum(axis=1)
+        base = log_prior + log_jac + summed_log_likelihood(model, params, X_r, y_r)
+        removed = summed_log_likelihood(model, params, X_e, y_e)
         if old_scaling != new_scaling:
             removed += model.log_prior(model.reparametrize(params, new_scaling, old_scaling))
             removed -= log_prior
@@ -137,8 +138,8 @@ def conditioning_densities(posterior, X_new, y_new, n_threads: int = 1) -> Forge
 
     def numpy_parts(Z):
         params, log_jac = packer.unpack(Z)
-        ll_new = model.pointwise_log_likelihood(params, X_new_std, y_new).sum(axis=1)
-        ll = model.pointwise_log_likelihood(params, X_std, y).sum(axis=1)
+        ll_new = summed_log_likelihood(model, params, X_new_std, y_new)
+        ll = summed_log_likelihood(model, params, X_std, y)
         return ll + ll_new + model.log_prior(params) + log_jac, -ll_new
 
     return ForgetDensities(

@@ -214,7 +214,7 @@ def _attacks(path: Path, post: Posterior, X_e: np.ndarray, y_e: np.ndarray) -> l
     known = np.column_stack(
         [
             np.ones(post.n_draws),
-            post.pointwise_log_likelihood(X_r, y_r).sum(axis=1),
+            post.summed_log_likelihood(),
             model.log_prior(params, post.standardizer.transform(X_r), y_r),
             # log-Jacobians of the sampler's transforms (NUTS' lp includes them)
             *[

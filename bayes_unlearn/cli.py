@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bayes_unlearn.options import set_options
+
 __all__ = ["main"]
 
 _log = logging.getLogger("bayes_unlearn.cli")
@@ -369,8 +371,27 @@ def _progress(p) -> None:
         "--no-progress",
         dest="progress",
         action="store_false",
-        help="hide the sampling progress bar",
+        help="hide the progress bars (sampling, long sweeps over rows, SMC stages)",
     )
+    p.add_argument(
+        "--chunk-rows",
+        type=int,
+        default=None,
+        help="training rows per block of likelihood evaluations (default: about 2 million "
+        "values a block); lower it when memory is short",
+    )
+    p.add_argument(
+        "--dask",
+        action="store_true",
+        help='run the sweeps over rows as Dask tasks (pip install "bayes-unlearn[dask]")',
+    )
+
+
+def _options(args) -> dict:
+    """Library options (bu.set_options) from the command's flags, where it has them."""
+    if not hasattr(args, "progress"):
+        return {}
+    return {"progressbar": args.progress, "chunk_rows": args.chunk_rows, "dask": args.dask}
 
 
 def _key_file(p) -> None:
@@ -627,9 +648,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.filterwarnings("ignore", message="ArviZ is undergoing a major refactor")
         warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
     try:
-        return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError, OSError) as err:
+        with set_options(**_options(args)):
+            return args.func(args)
+    except (ValueError, TypeError, FileNotFoundError, OSError, ImportError) as err:
         print(f"bayes-unlearn {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    except MemoryError as err:
+        hint = "" if "chunk_rows" in str(err) else ": lower --chunk-rows, or pass --dask"
+        print(f"bayes-unlearn {args.command}: out of memory ({err}){hint}", file=sys.stderr)
         return 1
 
 

@@ -33,7 +33,7 @@ def fit(
     nuts_sampler: str = "pymc",
     random_seed: RandomSeed = None,
     row_ids=None,
-    progressbar: bool = False,
+    progressbar: bool | None = None,
 ) -> Posterior:
     """Fit ``model`` to ``(X, y)`` with PyMC's NUTS and store what unlearning needs.
 
@@ -60,8 +60,10 @@ def fit(
         Seed of the sampler. It is stored (as an integer) so a refit can reuse it.
     row_ids : array-like of int, optional
         Ids that forget requests use to name rows; default ``0..n-1``.
-    progressbar : bool, default False
-        Show PyMC's progress bar.
+    progressbar : bool, optional
+        Progress bars (PyMC's while sampling, ours for long sweeps); default the
+        ``progressbar`` option (:func:`bayes_unlearn.set_options`), shown only in a terminal
+        or Jupyter.
 
     Returns
     -------

@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from bayes_unlearn._rowwise import sum_over_rows
+
 __all__ = [
-    "CHUNK_VALUES",
     "DIAGNOSTICS_KEYS",
     "DRAWS_SOURCES",
     "HISTORY_KEYS",
@@ -37,7 +38,6 @@ __all__ = [
     "flatten_draws",
     "posterior_dataset",
     "replace_sample_stats",
-    "row_chunks",
     "saved_diagnostics",
     "saved_history",
     "saved_idata",
@@ -175,9 +175,11 @@ def assemble_idata(
     X_std = standardizer.transform(X)
     rows_log_likelihood = model.rows_log_likelihood(params, X_std, y)
     positions = np.arange(len(y))
-    log_lik = sum(
-        rows_log_likelihood(positions[rows]).sum(axis=1)
-        for rows in row_chunks(len(y), n_chain * n_draw)
+    log_lik = sum_over_rows(
+        lambda rows: rows_log_likelihood(positions[rows]).sum(axis=1),
+        len(y),
+        n_chain * n_draw,
+        "log-likelihood",
     )
     log_joint = log_lik + model.log_prior(params, X_std, y)
     stats = (
@@ -219,23 +221,22 @@ def with_rows_removed(idata, rows: np.ndarray) -> dict[str, xr.Dataset]:
     }
 
 
-#: Values of a (draws, rows) block of log-likelihoods computed at once (8e6: 64 MB).
-CHUNK_VALUES = 8_000_000
+def shallow_copy(idata):
+    """A new ``InferenceData`` holding the same groups (``idata.copy()`` copies every array)."""
+    import arviz as az
 
-
-def row_chunks(n_rows: int, n_draws: int, chunk_rows: int | None = None) -> list[slice]:
-    """Slices of rows whose (draws, rows) blocks hold about ``CHUNK_VALUES`` values each."""
-    size = chunk_rows if chunk_rows is not None else max(1, CHUNK_VALUES // max(n_draws, 1))
-    return [slice(i, min(i + size, n_rows)) for i in range(0, n_rows, size)] or [slice(0, 0)]
+    return az.InferenceData(**{group: getattr(idata, group) for group in idata.groups()})
 
 
 def replace_sample_stats(idata, **variables: np.ndarray) -> xr.Dataset:
     """``sample_stats`` with variables (flat over draws) replaced or added."""
-    stats = idata.sample_stats.copy()
+    stats = idata.sample_stats
     shape = (idata.posterior.sizes["chain"], idata.posterior.sizes["draw"])
+    # One Dataset built at once (assigning variables one by one re-aligns each time).
+    data = {name: (da.dims, da.values, da.attrs) for name, da in stats.data_vars.items()}
     for name, flat in variables.items():
-        stats[name] = (SAMPLE_DIMS, np.asarray(flat, dtype=np.float64).reshape(shape))
-    return stats
+        data[name] = (SAMPLE_DIMS, np.asarray(flat, dtype=np.float64).reshape(shape))
+    return xr.Dataset(data, coords=stats.coords, attrs=stats.attrs)
 
 
 def allowed_sample_stats(draws_source: str) -> frozenset[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from contextlib import nullcontext
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pandas as pd
 
 from bayes_unlearn import _weighted, storage
 from bayes_unlearn._random import RandomSeed
+from bayes_unlearn._rowwise import map_over_rows, row_blocks, sum_over_rows
 from bayes_unlearn._validation import check_probability, check_X, check_X_y
 from bayes_unlearn.diagnostics import UnlearningDiagnostics
 from bayes_unlearn.integrity import Key, check_key, row_fingerprints
@@ -20,10 +22,10 @@ from bayes_unlearn.layout import (
     SAMPLE_DIMS,
     SAVEABLE_SOURCES,
     flatten_draws,
-    row_chunks,
     saved_idata,
 )
 from bayes_unlearn.models import BayesianModel, Standardizer
+from bayes_unlearn.options import set_options
 from bayes_unlearn.refresh import refresh
 
 __all__ = ["LAZY_VALUES", "Posterior"]
@@ -196,26 +198,51 @@ class Posterior:
         """Pointwise ``log p(z_i | θ_s)`` for remaining rows, shape (draws, rows).
 
         Computed on demand from the model, the draws and the rows (nothing of size rows x
-        draws is stored), a chunk of rows at a time.
+        draws is stored), a block of rows at a time. The result itself has that size: to
+        reduce over rows, see :meth:`summed_log_likelihood`.
 
         Parameters
         ----------
         row_ids : sequence of int, optional
             Remaining rows to evaluate (default all), in the order given.
         chunk_rows : int, optional
-            Rows per evaluation; default so that each block holds about 8 million values.
+            Rows per block; default the ``chunk_rows`` option
+            (:func:`bayes_unlearn.set_options`), else about 2 million values a block.
         """
-        positions = np.arange(self.row_ids.size)
-        if row_ids is not None:
-            found = pd.Series(positions, index=self.row_ids).reindex(np.asarray(row_ids))
-            if found.isna().any():
-                raise KeyError(f"Row ids not among the remaining rows: {row_ids}")
-            positions = found.to_numpy(dtype=np.int64)
-        blocks = [
-            self._rows_log_likelihood(positions[rows])
-            for rows in row_chunks(positions.size, self.n_draws, chunk_rows)
-        ]
-        return np.concatenate(blocks, axis=1)
+        positions = self._positions(row_ids)
+        with set_options(chunk_rows=chunk_rows) if chunk_rows is not None else nullcontext():
+            return map_over_rows(
+                lambda rows: self._rows_log_likelihood(positions[rows]),
+                positions.size,
+                self.n_draws,
+                "log-likelihood",
+            )
+
+    def summed_log_likelihood(self, row_ids: Sequence[int] | None = None) -> np.ndarray:
+        """``Σ_i log p(z_i | θ_s)`` over remaining rows (default all), per draw: shape (draws,).
+
+        Memory stays bounded whatever the number of rows: blocks of rows are evaluated and
+        summed one at a time (or as Dask tasks; see :func:`bayes_unlearn.set_options`).
+        """
+        positions = self._positions(row_ids)
+        return sum_over_rows(
+            lambda rows: self._rows_log_likelihood(positions[rows]).sum(axis=1),
+            positions.size,
+            self.n_draws,
+            "log-likelihood",
+        )
+
+    def _positions(self, row_ids) -> np.ndarray:
+        ids = self.row_ids
+        if row_ids is None:
+            return np.arange(ids.size)
+        wanted = np.asarray(row_ids, dtype=np.int64).ravel()
+        order = np.argsort(ids, kind="stable")
+        at = np.minimum(np.searchsorted(ids, wanted, sorter=order), max(ids.size - 1, 0))
+        positions = order[at] if ids.size else at
+        if not ids.size or (ids[positions] != wanted).any():
+            raise KeyError(f"Row ids not among the remaining rows: {row_ids}")
+        return positions
 
     @cached_property
     def _rows_log_likelihood(self):
@@ -440,7 +467,7 @@ class Posterior:
                 shape=(self.n_draws, rows.stop - rows.start),
                 dtype=np.float64,
             )
-            for rows in row_chunks(positions.size, self.n_draws)
+            for rows in row_blocks(positions.size, self.n_draws)
         ]
         return da.concatenate(blocks, axis=1)
 

@@ -29,6 +29,7 @@ import numpy as np
 from bayes_unlearn import _weighted
 from bayes_unlearn._kernels import Packer, default_threads, in_chunks, independent_mh
 from bayes_unlearn._random import RandomSeed, get_random_generator
+from bayes_unlearn._rowwise import summed_log_likelihood
 from bayes_unlearn.diagnostics import UnlearningDiagnostics
 from bayes_unlearn.layout import assemble_idata
 from bayes_unlearn.models import PyMCModel
@@ -84,7 +85,7 @@ def refresh(
 
     def evaluate(Z):
         params, log_jac = packer.unpack(Z)
-        ll = model.pointwise_log_likelihood(params, X_std, y).sum(axis=1)
+        ll = summed_log_likelihood(model, params, X_std, y)
         return (model.log_prior(params) + log_jac + ll,)
 
     idx = _weighted.systematic_resample(posterior.weights, rng)

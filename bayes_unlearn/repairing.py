@@ -67,7 +67,7 @@ def repair(
     method: str = "auto",
     allow_unreliable: bool = False,
     random_seed: RandomSeed = None,
-    progressbar: bool = False,
+    progressbar: bool | None = None,
 ) -> Repair:
     """Find the training rows that make the model worse on trusted data, and forget them.
 
@@ -100,8 +100,10 @@ def repair(
         Rank on cause scores whose own diagnostics failed instead of refusing to.
     random_seed : int, Generator or None
         Seed of the refits and SMC runs; None reuses the fit's seed.
-    progressbar : bool, default False
-        Progress bars of the refits.
+    progressbar : bool, optional
+        Progress bars (PyMC's while sampling, ours for long sweeps); default the
+        ``progressbar`` option (:func:`bayes_unlearn.set_options`), shown only in a terminal
+        or Jupyter.
 
     Returns
     -------

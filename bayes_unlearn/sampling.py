@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bayes_unlearn import _backend
+from bayes_unlearn._progress import wants_progress
 from bayes_unlearn._random import RandomSeed, seed_to_int
 from bayes_unlearn.diagnostics import MIN_BULK_ESS, RHAT_MAX, UnlearningDiagnostics
 from bayes_unlearn.layout import assemble_idata
@@ -69,7 +70,7 @@ def run_nuts(
     feature_names: tuple[str, ...],
     sampler: dict[str, Any],
     random_seed: int,
-    progressbar: bool = False,
+    progressbar: bool | None = None,
     method: str = "fit",
     reason: str = "initial fit",
     n_forget: int = 0,
@@ -94,7 +95,7 @@ def run_nuts(
             cores=sampler["cores"],
             target_accept=sampler["target_accept"],
             random_seed=random_seed,
-            progressbar=progressbar,
+            progressbar=wants_progress(progressbar),
             compute_convergence_checks=False,
             # Checked again: a file may name a sampler whose package is not installed here.
             nuts_sampler=check_nuts_sampler(sampler.get("nuts_sampler", "pymc")),
@@ -120,7 +121,7 @@ def resample_like(
     row_ids: np.ndarray,
     *,
     random_seed: RandomSeed = None,
-    progressbar: bool = False,
+    progressbar: bool | None = None,
     standardizer: Standardizer | None = None,
     history: tuple = (),
     reason: str = "refit",

@@ -53,7 +53,7 @@ def unlearn(
     method: Method | str = "auto",
     random_seed: RandomSeed = None,
     key: Key | None = None,
-    progressbar: bool = False,
+    progressbar: bool | None = None,
     **options,
 ) -> Posterior:
     """Remove training rows from a posterior, as if the model had never seen them.
@@ -82,8 +82,10 @@ def unlearn(
         A secret (≥ 16 bytes) kept outside the file. With it the request's history names
         the rows by keyed fingerprint too, so :meth:`Posterior.find_rows` can later say that
         a row was already forgotten; without it only their ids are kept.
-    progressbar : bool, default False
-        Show PyMC's progress bar where a method samples with NUTS (refit, auto's fallback).
+    progressbar : bool, optional
+        Progress bars (PyMC's while sampling, ours for long sweeps); default the
+        ``progressbar`` option (:func:`bayes_unlearn.set_options`), shown only in a terminal
+        or Jupyter.
     **options
         Method options; an option the method does not take is an error. reweight:
         ``pareto_smoothing`` (bool, default True), ``reff`` (relative MCMC efficiency for

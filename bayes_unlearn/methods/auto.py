@@ -24,7 +24,7 @@ def auto(
     random_seed: RandomSeed = None,
     smc_options: dict | None = None,
     moment_match_options: dict | None = None,
-    progressbar: bool = False,
+    progressbar: bool | None = None,
     **reweight_options,
 ) -> Posterior:
     """Cheapest method whose own diagnostics pass: reweight → moment matching → SMC → refit.

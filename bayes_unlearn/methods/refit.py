@@ -17,7 +17,7 @@ def refit(
     rows: np.ndarray,
     *,
     random_seed: RandomSeed = None,
-    progressbar: bool = False,
+    progressbar: bool | None = None,
     requested: str = "refit",
 ) -> Posterior:
     """Exact retrain: MCMC on the remaining rows with the stored model and sampler settings.

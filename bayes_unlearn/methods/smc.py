@@ -42,6 +42,7 @@ from bayes_unlearn import _weighted
 from bayes_unlearn._densities import forget_densities
 from bayes_unlearn._forget import forgotten, remaining_idata, remaining_scaling
 from bayes_unlearn._kernels import default_threads, hmc_chains, independent_mh
+from bayes_unlearn._progress import progress, wants_progress
 from bayes_unlearn._random import RandomSeed, get_random_generator
 from bayes_unlearn.diagnostics import UnlearningDiagnostics
 from bayes_unlearn.posterior import Posterior
@@ -248,24 +249,27 @@ def temper(Z, densities, rng, *, ess_threshold, max_stages, max_steps, target_mo
     n = Z.shape[0]
     base, log_lik_e = densities.parts(Z)
     t, stages, n_evals = 0.0, [], 1
-    while t < 1.0 and len(stages) < max_stages:
-        t, w, stage_ess = _next_stage(log_lik_e, t, ess_threshold * n)
-        idx = _weighted.systematic_resample(w, rng)
-        Z, base, log_lik_e = Z[idx], base[idx], log_lik_e[idx]
-        move = independent_mh(
-            Z,
-            (base, log_lik_e),
-            densities.parts,
-            lambda parts, t=t: parts[0] + (1.0 - t) * parts[1],
-            rng,
-            max_sweeps=max_steps,
-            target_move=target_move,
-        )
-        Z, (base, log_lik_e) = move.Z, move.parts
-        n_evals += move.sweeps
-        stages.append(
-            {"t": t, "ess": stage_ess, "acceptance": move.acceptance, "steps": move.sweeps}
-        )
+    with progress("SMC: tempering", 1.0, show=wants_progress()) as bar:
+        while t < 1.0 and len(stages) < max_stages:
+            t_before = t
+            t, w, stage_ess = _next_stage(log_lik_e, t, ess_threshold * n)
+            bar.advance(t - t_before)
+            idx = _weighted.systematic_resample(w, rng)
+            Z, base, log_lik_e = Z[idx], base[idx], log_lik_e[idx]
+            move = independent_mh(
+                Z,
+                (base, log_lik_e),
+                densities.parts,
+                lambda parts, t=t: parts[0] + (1.0 - t) * parts[1],
+                rng,
+                max_sweeps=max_steps,
+                target_move=target_move,
+            )
+            Z, (base, log_lik_e) = move.Z, move.parts
+            n_evals += move.sweeps
+            stages.append(
+                {"t": t, "ess": stage_ess, "acceptance": move.acceptance, "steps": move.sweeps}
+            )
     return Tempered(Z, t, stages, n_evals, "independent MH")
 
 
@@ -288,36 +292,39 @@ def _temper_hmc(Z, densities, rng, *, ess_threshold, max_stages):
     removed = densities.removed(Z)
     # HMC's step size shrinks like d^(-1/4) at a fixed acceptance; retuned after each stage.
     t, step, stages, sweeps, chains = 0.0, min(1.0, 1.2 * d**-0.25), [], 0.0, None
-    while t < 1.0 and len(stages) < max_stages:
-        t, w, stage_ess = _next_stage(removed, t, ess_threshold * n)
-        cov = np.atleast_2d(np.cov(Z, rowvar=False, aweights=w)) + 1e-9 * np.eye(d)
-        move = functools.partial(
-            hmc_chains,
-            log_density_and_grad=lambda z, t=t: densities.tempered(z, t),
-            rng=rng,
-            length=CHAIN_LENGTH,
-            step_size=step,
-            cholesky=np.linalg.cholesky(cov),
-        )
-        m = n_chains if t >= 1.0 else max(2, round(INTERMEDIATE_SHARE * n_chains))
-        chains = move(Z[_weighted.systematic_resample(w, rng, m)])
-        if t >= 1.0:
-            chains, chains_ess = _extended_to_ess(chains, move, n)
-        Z = chains.Z
-        if t < 1.0:  # the next stage's weights
-            removed = densities.removed(Z)
-        sweeps += chains.gradient_sweeps * chains.Z.shape[0] / n
-        stages.append(
-            {
-                "t": t,
-                "ess": stage_ess,
-                "acceptance": chains.acceptance,
-                "steps": chains.length - 1,
-                "leapfrog": chains.leapfrog_steps,
-                "step_size": step,
-            }
-        )
-        step *= float(np.exp(2.0 * (chains.acceptance - TARGET_ACCEPTANCE)))
+    with progress("SMC: tempering (HMC)", 1.0, show=wants_progress()) as bar:
+        while t < 1.0 and len(stages) < max_stages:
+            t_before = t
+            t, w, stage_ess = _next_stage(removed, t, ess_threshold * n)
+            bar.advance(t - t_before)
+            cov = np.atleast_2d(np.cov(Z, rowvar=False, aweights=w)) + 1e-9 * np.eye(d)
+            move = functools.partial(
+                hmc_chains,
+                log_density_and_grad=lambda z, t=t: densities.tempered(z, t),
+                rng=rng,
+                length=CHAIN_LENGTH,
+                step_size=step,
+                cholesky=np.linalg.cholesky(cov),
+            )
+            m = n_chains if t >= 1.0 else max(2, round(INTERMEDIATE_SHARE * n_chains))
+            chains = move(Z[_weighted.systematic_resample(w, rng, m)])
+            if t >= 1.0:
+                chains, chains_ess = _extended_to_ess(chains, move, n)
+            Z = chains.Z
+            if t < 1.0:  # the next stage's weights
+                removed = densities.removed(Z)
+            sweeps += chains.gradient_sweeps * chains.Z.shape[0] / n
+            stages.append(
+                {
+                    "t": t,
+                    "ess": stage_ess,
+                    "acceptance": chains.acceptance,
+                    "steps": chains.length - 1,
+                    "leapfrog": chains.leapfrog_steps,
+                    "step_size": step,
+                }
+            )
+            step *= float(np.exp(2.0 * (chains.acceptance - TARGET_ACCEPTANCE)))
     if chains is None:
         return Tempered(Z, t, stages, sweeps, "HMC", float(n))
     if t < 1.0:  # stopped early: unreliable anyway, but its ESS is still reported

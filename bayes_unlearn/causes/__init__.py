@@ -1,0 +1,147 @@
+"""Cause identification: which training rows are responsible for a model's failures.
+
+The scores are computed a block of training rows at a time (bounded memory whatever the
+number of rows; on Dask with ``bu.set_options(dask=True)``); ``_rungs`` conditions the
+posterior on the failures, ``_scores`` turns that into per-row scores and their Monte
+Carlo error, ``_result`` holds the table.
+
+References
+----------
+Tanno, R., Pradier, M. F., Nori, A. and Li, Y. (2022). Repairing neural networks by leaving
+the right past behind. NeurIPS 2022.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import warnings
+from typing import Literal
+
+import numpy as np
+
+from bayes_unlearn._random import RandomSeed
+from bayes_unlearn._validation import check_X_y
+from bayes_unlearn.causes._result import Causes, score_table
+from bayes_unlearn.causes._rungs import MIN_ESS, RUNGS, Context, NotApplicable, auto
+from bayes_unlearn.causes._scores import score_rows
+from bayes_unlearn.diagnostics import UnreliableScoresWarning
+from bayes_unlearn.posterior import Posterior
+
+__all__ = ["MIN_ESS", "Causes", "identify_causes"]
+
+_METHODS = ("auto", "reweight", "moment_match", "smc", "refit")
+
+
+def identify_causes(
+    posterior: Posterior,
+    X_fail,
+    y_fail,
+    *,
+    method: Literal["auto", "reweight", "moment_match", "smc", "refit"] = "auto",
+    top_k: int | None = None,
+    threshold: float = 0.0,
+    random_seed: RandomSeed = None,
+    progressbar: bool | None = None,
+) -> Causes:
+    """Score every training row by its responsibility for the failure cases ``F``.
+
+    ``r(z) = E_{p(θ|D)}[log p(z|θ)] − E_{p(θ|D,F)}[log p(z|θ)]``: how much less likely a
+    training row becomes once the model also learns the failures. Rows with large ``r(z)``
+    pull the model towards the failures; forget them to repair it
+    (``bu.unlearn(posterior, forget=causes.row_ids)``).
+
+    Parameters
+    ----------
+    posterior : Posterior
+        The model that fails (weighted posteriors are handled).
+    X_fail, y_fail : array-like
+        The failure cases with their correct targets.
+    method : {"auto", "reweight", "moment_match", "smc", "refit"}, default "auto"
+        How ``p(θ | D, F)`` is obtained, the forget ladder in the other direction.
+        ``"reweight"``: the stored draws reweighted by ``p(F | θ)``, Pareto-smoothed
+        (milliseconds). ``"moment_match"``: the draws moved towards ``p(θ | D, F)`` by
+        affine maps, then reweighted. ``"smc"``: tempering ``p(F | θ)`` in. ``"refit"``:
+        MCMC on ``D ∪ F`` with the stored model and sampler settings (exact, a refit's
+        cost). ``"auto"``: the first of these whose own diagnostics pass, in that order;
+        ``diagnostics.reason`` names each rung left and why.
+    top_k : int, optional
+        Mark the ``top_k`` highest-scoring rows as causes instead of ``r > threshold``.
+    threshold : float, default 0.0
+        Rows with ``r(z) > threshold`` are causes (Tanno et al. use 0).
+    random_seed : int, Generator or None
+        Seed of the refit; None reuses the fit's seed.
+    progressbar : bool, optional
+        Progress bars of the refit and of long sweeps; default the ``progressbar`` option
+        (:func:`bayes_unlearn.set_options`).
+
+    Returns
+    -------
+    Causes
+        ``.table`` (the scores, strongest first), ``.diagnostics`` and ``.row_ids`` (the
+        rows marked as causes).
+
+    Warns
+    -----
+    UnreliableScoresWarning
+        When the scores that are returned failed their own diagnostics (an explicitly
+        requested reweighting with k̂ or ESS out of bounds, or a refit that did not converge).
+
+    See Also
+    --------
+    bayes_unlearn.repair : Score with a trusted validation set and choose how many of the top
+        causes to forget on it.
+
+    Notes
+    -----
+    To first order, ``r(z) > 0`` means that removing ``z`` would make ``F`` more likely, so the
+    scores are only as informative as ``F``. Misclassified held-out rows are often cases no
+    model of this family gets right; under random label noise the mislabeled rows make the
+    model less confident, which *helps* on such cases, and they score ``r < 0``. A trusted
+    validation set (verified labels, all of its rows) as ``F`` asks instead which rows make
+    the model worse on trustworthy data; ``notebooks/pima_repair.ipynb`` measures both.
+
+    For reweighting, ``se`` is the delta-method standard error of the difference of two
+    self-normalized estimates from the same draws, inflated by each row's own MCMC
+    autocorrelation; for a refit, the two posteriors are independent and their
+    variances add. With fewer than about 1000 draws per chain the ESS estimates are
+    optimistic and ``se`` runs about 1.3x too small (``benchmarks/results/cause_se.md``).
+    """
+    X_f, y_f = _check_arguments(posterior, X_fail, y_fail, method, top_k)
+    start = time.perf_counter()
+    ctx = Context(posterior, X_f, y_f, random_seed, progressbar)
+    try:
+        conditioned, diagnostics = auto(ctx) if method == "auto" else RUNGS[method](ctx)
+    except NotApplicable as err:
+        raise ValueError(f"identify_causes(method={method!r}) does not apply: {err}.") from err
+    before, after, se = score_rows(posterior, conditioned)
+    diagnostics = dataclasses.replace(diagnostics, seconds=time.perf_counter() - start)
+    if not diagnostics.reliable:
+        warnings.warn(diagnostics.verdict, UnreliableScoresWarning, stacklevel=2)
+    return Causes(
+        table=score_table(posterior.row_ids, before, after, se, top_k, threshold),
+        diagnostics=diagnostics,
+    )
+
+
+def _check_arguments(posterior, X_fail, y_fail, method, top_k):
+    if not isinstance(posterior, Posterior):
+        raise TypeError(
+            f"The 'posterior' parameter must be a Posterior. Got {type(posterior).__name__}."
+        )
+    if method not in _METHODS:
+        raise ValueError(f"The 'method' parameter must be one of {list(_METHODS)}. Got {method!r}.")
+    n_rows = posterior.row_ids.size
+    if top_k is not None and not (isinstance(top_k, int | np.integer) and 1 <= top_k <= n_rows):
+        raise ValueError(
+            f"The 'top_k' parameter must be an integer in [1, {n_rows}]. Got {top_k!r}."
+        )
+    return check_X_y(
+        X_fail,
+        y_fail,
+        binary=posterior.model.binary_target,
+        n_features=len(posterior.feature_names),
+        feature_names=posterior.feature_names,
+        x_name="X_fail",
+        y_name="y_fail",
+    )

@@ -1,0 +1,263 @@
+"""The ladder that conditions the posterior on the failures: reweight → moment matching → SMC → refit.
+
+Each rung returns ``p(θ | D, F)`` as weighted draws (:class:`~._scores.Conditioned`) and its
+diagnostics; :func:`auto` takes the first whose own diagnostics pass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from bayes_unlearn import _weighted
+from bayes_unlearn._random import RandomSeed
+from bayes_unlearn.causes._scores import Conditioned
+from bayes_unlearn.diagnostics import CauseDiagnostics, importance_problems, pareto_k_threshold
+from bayes_unlearn.posterior import Posterior
+
+__all__ = ["MIN_ESS", "RUNGS", "Context", "NotApplicable", "auto"]
+
+#: Fewer effective draws than this after reweighting by p(F | θ) make the scores unreliable.
+MIN_ESS = 100.0
+
+_LABELS = {"reweight": "reweighting", "moment_match": "moment matching", "smc": "SMC"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Context:
+    """What every rung needs: the posterior and the failures."""
+
+    posterior: Posterior
+    X_f: np.ndarray
+    y_f: np.ndarray
+    random_seed: RandomSeed
+    progressbar: bool | None
+
+
+class NotApplicable(Exception):
+    """A rung that does not apply to this posterior (the message says why)."""
+
+
+def _chains(posterior: Posterior) -> tuple[int, int]:
+    post = posterior.idata.posterior
+    return post.sizes["chain"], post.sizes["draw"]
+
+
+def _reweighted(ctx: Context):
+    """``p(θ | D, F)``: the stored draws reweighted by ``p(F | θ)``, Pareto-smoothed."""
+    import arviz as az
+
+    from bayes_unlearn.methods.reweight import relative_efficiency
+
+    posterior = ctx.posterior
+    log_lik_f = posterior.pointwise_log_likelihood(ctx.X_f, ctx.y_f).sum(axis=1)
+    lw_f, k_hat = az.psislw(posterior.log_weights + log_lik_f, reff=relative_efficiency(posterior))
+    ess = _weighted.importance_ess(lw_f)
+    n = posterior.n_draws
+    problems = importance_problems(float(k_hat), ess, n, MIN_ESS)
+    verdict = (
+        "The reweighted scores are reliable: Pareto k̂ and ESS are within bounds."
+        if not problems
+        else "The reweighted scores are unreliable (" + "; ".join(problems) + "): the "
+        "failures move the posterior too far for the stored draws. Use method='auto' or 'refit'."
+    )
+    diagnostics = CauseDiagnostics(
+        method="reweight",
+        reason="requested",
+        n_failures=len(ctx.y_f),
+        n_rows=posterior.row_ids.size,
+        n_draws=n,
+        reliable=not problems,
+        verdict=verdict,
+        pareto_k=float(k_hat),
+        pareto_k_threshold=pareto_k_threshold(n),
+        ess_importance=ess,
+        min_ess=MIN_ESS,
+    )
+    return Conditioned(weights=np.exp(lw_f)), diagnostics
+
+
+def _refitted(ctx: Context):
+    """``p(θ | D, F)`` from an MCMC refit on ``D ∪ F`` with the stored settings."""
+    from bayes_unlearn.sampling import resample_like
+
+    posterior = ctx.posterior
+    X, y = posterior.training_data()
+    ids = posterior.row_ids
+    new_ids = np.arange(ids.max() + 1, ids.max() + 1 + len(ctx.y_f))
+    joint = resample_like(
+        posterior,
+        np.vstack([X, ctx.X_f]),
+        np.concatenate([y, ctx.y_f]),
+        np.concatenate([ids, new_ids]),
+        random_seed=ctx.random_seed,
+        progressbar=ctx.progressbar,
+    )
+    at = joint._positions(ids)  # the training rows among the joint rows
+    d = joint.diagnostics
+    diagnostics = CauseDiagnostics(
+        method="refit",
+        reason="requested",
+        n_failures=len(ctx.y_f),
+        n_rows=ids.size,
+        n_draws=joint.n_draws,
+        reliable=d.reliable,
+        verdict=(
+            "The refitted scores are reliable: the refit on D ∪ F converged."
+            if d.reliable
+            else f"The refit on D ∪ F did not converge ({d.verdict}); draw more samples."
+        ),
+        r_hat=d.r_hat,
+        ess_bulk=d.ess_bulk,
+    )
+    conditioned = Conditioned(
+        weights=joint.weights,
+        rows=lambda positions: joint._rows_log_likelihood(at[positions]),
+        chains=_chains(joint),
+    )
+    return conditioned, diagnostics
+
+
+def _moment_matched(ctx: Context):
+    """``p(θ | D, F)`` by moment matching the draws towards it (see methods.moment_match)."""
+    import arviz as az
+
+    from bayes_unlearn.methods.moment_match import (
+        MIN_ESS_MM,
+        MIN_RELATIVE_ESS_MM,
+        match_moments,
+    )
+    from bayes_unlearn.methods.reweight import relative_efficiency
+
+    posterior = ctx.posterior
+    n = posterior.n_draws
+    min_ess = max(MIN_ESS_MM, MIN_RELATIVE_ESS_MM * n)
+    if posterior.is_weighted or n < min_ess:
+        raise NotApplicable(
+            "it needs equally weighted draws, at least "
+            f"{min_ess:.0f} of them effective ({n} draws here)"
+        )
+    densities = _conditioning(ctx)
+    reff = relative_efficiency(posterior)
+    Z, log_ratio, details = match_moments(
+        densities.pack(posterior.params), densities.parts, reff=reff, min_ess=min_ess
+    )
+    log_w, k_hat = az.psislw(log_ratio.copy(), reff=reff)
+    ess = _weighted.importance_ess(log_w)
+    problems = importance_problems(float(k_hat), ess, n, min_ess)
+    conditioned = Conditioned(
+        weights=np.exp(log_w),
+        rows=_training_rows(posterior, densities.unpack(Z)),
+        chains=_chains(posterior),
+    )
+    return conditioned, _diagnostics(
+        ctx,
+        "moment_match",
+        problems,
+        pareto_k=float(k_hat),
+        pareto_k_threshold=pareto_k_threshold(n),
+        ess_importance=ess,
+        min_ess=min_ess,
+        details=details,
+    )
+
+
+def _tempered(ctx: Context):
+    """``p(θ | D, F)`` by tempering ``p(F | θ)`` in (see methods.smc)."""
+    from bayes_unlearn._random import get_random_generator
+    from bayes_unlearn.methods.smc import LIMITS, SCHEDULE, smc_problems, temper
+
+    posterior = ctx.posterior
+    densities = _conditioning(ctx)
+    rng = get_random_generator(ctx.random_seed)
+    Z = densities.pack(posterior.params)
+    if posterior.is_weighted:
+        Z = Z[_weighted.systematic_resample(posterior.weights, rng)]
+    res = temper(Z, densities, rng, max_stages=LIMITS["max_stages"], **SCHEDULE)
+    n = res.Z.shape[0]
+    conditioned = Conditioned(
+        weights=np.full(n, 1.0 / n),
+        rows=_training_rows(posterior, densities.unpack(res.Z)),
+        effective_size=res.effective_size,
+    )
+    details = {"kernel": res.kernel, "stages": res.stages}
+    problems = smc_problems(res, LIMITS)
+    return conditioned, _diagnostics(
+        ctx, "smc", problems, min_ess=LIMITS["min_ess"], details=details
+    )
+
+
+def _conditioning(ctx: Context):
+    from bayes_unlearn._densities import conditioning_densities
+    from bayes_unlearn._kernels import default_threads
+    from bayes_unlearn.compiled import RowsNotInputsError
+
+    try:
+        return conditioning_densities(ctx.posterior, ctx.X_f, ctx.y_f, default_threads())
+    except RowsNotInputsError as err:
+        raise NotApplicable("needs the model's row arrays in pm.Data") from err
+
+
+def _training_rows(posterior: Posterior, params: dict):
+    """``positions ↦ log p(z|θ)`` of training rows at new draws ``params``."""
+    X, y = posterior.training_data()
+    return posterior.model.rows_log_likelihood(params, posterior.standardizer.transform(X), y)
+
+
+def _diagnostics(ctx: Context, method: str, problems, **fields) -> CauseDiagnostics:
+    label = _LABELS[method]
+    return CauseDiagnostics(
+        method=method,
+        reason="requested",
+        n_failures=len(ctx.y_f),
+        n_rows=ctx.posterior.row_ids.size,
+        n_draws=ctx.posterior.n_draws,
+        reliable=not problems,
+        verdict=f"The {label} scores are reliable: their diagnostics pass."
+        if not problems
+        else f"The {label} scores are unreliable (" + "; ".join(problems) + "). Use "
+        "method='auto' or 'refit'.",
+        **fields,
+    )
+
+
+def auto(ctx: Context):
+    """The first rung whose own diagnostics pass: reweight → moment matching → SMC → refit."""
+    why, details = [], {}
+    for name in ("reweight", "moment_match", "smc"):
+        try:
+            conditioned, d = RUNGS[name](ctx)
+        except NotApplicable as skip:
+            why.append(f"{_LABELS[name]} skipped: {skip}")
+            continue
+        if name == "reweight":
+            details = {"reweight_pareto_k": d.pareto_k, "reweight_ess": d.ess_importance}
+        if d.reliable:
+            passed = (
+                f"k̂ {d.pareto_k:.2f} ≤ {d.pareto_k_threshold:.2f} and ESS "
+                f"{d.ess_importance:.0f} ≥ {d.min_ess:.0f}"
+                if name == "reweight"
+                else f"{_LABELS[name]} diagnostics passed"
+            )
+            reason = "auto: " + "; ".join([*why, passed])
+            return conditioned, dataclasses.replace(
+                d, reason=reason, details={**d.details, **details}
+            )
+        short = (
+            f"k̂ {d.pareto_k:.2f}, ESS {d.ess_importance:.0f} of {d.n_draws}"
+            if d.pareto_k is not None
+            else d.verdict
+        )
+        why.append(f"{_LABELS[name]} unreliable ({short})")
+    conditioned, d = _refitted(ctx)
+    reason = "auto: " + "; ".join([*why, "exact refit"])
+    return conditioned, dataclasses.replace(d, reason=reason, details={**d.details, **details})
+
+
+RUNGS = {
+    "reweight": _reweighted,
+    "moment_match": _moment_matched,
+    "smc": _tempered,
+    "refit": _refitted,
+}

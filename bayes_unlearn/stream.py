@@ -1,0 +1,206 @@
+"""A stream of forget requests, each applied and acknowledged at once, saved at a cadence.
+
+Deletion requests rarely come as one batch: they arrive one by one, and each should take
+effect (and be acknowledged) at once. Applying each with :func:`~bayes_unlearn.unlearn`
+and saving after every one would pay a refresh per request; a :class:`ForgetStream` pays
+it only when it must:
+
+* requests compose in the importance weights (:func:`~bayes_unlearn.unlearn` with
+  ``method="reweight"`` on the previous result is exact: the ratios add) while the
+  reweighting's own diagnostics (Pareto k̂, ESS) pass: milliseconds a request;
+* when they fail, the weighted draws are refreshed (MCMC moves towards the current
+  posterior, :func:`~bayes_unlearn.refresh.refresh`) and the request is reweighted from
+  the fresh draws; if that fails too, the request goes up ``method="auto"``'s ladder;
+* every ``save_every`` requests (and on :meth:`ForgetStream.save` or leaving a ``with``
+  block) the posterior is saved, refreshed first as every save is, and the stream goes on
+  from what was saved.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from bayes_unlearn._random import RandomSeed, get_random_generator
+from bayes_unlearn.diagnostics import UnreliableUnlearningWarning
+from bayes_unlearn.integrity import Key
+from bayes_unlearn.posterior import Posterior
+from bayes_unlearn.unlearning import unlearn
+
+__all__ = ["Acknowledgement", "ForgetStream"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Acknowledgement:
+    """What became of one request.
+
+    Attributes
+    ----------
+    request : int
+        Its number in the stream (1 for the first).
+    row_ids : tuple of int
+        The rows it forgot.
+    method : str
+        How it was applied: ``"reweight"``, ``"refresh + reweight"`` or ``"auto: <rung>"``.
+    reliable : bool
+        Whether the step's own diagnostics passed.
+    saved : bool
+        Whether the posterior was saved after it (the cadence was reached).
+    seconds : float
+        Wall time of the request, the save included.
+    """
+
+    request: int
+    row_ids: tuple[int, ...]
+    method: str
+    reliable: bool
+    saved: bool
+    seconds: float
+
+
+class ForgetStream:
+    """Forget rows as requests arrive, at the cost of a refresh only when one is needed.
+
+    Parameters
+    ----------
+    posterior : Posterior
+        Where the stream starts.
+    path : str or path-like, optional
+        File the posterior is saved to (atomically, over the previous save). Without it
+        nothing is written and ``save_every`` only sets when draws are refreshed.
+    save_every : int, default 100
+        Save (and refresh) after this many requests.
+    key : bytes or str, optional
+        Secret key: fingerprints forgotten rows and signs the saved file (as in
+        :func:`~bayes_unlearn.unlearn` and :meth:`Posterior.save`).
+    random_seed : int, Generator or None
+        Seed of the refreshes and of any rung that samples.
+
+    Examples
+    --------
+    >>> with bu.ForgetStream(post, "posterior.nc", save_every=100) as stream:  # doctest: +SKIP
+    ...     for row_id in incoming_requests:
+    ...         ack = stream.forget([row_id])
+    """
+
+    def __init__(
+        self,
+        posterior: Posterior,
+        path=None,
+        *,
+        save_every: int = 100,
+        key: Key | None = None,
+        random_seed: RandomSeed = None,
+    ) -> None:
+        if not isinstance(posterior, Posterior):
+            raise TypeError(
+                f"The 'posterior' parameter must be a Posterior. Got {type(posterior).__name__}."
+            )
+        if not (isinstance(save_every, int | np.integer) and save_every >= 1):
+            raise ValueError(
+                f"The 'save_every' parameter must be a positive integer. Got {save_every!r}."
+            )
+        self.path = None if path is None else Path(path)
+        if self.path is not None and not self.path.parent.exists():
+            raise FileNotFoundError(
+                f"The directory of 'path' does not exist: {self.path.parent}. Create it first."
+            )
+        self.save_every = int(save_every)
+        self._key = key
+        self._rng = get_random_generator(random_seed)
+        self._posterior = posterior
+        self._n_requests = 0
+        self._since_save = 0
+        self._reff: float | None = None  # of the draws the weights are on; reset by a refresh
+
+    @property
+    def posterior(self) -> Posterior:
+        """The posterior after every request so far (weighted between refreshes)."""
+        return self._posterior
+
+    @property
+    def n_requests(self) -> int:
+        """Requests applied so far."""
+        return self._n_requests
+
+    def forget(self, row_ids) -> Acknowledgement:
+        """Apply one request now: the rows are forgotten when this returns.
+
+        Parameters
+        ----------
+        row_ids : sequence of int
+            Ids of remaining training rows.
+
+        Returns
+        -------
+        Acknowledgement
+        """
+        start = time.perf_counter()
+        ids = tuple(int(i) for i in np.atleast_1d(np.asarray(row_ids)).ravel())
+        current = self._posterior
+        result = self._reweight(current, ids)
+        method = "reweight"
+        if not result.diagnostics.reliable:
+            fresh = current.refresh(random_seed=self._rng)
+            self._reff = None
+            result, method = self._reweight(fresh, ids), "refresh + reweight"
+            if not result.diagnostics.reliable:
+                result = self._quietly(fresh, ids, method="auto")
+                method = f"auto: {result.diagnostics.method}"
+        self._posterior = result
+        self._n_requests += 1
+        self._since_save += 1
+        saved = self._since_save >= self.save_every
+        if saved:
+            self.save()
+        return Acknowledgement(
+            request=self._n_requests,
+            row_ids=ids,
+            method=method,
+            reliable=result.diagnostics.reliable,
+            saved=saved,
+            seconds=time.perf_counter() - start,
+        )
+
+    def save(self) -> Posterior:
+        """Refresh the draws and write them to ``path`` (if given); the stream goes on from them."""
+        if self.path is None:
+            self._posterior = self._posterior.refresh(random_seed=self._rng)
+        else:
+            self._posterior = self._posterior.save(self.path, key=self._key, random_seed=self._rng)
+        self._since_save = 0
+        self._reff = None
+        return self._posterior
+
+    def __enter__(self) -> ForgetStream:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None and self._since_save:
+            self.save()  # nothing applied is left unsaved
+
+    def _reweight(self, posterior: Posterior, ids: tuple[int, ...]) -> Posterior:
+        from bayes_unlearn.methods.reweight import relative_efficiency
+
+        if self._reff is None:  # once per set of draws: reweighting only moves their weights
+            self._reff = relative_efficiency(posterior)
+        return self._quietly(posterior, ids, method="reweight", reff=self._reff)
+
+    def _quietly(self, posterior: Posterior, ids, **options) -> Posterior:
+        """``unlearn`` whose verdicts the stream acts on itself, not as warnings."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UnreliableUnlearningWarning)
+            return unlearn(
+                posterior, forget=list(ids), key=self._key, random_seed=self._rng, **options
+            )
+
+    def __repr__(self) -> str:
+        where = f", saving to {self.path}" if self.path else ""
+        return (
+            f"<ForgetStream: {self._n_requests} requests, {self._since_save} since the last "
+            f"save, every {self.save_every}{where}>"
+        )

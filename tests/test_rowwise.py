@@ -1,0 +1,53 @@
+"""Sweeps over rows in blocks: the same numbers whatever the blocks, NumPy or Dask."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+import bayes_unlearn as bu
+from bayes_unlearn._rowwise import map_over_rows, row_chunks, sum_over_rows
+
+
+def _block_of(values):
+    return lambda rows: values[:, rows]
+
+
+@pytest.mark.parametrize("chunk_rows", [None, 1, 7, 50])
+def test_sums_and_maps_cover_every_row_once(chunk_rows):
+    values = np.random.default_rng(0).standard_normal((30, 50))
+    with bu.set_options(chunk_rows=chunk_rows):
+        total = sum_over_rows(lambda rows: values[:, rows].sum(axis=1), 50, 30, "test")
+        joined = map_over_rows(_block_of(values), 50, 30, "test")
+    assert_allclose(total, values.sum(axis=1), rtol=1e-12)
+    np.testing.assert_array_equal(joined, values)
+
+
+def test_row_chunks_split_by_values():
+    assert row_chunks(10, 4, chunk_rows=4) == [slice(0, 4), slice(4, 8), slice(8, 10)]
+    assert row_chunks(0, 4) == [slice(0, 0)]
+
+
+def test_dask_gives_the_numpy_numbers():
+    values = np.random.default_rng(1).standard_normal((20, 33))
+    with bu.set_options(chunk_rows=5):
+        numpy_total = sum_over_rows(lambda rows: values[:, rows].sum(axis=1), 33, 20, "t")
+        with bu.set_options(dask=True):
+            dask_total = sum_over_rows(lambda rows: values[:, rows].sum(axis=1), 33, 20, "t")
+            joined = map_over_rows(_block_of(values), 33, 20, "t")
+    np.testing.assert_array_equal(dask_total, numpy_total)  # same blocks, same order
+    np.testing.assert_array_equal(joined, values)
+
+
+def test_running_out_of_memory_says_what_to_change():
+    def block(rows):
+        raise MemoryError
+
+    with pytest.raises(
+        MemoryError,
+        match=r"blocks of 3 rows x 10 draws: set a smaller block "
+        r"with bu.set_options\(chunk_rows=...\) or run on Dask",
+    ):
+        with bu.set_options(chunk_rows=3):
+            sum_over_rows(block, 9, 10, "log-likelihood")
