@@ -377,7 +377,7 @@ def _progress(p) -> None:
         "--chunk-rows",
         type=int,
         default=None,
-        help="training rows per block of likelihood evaluations (default: about 2 million "
+        help="training rows per block of likelihood evaluations (default: about a million "
         "values a block); lower it when memory is short",
     )
     p.add_argument(

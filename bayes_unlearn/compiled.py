@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import threading
 from collections.abc import Mapping
 
 import numpy as np
@@ -142,11 +143,14 @@ class CompiledModel:
         if missing:
             raise ValueError(f"Draws are missing the model's variables {missing}.")
         arrays = [np.asarray(params[name], dtype=float) for name in self.names]
-        return self._functions["unconstrain"](*arrays)
+        with _CALLS:
+            return self._functions["unconstrain"](*arrays)
 
     def constrain(self, u: np.ndarray) -> dict[str, np.ndarray]:
         """Constrained draws by variable name from flat unconstrained vectors."""
-        return dict(zip(self.names, self._functions["constrain"](np.atleast_2d(u)), strict=True))
+        with _CALLS:
+            values = self._functions["constrain"](np.atleast_2d(u))
+        return dict(zip(self.names, values, strict=True))
 
     def _in_batches(self, name: str, u: np.ndarray, *args):
         """``name``'s function over ``batch_draws`` draws at a time, outputs concatenated.
@@ -157,7 +161,10 @@ class CompiledModel:
         most ``CHUNK_VALUES`` values.
         """
         u = np.atleast_2d(u)
-        fn = self._functions[name]
+        with _CALLS:
+            return self._batched(self._functions[name], u, args)
+
+    def _batched(self, fn, u: np.ndarray, args):
         n_rows = len(args[0]) if args else 0  # row arrays, or the per-row weights first
         size = max(1, min(self.batch_draws, CHUNK_VALUES // max(n_rows, 1)))
         if u.shape[0] <= size:
@@ -403,6 +410,13 @@ def _row_inputs(cm: CompiledModel) -> dict:
         name: pt.tensor(f"{name}_rows", dtype=var.dtype, shape=(None,) * var.ndim)
         for name, var in cm._row_vars.items()
     }
+
+
+#: A compiled PyTensor function keeps its inputs and outputs in its own storage: two threads
+#: calling it at once (sweeps over blocks of rows on NumPy threads or Dask's threaded
+#: scheduler) would overwrite each other's. Calls are serialized; processes (a
+#: dask.distributed cluster) each hold their own functions.
+_CALLS = threading.RLock()
 
 
 def _row_log_likelihood(cm: CompiledModel, row_inputs: dict):

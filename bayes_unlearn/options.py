@@ -47,8 +47,8 @@ class set_options:  # lower case: used as a function, like xarray.set_options
     chunk_rows : int or None, default None
         Training rows per block whenever log-likelihoods are evaluated over rows
         (reweighting, moment matching, SMC, refreshes, ``identify_causes``, PSIS-LOO,
-        ``Posterior.log_likelihood``). None sizes blocks at about 8 million values
-        (64 MB) each, so memory stays bounded whatever the number of rows; lower it when
+        ``Posterior.log_likelihood``). None sizes blocks at about a million values
+        (8 MB) each, so memory stays bounded whatever the number of rows; lower it when
         memory is short.
     dask : bool, default False
         Run those sweeps as ``dask.array`` graphs on the active Dask scheduler (threads by

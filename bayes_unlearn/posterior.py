@@ -207,7 +207,7 @@ class Posterior:
             Remaining rows to evaluate (default all), in the order given.
         chunk_rows : int, optional
             Rows per block; default the ``chunk_rows`` option
-            (:func:`bayes_unlearn.set_options`), else about 2 million values a block.
+            (:func:`bayes_unlearn.set_options`), else about a million values a block.
         """
         positions = self._positions(row_ids)
         with set_options(chunk_rows=chunk_rows) if chunk_rows is not None else nullcontext():
@@ -323,6 +323,56 @@ class Posterior:
     def pointwise_log_likelihood(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
         """``log p(y_i | x_i, θ_s)`` for new raw rows, shape (draws, rows)."""
         return self.model.pointwise_log_likelihood(self.params, self.standardizer.transform(X), y)
+
+    def loo(self, *, pointwise: bool = False):
+        """PSIS-LOO of the remaining rows, as :func:`arviz.loo` computes it, in bounded memory.
+
+        ``az.loo`` needs the whole (draws, rows) log-likelihood in memory; this evaluates and
+        Pareto-smooths (:func:`arviz.psislw`) a block of rows at a time (the ``chunk_rows``
+        and ``dask`` options apply) and keeps three numbers per row.
+
+        Parameters
+        ----------
+        pointwise : bool, default False
+            Also return ``loo_i`` and ``pareto_k`` per row.
+
+        Returns
+        -------
+        arviz.ELPDData
+            ``elpd_loo``, ``se``, ``p_loo``, ``warning`` (some k̂ above
+            ``min(1 − 1/log10 S, 0.7)``) and ``good_k``, on the log scale; usable by
+            :func:`arviz.compare`.
+        """
+        import arviz as az
+        import xarray as xr
+        from scipy.special import logsumexp
+
+        from bayes_unlearn.diagnostics import pareto_k_threshold
+        from bayes_unlearn.methods.reweight import relative_efficiency
+
+        if self.is_weighted:
+            raise ValueError("loo() needs equally weighted draws; call posterior.refresh() first.")
+        reff, n = relative_efficiency(self), self.n_draws
+        positions = np.arange(self.row_ids.size)
+
+        def block(rows: slice) -> np.ndarray:
+            ll = self._rows_log_likelihood(positions[rows]).T  # (rows, draws), as ArviZ wants
+            log_w, k_hat = az.psislw(-ll, reff)
+            log_w += ll
+            lppd = logsumexp(ll, axis=1) - np.log(n)
+            return np.stack([logsumexp(log_w, axis=1), lppd, k_hat])
+
+        loo_i, lppd_i, k_hat = map_over_rows(block, positions.size, n, "PSIS-LOO")
+        good_k = pareto_k_threshold(n)
+        elpd = float(loo_i.sum())
+        values = [elpd, float(np.sqrt(loo_i.size * np.var(loo_i))), float(lppd_i.sum()) - elpd]
+        values += [n, loo_i.size, bool((k_hat > good_k).any())]
+        index = ["elpd_loo", "se", "p_loo", "n_samples", "n_data_points", "warning"]
+        if pointwise:
+            obs = {"obs_id": self.row_ids}
+            values += [xr.DataArray(loo_i, coords=obs), xr.DataArray(k_hat, coords=obs)]
+            index += ["loo_i", "pareto_k"]
+        return az.ELPDData(data=[*values, "log", good_k], index=[*index, "scale", "good_k"])
 
     # --- summaries -----------------------------------------------------------------------
     def parameter_draws(self) -> pd.DataFrame:

@@ -238,3 +238,13 @@ def test_a_draw_out_of_bounds_gets_minus_infinity_alone(hierarchical_compiled):
     others = np.array([0, 1, 3, 4])
     assert np.isfinite(logp[others]).all() and np.isfinite(grad[others]).all()
     assert_allclose(logp[others], cm.log_density_and_grad(u[others])[0], rtol=1e-12)
+
+
+def test_blocks_of_rows_on_threads_give_one_blocks_numbers(custom_linear_post):
+    """Blocks run side by side on threads (and Dask's threaded scheduler) share one compiled
+    function, whose storage is per function: calls are serialized, so the numbers hold."""
+    whole = custom_linear_post.log_likelihood()
+    with bu.set_options(chunk_rows=3):
+        np.testing.assert_array_equal(custom_linear_post.log_likelihood(), whole)
+        with bu.set_options(dask=True):
+            np.testing.assert_array_equal(custom_linear_post.log_likelihood(), whole)

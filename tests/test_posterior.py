@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 
 import arviz as az
 import numpy as np
@@ -106,3 +107,19 @@ def test_in_memory_inference_data_keeps_the_weights(linear_post):
     assert "log_importance_ratio" in raw.sample_stats
     exported = un.to_inference_data(random_seed=0)
     assert "log_weight" not in exported.sample_stats  # what leaves the process: refreshed
+
+
+def test_loo_in_blocks_equals_arviz_loo(logistic_post):
+    idata = logistic_post.to_inference_data(resample=False, log_likelihood=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ArviZ's k̂ warning, if any: not what is tested
+        reference = az.loo(idata, pointwise=True)
+        with bu.set_options(chunk_rows=7):
+            ours = logistic_post.loo(pointwise=True)
+    for name in ("elpd_loo", "se", "p_loo"):
+        assert ours[name] == pytest.approx(reference[name], rel=1e-10), name
+    assert_allclose(ours["pareto_k"].values, reference["pareto_k"].values, rtol=1e-10)
+    assert ours["warning"] == reference["warning"] and ours["good_k"] == reference["good_k"]
+    assert az.compare({"a": ours, "b": reference}).loc["a", "elpd_loo"] == pytest.approx(
+        reference["elpd_loo"]
+    )

@@ -55,7 +55,10 @@ def score_rows(posterior, conditioned: Conditioned) -> tuple[np.ndarray, ...]:
         before = w @ ll
         if conditioned.rows is None:  # the same draws: the two estimates' errors correlate
             after = wa @ ll
-            infl = w[:, None] * (ll - before) - wa[:, None] * (ll - after)
+            # w (ll − before) − w' (ll − after), in place: (w − w') ll − w before + w' after
+            infl = ll * (w - wa)[:, None]
+            infl -= np.outer(w, before)
+            infl += np.outer(wa, after)
             return np.stack([before, after, monte_carlo_se(infl, chains)])
         ll_a = conditioned.rows(positions[rows])
         after = wa @ ll_a

@@ -10,6 +10,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 import bayes_unlearn as bu
+from bayes_unlearn.methods.reweight import relative_efficiency
 from tests.conftest import closed_form_posterior, mcmc_efficiency, unlearn_against_closed_form
 
 
@@ -118,3 +119,12 @@ def test_reweighting_is_accurate_or_says_it_is_not(seed, chains, draws):
             f"{log_sd_err:.2f}, yet reliable (k̂ {un.diagnostics.pareto_k:.2f}, "
             f"ESS {un.diagnostics.ess:.0f} of {un.n_draws})"
         )
+
+
+def test_relative_efficiency_is_arviz_loos(logistic_post):
+    """reff as az.loo computes it: the mean over every scalar of ArviZ's mean-ESS over S."""
+    ess = az.ess(logistic_post.idata.posterior, method="mean")
+    expected = np.hstack([ess[v].values.ravel() for v in ess.data_vars]).mean()
+    assert relative_efficiency(logistic_post) == pytest.approx(
+        expected / logistic_post.n_draws, rel=1e-10
+    )
