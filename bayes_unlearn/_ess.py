@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["ess_mean"]
+__all__ = ["ess_mean", "relative_efficiency"]
 
 
 def ess_mean(ary: np.ndarray) -> np.ndarray:
@@ -69,3 +69,18 @@ def ess_mean(ary: np.ndarray) -> np.ndarray:
         ess = total / tau
     ess = np.where(constant, float(total), ess)
     return np.where(np.isnan(mean_var), np.nan, ess)  # a NaN or inf anywhere in the sequence
+
+
+def relative_efficiency(draws) -> float:
+    """``reff`` for PSIS as ``az.loo`` computes it, from a ``posterior`` Dataset.
+
+    The mean over every scalar of its mean-ESS divided by the number of draws (1 for a single
+    chain or fewer than 4 draws). ``az.ess`` would loop over the scalars in Python: 10 ms a
+    call, paid by every one of a stream of small requests.
+    """
+    n_chain, n_draw = draws.sizes["chain"], draws.sizes["draw"]
+    if n_chain == 1 or n_draw < 4:
+        return 1.0
+    columns = [v.values.reshape(n_chain, n_draw, -1) for v in draws.values()]
+    reff = float(ess_mean(np.concatenate(columns, axis=-1)).mean()) / (n_chain * n_draw)
+    return reff if np.isfinite(reff) else 1.0

@@ -347,12 +347,12 @@ class Posterior:
         import xarray as xr
         from scipy.special import logsumexp
 
+        from bayes_unlearn._ess import relative_efficiency
         from bayes_unlearn.diagnostics import pareto_k_threshold
-        from bayes_unlearn.methods.reweight import relative_efficiency
 
         if self.is_weighted:
             raise ValueError("loo() needs equally weighted draws; call posterior.refresh() first.")
-        reff, n = relative_efficiency(self), self.n_draws
+        reff, n = relative_efficiency(self.idata.posterior), self.n_draws
         positions = np.arange(self.row_ids.size)
 
         def block(rows: slice) -> np.ndarray:

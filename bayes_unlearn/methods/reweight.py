@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bayes_unlearn import _weighted
+from bayes_unlearn import _ess, _weighted
 from bayes_unlearn._forget import forgotten, remaining_scaling, scaling_log_prior_shift
 from bayes_unlearn.diagnostics import (
     UnlearningDiagnostics,
@@ -167,13 +167,4 @@ def relative_efficiency(posterior: Posterior, log_lik: np.ndarray | None = None)
     compatibility and ignored: like ArviZ (and unlike R's ``loo::relative_eff``, which uses
     each observation's likelihood), one ``reff`` serves every importance ratio of a posterior.
     """
-    from bayes_unlearn._ess import ess_mean
-
-    post = posterior.idata.posterior
-    if post.sizes["chain"] == 1 or post.sizes["draw"] < 4:
-        return 1.0
-    # ArviZ's mean-ESS of every scalar, all at once (az.ess loops over them in Python:
-    # 10 ms a call, paid by every one of a stream of small requests).
-    columns = [v.values.reshape(post.sizes["chain"], post.sizes["draw"], -1) for v in post.values()]
-    reff = float(ess_mean(np.concatenate(columns, axis=-1)).mean()) / posterior.n_draws
-    return reff if np.isfinite(reff) else 1.0
+    return _ess.relative_efficiency(posterior.idata.posterior)
