@@ -11,6 +11,7 @@ import dataclasses
 import numpy as np
 
 from bayes_unlearn import _weighted
+from bayes_unlearn._ladder import Skip, climb
 from bayes_unlearn._random import RandomSeed
 from bayes_unlearn.causes._scores import Conditioned
 from bayes_unlearn.diagnostics import CauseDiagnostics, importance_problems, pareto_k_threshold
@@ -35,7 +36,7 @@ class Context:
     progressbar: bool | None
 
 
-class NotApplicable(Exception):
+class NotApplicable(Skip):
     """A rung that does not apply to this posterior (the message says why)."""
 
 
@@ -196,7 +197,7 @@ def _conditioning(ctx: Context):
     try:
         return conditioning_densities(ctx.posterior, ctx.X_f, ctx.y_f, default_threads())
     except RowsNotInputsError as err:
-        raise NotApplicable("needs the model's row arrays in pm.Data") from err
+        raise NotApplicable("it needs the model's row arrays in pm.Data") from err
 
 
 def _training_rows(posterior: Posterior, params: dict):
@@ -224,35 +225,21 @@ def _diagnostics(ctx: Context, method: str, problems, **fields) -> CauseDiagnost
 
 def auto(ctx: Context):
     """The first rung whose own diagnostics pass: reweight → moment matching → SMC → refit."""
-    why, details = [], {}
-    for name in ("reweight", "moment_match", "smc"):
-        try:
-            conditioned, d = RUNGS[name](ctx)
-        except NotApplicable as skip:
-            why.append(f"{_LABELS[name]} skipped: {skip}")
-            continue
-        if name == "reweight":
-            details = {"reweight_pareto_k": d.pareto_k, "reweight_ess": d.ess_importance}
-        if d.reliable:
-            passed = (
-                f"k̂ {d.pareto_k:.2f} ≤ {d.pareto_k_threshold:.2f} and ESS "
-                f"{d.ess_importance:.0f} ≥ {d.min_ess:.0f}"
-                if name == "reweight"
-                else f"{_LABELS[name]} diagnostics passed"
-            )
-            reason = "auto: " + "; ".join([*why, passed])
-            return conditioned, dataclasses.replace(
-                d, reason=reason, details={**d.details, **details}
-            )
-        short = (
-            f"k̂ {d.pareto_k:.2f}, ESS {d.ess_importance:.0f} of {d.n_draws}"
-            if d.pareto_k is not None
-            else d.verdict
-        )
-        why.append(f"{_LABELS[name]} unreliable ({short})")
-    conditioned, d = _refitted(ctx)
-    reason = "auto: " + "; ".join([*why, "exact refit"])
-    return conditioned, dataclasses.replace(d, reason=reason, details={**d.details, **details})
+    first = {}
+
+    def reweighted():
+        conditioned, d = _reweighted(ctx)
+        first.update(reweight_pareto_k=d.pareto_k, reweight_ess=d.ess_importance)
+        return conditioned, d
+
+    rungs = (
+        ("reweighting", reweighted),
+        ("moment matching", lambda: _moment_matched(ctx)),
+        ("SMC", lambda: _tempered(ctx)),
+    )
+    found = climb(rungs, diagnostics=lambda result: result[1])
+    conditioned, d = found.result if found.result is not None else _refitted(ctx)
+    return conditioned, dataclasses.replace(d, reason=found.reason, details={**d.details, **first})
 
 
 RUNGS = {
