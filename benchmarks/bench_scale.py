@@ -11,7 +11,8 @@ and compilation are warmed up on 200 rows first. Then each cost's growth exponen
 of log cost on log n, 10^4 to 10^6: at 10^3 fixed costs dominate), the stream of one-row
 requests on Pima, and cold/warm fit times of PyMC's samplers.
 
-Run: ``python -m benchmarks.bench_scale`` (about 30 minutes on 2 cores, the cached 10^6 fit
+Run: ``BAYES_UNLEARN_DATA=../shared/data python -m benchmarks.bench_scale`` (the stream and
+the sampler timings use the 768-row Pima CSV; about 30 minutes on 2 cores, the cached 10^6 fit
 aside; ``--sizes 1000 10000`` for a quick look). Writes ``benchmarks/results/scale.{json,md,png}``.
 """
 
