@@ -14,7 +14,7 @@ import pandas as pd
 
 from bayes_unlearn import _weighted, storage
 from bayes_unlearn._random import RandomSeed
-from bayes_unlearn._rowwise import map_over_rows, row_blocks, sum_over_rows
+from bayes_unlearn._rowwise import dask_tasks, map_over_rows, row_blocks, sum_over_rows
 from bayes_unlearn._validation import check_probability, check_X, check_X_y
 from bayes_unlearn.diagnostics import UnlearningDiagnostics
 from bayes_unlearn.integrity import Key, check_key, row_fingerprints
@@ -502,7 +502,6 @@ class Posterior:
 
     def _lazy_log_likelihood(self):
         try:
-            import dask
             import dask.array as da
         except ImportError:
             raise MemoryError(
@@ -511,15 +510,13 @@ class Posterior:
                 "get it lazily, or use post.log_likelihood(row_ids, chunk_rows=...)."
             ) from None
         positions = np.arange(self.row_ids.size)
-        blocks = [
-            da.from_delayed(
-                dask.delayed(self._rows_log_likelihood)(positions[rows]),
-                shape=(self.n_draws, rows.stop - rows.start),
-                dtype=np.float64,
-            )
-            for rows in row_blocks(positions.size, self.n_draws)
+        blocks = row_blocks(positions.size, self.n_draws)
+        tasks = dask_tasks(lambda rows: self._rows_log_likelihood(positions[rows]), blocks)
+        arrays = [
+            da.from_delayed(task, shape=(self.n_draws, rows.stop - rows.start), dtype=np.float64)
+            for task, rows in zip(tasks, blocks, strict=True)
         ]
-        return da.concatenate(blocks, axis=1)
+        return da.concatenate(arrays, axis=1)
 
     # --- persistence ---------------------------------------------------------------------
     def save(self, path, *, key: Key | None = None, random_seed: RandomSeed = None) -> Posterior:
