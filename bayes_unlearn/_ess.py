@@ -15,10 +15,12 @@ import numpy as np
 __all__ = ["ess_mean", "relative_efficiency"]
 
 
-def ess_mean(ary: np.ndarray) -> np.ndarray:
+def ess_mean(ary: np.ndarray, scale: float = 1.0) -> np.ndarray:
     """Bulk ESS of the mean for each sequence: ``ary`` has shape (chain, draw, m); returns (m,).
 
-    NaN where a sequence has NaNs or fewer than 4 draws, as in ArviZ.
+    NaN where a sequence has NaNs or fewer than 4 draws, as in ArviZ. ``scale`` multiplies
+    the sequences first (as they are copied): the ESS does not depend on it, except through
+    ArviZ's test for a constant sequence (a range below float resolution).
     """
     ary = np.asarray(ary, dtype=np.float64)
     n_chain0, n_draw0, m = ary.shape
@@ -28,17 +30,24 @@ def ess_mean(ary: np.ndarray) -> np.ndarray:
     # (m, chain, draw): each sequence's split chains contiguous, so that the few long
     # sequences left after the first lags are gathered by whole blocks.
     x = np.empty((m, 2 * n_chain0, half))
-    x[:, :n_chain0] = np.moveaxis(ary[:, :half], -1, 0)
-    x[:, n_chain0:] = np.moveaxis(ary[:, n_draw0 - half :], -1, 0)
+    np.multiply(np.moveaxis(ary[:, :half], -1, 0), scale, out=x[:, :n_chain0])
+    np.multiply(np.moveaxis(ary[:, n_draw0 - half :], -1, 0), scale, out=x[:, n_chain0:])
     n_chain, n = 2 * n_chain0, half
     total = n_chain * n
     chain_mean = x.mean(axis=2)
-    constant = (x.max(axis=(1, 2)) - x.min(axis=(1, 2))) < np.finfo(float).resolution
     x -= chain_mean[..., None]
     mean_var = np.einsum("mcd,mcd->m", x, x) / (n_chain * (n - 1.0))
     var_plus = mean_var * (n - 1.0) / n
     if n_chain > 1:
         var_plus = var_plus + chain_mean.var(axis=1, ddof=1)
+    # ArviZ's test (range < resolution), run only where it can hold: a range r bounds every
+    # deviation from the mean by r, so the variance of a constant sequence is below r².
+    resolution = np.finfo(float).resolution
+    constant = np.zeros(m, dtype=bool)
+    maybe = np.flatnonzero(~(var_plus >= resolution**2))
+    if maybe.size:
+        centred = x[maybe] + chain_mean[maybe][..., None]
+        constant[maybe] = np.ptp(centred, axis=(1, 2)) < resolution
     kept = {"idx": np.arange(m), "x": x}
 
     def rho(t: int, idx: np.ndarray) -> np.ndarray:

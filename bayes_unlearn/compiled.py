@@ -32,9 +32,12 @@ from collections.abc import Mapping
 import numpy as np
 
 from bayes_unlearn import _backend, _scatter
-from bayes_unlearn._rowwise import CHUNK_VALUES
 
 __all__ = ["CompiledModel", "RowsNotInputsError", "UnsupportedModelError", "check_model"]
+
+#: Most values of a (draws, rows) intermediate per compiled call (8 MB): larger batches of
+#: draws are split (:meth:`CompiledModel._in_batches`).
+BATCH_VALUES = 1_000_000
 
 
 class UnsupportedModelError(ValueError):
@@ -158,7 +161,7 @@ class CompiledModel:
         Each batch's (draws, rows) intermediates stay in the CPU cache: the radon model's
         log density and gradient over 4000 draws runs 2-4x faster in batches of 256 than
         in one call. With many rows the batches shrink so that a (draws, rows) block holds at
-        most ``CHUNK_VALUES`` values.
+        most ``BATCH_VALUES`` values.
         """
         u = np.atleast_2d(u)
         with _CALLS:
@@ -166,7 +169,7 @@ class CompiledModel:
 
     def _batched(self, fn, u: np.ndarray, args):
         n_rows = len(args[0]) if args else 0  # row arrays, or the per-row weights first
-        size = max(1, min(self.batch_draws, CHUNK_VALUES // max(n_rows, 1)))
+        size = max(1, min(self.batch_draws, BATCH_VALUES // max(n_rows, 1)))
         if u.shape[0] <= size:
             return fn(u, *args)
         outs = [fn(u[i : i + size], *args) for i in range(0, u.shape[0], size)]

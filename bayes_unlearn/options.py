@@ -2,7 +2,7 @@
 
 Set them for a block of code, as :func:`xarray.set_options` does::
 
-    with bu.set_options(chunk_rows=20_000, dask=True):
+    with bu.set_options(chunk_rows=100, dask=True):
         causes = bu.identify_causes(post, X_fail, y_fail)
 
 or for the whole session with ``bu.set_options(progressbar=False)``.
@@ -47,14 +47,14 @@ class set_options:  # lower case: used as a function, like xarray.set_options
     chunk_rows : int or None, default None
         Training rows per block whenever log-likelihoods are evaluated over rows
         (reweighting, moment matching, SMC, refreshes, ``identify_causes``, PSIS-LOO,
-        ``Posterior.log_likelihood``). None sizes blocks at about a million values
-        (8 MB) each, so memory stays bounded whatever the number of rows; lower it when
-        memory is short.
+        ``Posterior.log_likelihood``). None sizes blocks at about 10^5 values
+        (800 KB, so that a block stays in a core's cache) each, so memory stays bounded
+        whatever the number of rows.
     dask : bool, default False
-        Run those sweeps as ``dask.array`` graphs on the active Dask scheduler (threads by
-        default; a ``dask.distributed`` cluster once a ``Client`` exists), one task per
-        block of rows. Needs ``pip install "bayes-unlearn[dask]"``; the numbers equal the
-        NumPy path's up to the order of floating-point sums.
+        Run those sweeps as Dask tasks on the active Dask scheduler (threads by default; a
+        ``dask.distributed`` cluster once a ``Client`` exists), one task per run of blocks
+        (about 10^7 values). Needs ``pip install "bayes-unlearn[dask]"``; the blocks'
+        results are combined in the NumPy path's order, so the numbers are the same.
     progressbar : bool, default True
         Show progress bars for long steps (likelihood sweeps over many blocks, SMC stages,
         refits) in a terminal or Jupyter; never in logs or captured output.

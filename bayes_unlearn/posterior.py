@@ -14,7 +14,7 @@ import pandas as pd
 
 from bayes_unlearn import _weighted, storage
 from bayes_unlearn._random import RandomSeed
-from bayes_unlearn._rowwise import dask_tasks, map_over_rows, row_blocks, sum_over_rows
+from bayes_unlearn._rowwise import dask_tasks, map_over_rows, row_tasks, sum_over_rows
 from bayes_unlearn._validation import check_probability, check_X, check_X_y
 from bayes_unlearn.diagnostics import UnlearningDiagnostics
 from bayes_unlearn.integrity import Key, check_key, row_fingerprints
@@ -207,7 +207,7 @@ class Posterior:
             Remaining rows to evaluate (default all), in the order given.
         chunk_rows : int, optional
             Rows per block; default the ``chunk_rows`` option
-            (:func:`bayes_unlearn.set_options`), else about a million values a block.
+            (:func:`bayes_unlearn.set_options`), else about 10^5 values a block.
         """
         positions = self._positions(row_ids)
         with set_options(chunk_rows=chunk_rows) if chunk_rows is not None else nullcontext():
@@ -502,6 +502,7 @@ class Posterior:
 
     def _lazy_log_likelihood(self):
         try:
+            import dask
             import dask.array as da
         except ImportError:
             raise MemoryError(
@@ -510,11 +511,16 @@ class Posterior:
                 "get it lazily, or use post.log_likelihood(row_ids, chunk_rows=...)."
             ) from None
         positions = np.arange(self.row_ids.size)
-        blocks = row_blocks(positions.size, self.n_draws)
-        tasks = dask_tasks(lambda rows: self._rows_log_likelihood(positions[rows]), blocks)
+        tasks = row_tasks(positions.size, self.n_draws)
+        delayed = dask_tasks(lambda rows: self._rows_log_likelihood(positions[rows]), tasks)
+        join = dask.delayed(np.concatenate, pure=True)
         arrays = [
-            da.from_delayed(task, shape=(self.n_draws, rows.stop - rows.start), dtype=np.float64)
-            for task, rows in zip(tasks, blocks, strict=True)
+            da.from_delayed(
+                join(blocks, axis=1),
+                shape=(self.n_draws, task[-1].stop - task[0].start),
+                dtype=np.float64,
+            )
+            for blocks, task in zip(delayed, tasks, strict=True)
         ]
         return da.concatenate(arrays, axis=1)
 

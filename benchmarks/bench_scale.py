@@ -288,7 +288,11 @@ def _check_data() -> None:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
-    parser.add_argument("--skip-samplers", action="store_true")
+    parser.add_argument(
+        "--skip-samplers",
+        action="store_true",
+        help="keep the sampler timings of the previous run (scale.json) instead of re-running",
+    )
     parser.add_argument(
         "--report-only", action="store_true", help="rewrite the report from scale.json"
     )
@@ -303,8 +307,16 @@ def main(argv=None) -> None:
         rows = [run_size(n, Path(tmp)) for n in args.sizes]
     stream = stream_on_pima()
     print(stream, flush=True)
-    samplers = [] if args.skip_samplers else sampler_times(SAMPLER_PLAN)
-    report({"machine": machine(), "rows": rows, "stream": stream, "samplers": samplers})
+    info = machine()
+    if args.skip_samplers:
+        previous = json.loads((RESULTS / "scale.json").read_text())
+        samplers = previous["samplers"]
+        info["samplers date"] = previous["machine"].get(
+            "samplers date", previous["machine"]["date"]
+        )
+    else:
+        samplers = sampler_times(SAMPLER_PLAN)
+    report({"machine": info, "rows": rows, "stream": stream, "samplers": samplers})
 
 
 def report(payload: dict) -> None:
@@ -355,6 +367,8 @@ def report(payload: dict) -> None:
         lines += [
             "",
             "## Samplers: cold (fresh process) and warm (second fit) wall time, 4 x 1000 draws",
+            "",
+            f"Measured {info.get('samplers date', info['date'])}.",
             "",
             markdown_table(pd.DataFrame(samplers).set_index("data").round(1)),
             "",

@@ -7,6 +7,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 import bayes_unlearn as bu
+from bayes_unlearn import _rowwise
 from bayes_unlearn._rowwise import map_over_rows, row_chunks, sum_over_rows
 
 
@@ -51,3 +52,18 @@ def test_running_out_of_memory_says_what_to_change():
     ):
         with bu.set_options(chunk_rows=3):
             sum_over_rows(block, 9, 10, "log-likelihood")
+
+
+def test_runs_of_blocks_on_threads_and_dask_give_the_one_loop_numbers(monkeypatch):
+    values = np.random.default_rng(2).standard_normal((20, 53))
+    with bu.set_options(chunk_rows=5):
+        one_task = sum_over_rows(lambda rows: values[:, rows].sum(axis=1), 53, 20, "t")
+        monkeypatch.setattr(_rowwise, "TASK_VALUES", 2 * 5 * 20)  # two blocks a task
+        assert len(_rowwise.row_tasks(53, 20)) == 6
+        threaded = sum_over_rows(lambda rows: values[:, rows].sum(axis=1), 53, 20, "t")
+        joined = map_over_rows(_block_of(values), 53, 20, "t")
+        with bu.set_options(dask=True):
+            on_dask = sum_over_rows(lambda rows: values[:, rows].sum(axis=1), 53, 20, "t")
+    np.testing.assert_array_equal(threaded, one_task)  # blocks summed in the same order
+    np.testing.assert_array_equal(on_dask, one_task)
+    np.testing.assert_array_equal(joined, values)

@@ -91,6 +91,6 @@ def monte_carlo_se(influence: np.ndarray, chains: tuple[int, int]) -> np.ndarray
     var = np.einsum("sj,sj->j", influence, influence)
     if n_draw < 4:
         return np.sqrt(var)
-    ess = ess_mean(n * influence.reshape(n_chain, n_draw, -1))
+    ess = ess_mean(influence.reshape(n_chain, n_draw, -1), scale=n)
     ess = np.where(np.isfinite(ess) & (ess > 0), ess, n)
     return np.sqrt(var * n / ess)

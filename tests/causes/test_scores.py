@@ -10,6 +10,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 import bayes_unlearn as bu
+from bayes_unlearn import _rowwise
 from bayes_unlearn.causes._scores import monte_carlo_se
 
 
@@ -59,9 +60,10 @@ def test_dask_threads_give_the_numpy_numbers(shifted):
     assert_allclose(dask_log_w, log_w, rtol=1e-10)
 
 
-def test_a_two_worker_local_cluster_gives_the_numpy_numbers(shifted):
+def test_a_two_worker_local_cluster_gives_the_numpy_numbers(shifted, monkeypatch):
     distributed = pytest.importorskip("distributed")
     post, _, X_f, y_f = shifted
+    monkeypatch.setattr(_rowwise, "TASK_VALUES", 16 * post.n_draws)  # a task per block
     with bu.set_options(chunk_rows=16):
         causes, log_w = _causes_and_unlearning(post, X_f, y_f)
         with (
