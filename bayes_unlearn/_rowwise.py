@@ -25,6 +25,7 @@ from bayes_unlearn.options import get_options
 __all__ = [
     "CHUNK_VALUES",
     "dask_tasks",
+    "joined",
     "map_over_rows",
     "row_blocks",
     "row_chunks",
@@ -70,16 +71,24 @@ def row_tasks(n_rows: int, n_draws: int) -> list[list[slice]]:
 
 def sum_over_rows(block: Callable[[slice], np.ndarray], n_rows: int, n_draws: int, what: str):
     """``Σ_blocks block(rows)``: e.g. a log-likelihood per draw summed over all rows."""
-    parts = _evaluate(block, n_rows, n_draws, what)
+    return _evaluate(block, n_rows, n_draws, what, _summed)
+
+
+def map_over_rows(block: Callable[[slice], np.ndarray], n_rows: int, n_draws: int, what: str):
+    """``block(rows)`` (shape ``(..., rows)``) for every block, joined along the last axis."""
+    return _evaluate(block, n_rows, n_draws, what, joined)
+
+
+def _summed(parts: list[np.ndarray]) -> np.ndarray:
     total = parts[0]
     for part in parts[1:]:
         total = total + part
     return total
 
 
-def map_over_rows(block: Callable[[slice], np.ndarray], n_rows: int, n_draws: int, what: str):
-    """``block(rows)`` (shape ``(..., rows)``) for every block, joined along the last axis."""
-    return np.concatenate(_evaluate(block, n_rows, n_draws, what), axis=-1)
+def joined(parts: list[np.ndarray]) -> np.ndarray:
+    """Per-block ``(..., rows)`` results side by side: the ``combine`` of a map."""
+    return np.concatenate(parts, axis=-1)
 
 
 def summed_log_likelihood(model, params: dict, X_std: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -92,31 +101,32 @@ def summed_log_likelihood(model, params: dict, X_std: np.ndarray, y: np.ndarray)
     return sum_over_rows(block, len(y), n_draws, "log-likelihood")
 
 
-def _evaluate(block, n_rows: int, n_draws: int, what: str) -> list[np.ndarray]:
-    """``block(rows)`` for every block, in order, a task (run of blocks) at a time."""
+def _evaluate(block, n_rows: int, n_draws: int, what: str, combine) -> np.ndarray:
+    """``combine`` of every block's ``block(rows)``, in order: within each task (a run of
+    blocks, so that only one result per task is kept), then over the tasks."""
     tasks = row_tasks(n_rows, n_draws)
     try:
         if get_options()["dask"]:
             import dask
 
-            return [out for outs in dask.compute(*dask_tasks(block, tasks)) for out in outs]
+            return combine(list(dask.compute(*dask_tasks(block, tasks, combine))))
         n_blocks = sum(map(len, tasks))
         show = n_blocks >= MIN_BLOCKS_FOR_BAR and wants_progress()
         with progress(f"{what} over rows", n_blocks, show=show) as bar:
 
-            def one(task: list[slice]) -> list[np.ndarray]:
-                outs = []
-                for rows in task:
-                    outs.append(block(rows))
-                    bar.advance()
-                return outs
+            def one(rows: slice) -> np.ndarray:
+                out = block(rows)
+                bar.advance()
+                return out
+
+            def run(task: list[slice]) -> np.ndarray:
+                return _call_blocks((one,), task, combine)
 
             if len(tasks) == 1 or threading.current_thread() is not threading.main_thread():
-                results = [one(task) for task in tasks]  # a sweep inside threads: serial
-            else:  # NumPy's ufuncs and BLAS release the GIL: tasks run side by side.
-                with ThreadPoolExecutor(min(len(tasks), os.cpu_count() or 1, 8)) as pool:
-                    results = list(pool.map(one, tasks))
-            return [out for outs in results for out in outs]
+                return combine([run(task) for task in tasks])  # a sweep inside threads: serial
+            # NumPy's ufuncs and BLAS release the GIL: tasks run side by side.
+            with ThreadPoolExecutor(min(len(tasks), os.cpu_count() or 1, 8)) as pool:
+                return combine(list(pool.map(run, tasks)))
     except MemoryError:
         size = max(rows.stop - rows.start for task in tasks for rows in task)
         raise MemoryError(
@@ -126,8 +136,8 @@ def _evaluate(block, n_rows: int, n_draws: int, what: str) -> list[np.ndarray]:
         ) from None
 
 
-def dask_tasks(block: Callable[[slice], np.ndarray], tasks: list[list[slice]]) -> list:
-    """One Dask task per run of blocks (``dask.delayed``), each giving its blocks' results.
+def dask_tasks(block: Callable[[slice], np.ndarray], tasks: list[list[slice]], combine) -> list:
+    """One Dask task per run of blocks (``dask.delayed``): ``combine`` of its blocks' results.
 
     The block function (with the rows and draws it closes over) goes into the graph once, as
     a value every task depends on: inlined in each task, a distributed worker would unpickle
@@ -137,8 +147,8 @@ def dask_tasks(block: Callable[[slice], np.ndarray], tasks: list[list[slice]]) -
 
     shared = dask.delayed((block,), traverse=False)
     run = dask.delayed(_call_blocks, pure=True)
-    return [run(shared, task) for task in tasks]
+    return [run(shared, task, combine) for task in tasks]
 
 
-def _call_blocks(holder: tuple, task: list[slice]) -> list[np.ndarray]:
-    return [holder[0](rows) for rows in task]
+def _call_blocks(holder: tuple, task: list[slice], combine) -> np.ndarray:
+    return combine([holder[0](rows) for rows in task])

@@ -51,11 +51,12 @@ def fit(
         Chains run in parallel; defaults to ``min(chains, os.cpu_count())``.
     target_accept : float, default 0.9
         NUTS target acceptance rate.
-    nuts_sampler : {"pymc", "nutpie", "numpyro"}, default "pymc"
-        PyMC's ``nuts_sampler``: its own NUTS, or nutpie's or NumPyro's (faster on large
+    nuts_sampler : {"pymc", "nutpie", "numpyro", "blackjax"}, default "pymc"
+        Which NUTS: PyMC's own, or nutpie's, NumPyro's or BlackJAX's (faster on large
         data; ``pip install "bayes-unlearn[samplers]"``). Stored, and used again by every
-        refit. ``"blackjax"`` is refused: PyMC 5.28 passes it an argument BlackJAX 1.7 no
-        longer takes.
+        refit. PyMC 5.28's BlackJAX path does not run with BlackJAX 1.7, so ``"blackjax"``
+        runs BlackJAX's window adaptation and NUTS on PyMC's JAX-compiled model directly
+        (:mod:`bayes_unlearn._blackjax`; chains one after another, no progress bar).
     random_seed : int, Generator or None
         Seed of the sampler. It is stored (as an integer) so a refit can reuse it.
     row_ids : array-like of int, optional

@@ -14,7 +14,13 @@ import pandas as pd
 
 from bayes_unlearn import _weighted, storage
 from bayes_unlearn._random import RandomSeed
-from bayes_unlearn._rowwise import dask_tasks, map_over_rows, row_tasks, sum_over_rows
+from bayes_unlearn._rowwise import (
+    dask_tasks,
+    joined,
+    map_over_rows,
+    row_tasks,
+    sum_over_rows,
+)
 from bayes_unlearn._validation import check_probability, check_X, check_X_y
 from bayes_unlearn.diagnostics import UnlearningDiagnostics
 from bayes_unlearn.integrity import Key, check_key, row_fingerprints
@@ -502,7 +508,6 @@ class Posterior:
 
     def _lazy_log_likelihood(self):
         try:
-            import dask
             import dask.array as da
         except ImportError:
             raise MemoryError(
@@ -512,15 +517,12 @@ class Posterior:
             ) from None
         positions = np.arange(self.row_ids.size)
         tasks = row_tasks(positions.size, self.n_draws)
-        delayed = dask_tasks(lambda rows: self._rows_log_likelihood(positions[rows]), tasks)
-        join = dask.delayed(np.concatenate, pure=True)
+        delayed = dask_tasks(lambda rows: self._rows_log_likelihood(positions[rows]), tasks, joined)
         arrays = [
             da.from_delayed(
-                join(blocks, axis=1),
-                shape=(self.n_draws, task[-1].stop - task[0].start),
-                dtype=np.float64,
+                part, shape=(self.n_draws, task[-1].stop - task[0].start), dtype=np.float64
             )
-            for blocks, task in zip(delayed, tasks, strict=True)
+            for part, task in zip(delayed, tasks, strict=True)
         ]
         return da.concatenate(arrays, axis=1)
 

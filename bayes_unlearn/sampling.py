@@ -35,18 +35,14 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 
-#: PyMC's NUTS samplers that bayes-unlearn runs, and the package each needs.
-NUTS_SAMPLERS = {"pymc": None, "nutpie": "nutpie", "numpyro": "numpyro"}
+#: The NUTS samplers bayes-unlearn runs, and the package each needs: PyMC's own, nutpie's
+#: and NumPyro's through ``pm.sample``; BlackJAX's through :mod:`bayes_unlearn._blackjax`
+#: (PyMC 5.28's BlackJAX path does not run with BlackJAX 1.7).
+NUTS_SAMPLERS = {"pymc": None, "nutpie": "nutpie", "numpyro": "numpyro", "blackjax": "blackjax"}
 
 
 def check_nuts_sampler(name) -> str:
-    """``name`` if PyMC can run it here; else ``ValueError`` naming the fix."""
-    if name == "blackjax":
-        raise ValueError(
-            "The 'nuts_sampler' parameter 'blackjax' is not supported: PyMC 5.28 calls "
-            "BlackJAX 1.7 with a progress_bar argument it no longer accepts. Use 'nutpie' or "
-            "'numpyro'."
-        )
+    """``name`` if it can run here; else ``ValueError`` naming the fix."""
     if name not in NUTS_SAMPLERS:
         raise ValueError(
             f"The 'nuts_sampler' parameter must be one of {list(NUTS_SAMPLERS)}. Got {name!r}."
@@ -87,19 +83,32 @@ def run_nuts(
         sampler["chains"],
         sampler["draws"],
     )
-    with pm_model:
-        idata = pm.sample(
+    # Checked again: a file may name a sampler whose package is not installed here.
+    nuts_sampler = check_nuts_sampler(sampler.get("nuts_sampler", "pymc"))
+    if nuts_sampler == "blackjax":
+        from bayes_unlearn._blackjax import sample_blackjax
+
+        idata = sample_blackjax(
+            pm_model,
             draws=sampler["draws"],
             tune=sampler["tune"],
             chains=sampler["chains"],
-            cores=sampler["cores"],
             target_accept=sampler["target_accept"],
             random_seed=random_seed,
-            progressbar=wants_progress(progressbar),
-            compute_convergence_checks=False,
-            # Checked again: a file may name a sampler whose package is not installed here.
-            nuts_sampler=check_nuts_sampler(sampler.get("nuts_sampler", "pymc")),
         )
+    else:
+        with pm_model:
+            idata = pm.sample(
+                draws=sampler["draws"],
+                tune=sampler["tune"],
+                chains=sampler["chains"],
+                cores=sampler["cores"],
+                target_accept=sampler["target_accept"],
+                random_seed=random_seed,
+                progressbar=wants_progress(progressbar),
+                compute_convergence_checks=False,
+                nuts_sampler=nuts_sampler,
+            )
     stats = idata.sample_stats if "sample_stats" in idata.groups() else None
     idata = assemble_idata(
         model,

@@ -5,7 +5,8 @@ Synthetic logistic regression, 8 standard-normal features, n = 10^3 ... 10^6 row
 once and cached in ``benchmarks/.cache``). For each n: fit time, file size, save and load
 time, reweighting 1% of the rows, ``auto`` on 10%, ``identify_causes`` (``method="auto"``)
 scoring all rows against 100 failure cases, the peak of memory allocated (``tracemalloc``,
-which NumPy reports to) over load + the three requests, and the same reweighting and scores
+which NumPy reports to) over load + the three requests (run again for it, untimed), and the
+same reweighting and scores
 through Dask on a 2-worker ``LocalCluster`` (time and largest difference from NumPy). Imports
 and compilation are warmed up on 200 rows first. Then each cost's growth exponent in n (slope
 of log cost on log n, 10^4 to 10^6: at 10^3 fixed costs dominate), the stream of one-row
@@ -115,12 +116,19 @@ def run_size(n: int, folder: Path) -> dict:
     _, save_s = _timed(lambda: post.save(path))
     post = None  # only the file is used from here on
     X_f, y_f = failures()
+    forget = np.random.default_rng(3).choice(n, size=n // 10, replace=False)
+
+    def session():
+        back, load_s = _timed(lambda: bu.load(path))
+        un, reweight_s, causes, causes_s = _requests(back, X_f, y_f)
+        auto, auto_s = _timed(lambda: _quiet(lambda: bu.unlearn(back, forget=forget)))
+        return back, un, causes, auto, (load_s, reweight_s, causes_s, auto_s)
+
+    back, un, causes, auto, (load_s, reweight_s, causes_s, auto_s) = session()
+    # The peak memory of the same session run again, untimed: tracemalloc's hook on every
+    # NumPy allocation takes the GIL, which would slow the threaded sweeps it measures.
     tracemalloc.start()
-    back, load_s = _timed(lambda: bu.load(path))
-    un, reweight_s, causes, causes_s = _requests(back, X_f, y_f)
-    n_rows = back.row_ids.size
-    forget = np.random.default_rng(3).choice(back.row_ids, size=n_rows // 10, replace=False)
-    auto, auto_s = _timed(lambda: _quiet(lambda: bu.unlearn(back, forget=forget)))
+    session()
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     row = {
@@ -208,6 +216,7 @@ print(json.dumps(times))
 def sampler_times(plan) -> list[dict]:
     """Cold (first fit in a fresh process: imports, compilation) and warm (the second) times."""
     rows = []
+    today = machine()["date"]
     for data, sampler, repeats in plan:
         out = subprocess.run(
             [sys.executable, "-c", _SAMPLER_SCRIPT, data, sampler, str(repeats)],
@@ -222,18 +231,18 @@ def sampler_times(plan) -> list[dict]:
                 "sampler": sampler,
                 "cold s": times[0],
                 "warm s": times[1] if len(times) > 1 else float("nan"),
+                "measured": today,
             }
         )
         print(rows[-1], flush=True)
     return rows
 
 
-#: Pima: every sampler cold and warm. 10^5 rows: NumPyro cold and warm, nutpie cold; PyMC's
-#: own NUTS is left out there (409 s for 4 x 500 draws in the first version of this table).
-SAMPLER_PLAN = (
-    *[("pima", s, 2) for s in ("pymc", "nutpie", "numpyro")],
-    ("100000", "numpyro", 2),
-    ("100000", "nutpie", 1),
+#: Every sampler cold and warm, on Pima and on 10^5 synthetic rows (about 45 minutes here).
+SAMPLER_PLAN = tuple(
+    (data, sampler, 2)
+    for data in ("pima", "100000")
+    for sampler in ("pymc", "nutpie", "numpyro", "blackjax")
 )
 
 COSTS = [
@@ -289,9 +298,18 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument(
-        "--skip-samplers",
-        action="store_true",
-        help="keep the sampler timings of the previous run (scale.json) instead of re-running",
+        "--parts",
+        nargs="+",
+        choices=("rows", "samplers"),
+        default=["rows", "samplers"],
+        help="what to measure; the other part is kept from the previous run (scale.json)",
+    )
+    parser.add_argument(
+        "--samplers",
+        nargs="+",
+        metavar="DATA:SAMPLER",
+        help="only these sampler timings (e.g. pima:blackjax 100000:nutpie), merged into the "
+        "previous table",
     )
     parser.add_argument(
         "--report-only", action="store_true", help="rewrite the report from scale.json"
@@ -302,21 +320,35 @@ def main(argv=None) -> None:
         return
     _check_data()
     warnings.simplefilter("ignore")
-    with tempfile.TemporaryDirectory() as tmp:
-        _warm_up(Path(tmp))
-        rows = [run_size(n, Path(tmp)) for n in args.sizes]
-    stream = stream_on_pima()
-    print(stream, flush=True)
-    info = machine()
-    if args.skip_samplers:
-        previous = json.loads((RESULTS / "scale.json").read_text())
-        samplers = previous["samplers"]
-        info["samplers date"] = previous["machine"].get(
-            "samplers date", previous["machine"]["date"]
-        )
+    previous = json.loads((RESULTS / "scale.json").read_text()) if len(args.parts) < 2 else {}
+    payload = {"machine": machine(), **{k: previous.get(k) for k in ("rows", "stream")}}
+    if "rows" in args.parts:
+        with tempfile.TemporaryDirectory() as tmp:
+            _warm_up(Path(tmp))
+            payload["rows"] = [run_size(n, Path(tmp)) for n in args.sizes]
+        payload["stream"] = stream_on_pima()
+        print(payload["stream"], flush=True)
     else:
-        samplers = sampler_times(SAMPLER_PLAN)
-    report({"machine": info, "rows": rows, "stream": stream, "samplers": samplers})
+        payload["machine"] = previous["machine"]  # the rows' machine and date
+    payload["samplers"] = previous.get("samplers", [])
+    if "samplers" in args.parts:
+        plan = SAMPLER_PLAN
+        if args.samplers:
+            wanted = [tuple(entry.split(":")) for entry in args.samplers]
+            plan = tuple(step for step in SAMPLER_PLAN if step[:2] in wanted)
+        payload["samplers"] = _merged(payload["samplers"], sampler_times(plan))
+    report(payload)
+
+
+def _merged(old: list[dict], new: list[dict]) -> list[dict]:
+    """``old`` sampler rows with those measured again replaced by ``new``, in plan order."""
+    key = {(row["data"], row["sampler"]): row for row in old}
+    key.update({(row["data"], row["sampler"]): row for row in new})
+    order = [
+        ("Pima" if data == "pima" else f"synthetic {int(data):,} rows", sampler)
+        for data, sampler, _ in SAMPLER_PLAN
+    ]
+    return [key[k] for k in order if k in key]
 
 
 def report(payload: dict) -> None:
@@ -368,13 +400,12 @@ def report(payload: dict) -> None:
             "",
             "## Samplers: cold (fresh process) and warm (second fit) wall time, 4 x 1000 draws",
             "",
-            f"Measured {info.get('samplers date', info['date'])}.",
-            "",
             markdown_table(pd.DataFrame(samplers).set_index("data").round(1)),
             "",
-            "Warm = a second fit in the same process (compiled code reused); blank = not run "
-            "(a cold nutpie fit at 10^5 rows already takes minutes; PyMC's own NUTS took 409 s "
-            "for 4 x 500 draws there in the first version of this table).",
+            "Warm = a second fit in the same process (compiled code reused). PyMC, nutpie and "
+            "NumPyro run through ``pm.sample``; BlackJAX through ``bayes_unlearn._blackjax`` "
+            "(PyMC 5.28's BlackJAX path does not run with BlackJAX 1.7), chains one after "
+            "another.",
         ]
     write("scale", {**payload, "exponents": slopes}, "\n".join(lines))
 

@@ -384,10 +384,12 @@ def test_a_format_2_file_still_loads_without_its_rows_x_draws_group():
 def test_a_log_likelihood_group_too_big_for_memory_comes_as_dask(monkeypatch, logistic_post):
     import dask.array as da
 
+    from bayes_unlearn import _rowwise
     from bayes_unlearn import posterior as posterior_module
 
     eager = logistic_post.to_inference_data(resample=False, log_likelihood=True)
     monkeypatch.setattr(posterior_module, "LAZY_VALUES", 10)  # every group is "too big" now
+    monkeypatch.setattr(_rowwise, "TASK_VALUES", 50 * logistic_post.n_draws)  # a task per block
     with bu.set_options(chunk_rows=50):
         lazy = logistic_post.to_inference_data(resample=False, log_likelihood=True)
     assert isinstance(lazy.log_likelihood["y"].data, da.Array)

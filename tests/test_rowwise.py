@@ -54,7 +54,7 @@ def test_running_out_of_memory_says_what_to_change():
             sum_over_rows(block, 9, 10, "log-likelihood")
 
 
-def test_runs_of_blocks_on_threads_and_dask_give_the_one_loop_numbers(monkeypatch):
+def test_runs_of_blocks_on_threads_and_dask_give_the_same_numbers(monkeypatch):
     values = np.random.default_rng(2).standard_normal((20, 53))
     with bu.set_options(chunk_rows=5):
         one_task = sum_over_rows(lambda rows: values[:, rows].sum(axis=1), 53, 20, "t")
@@ -64,6 +64,6 @@ def test_runs_of_blocks_on_threads_and_dask_give_the_one_loop_numbers(monkeypatc
         joined = map_over_rows(_block_of(values), 53, 20, "t")
         with bu.set_options(dask=True):
             on_dask = sum_over_rows(lambda rows: values[:, rows].sum(axis=1), 53, 20, "t")
-    np.testing.assert_array_equal(threaded, one_task)  # blocks summed in the same order
-    np.testing.assert_array_equal(on_dask, one_task)
+    np.testing.assert_array_equal(on_dask, threaded)  # the same tasks, summed in the same order
+    assert_allclose(threaded, one_task, rtol=1e-13)  # another grouping: another rounding
     np.testing.assert_array_equal(joined, values)
