@@ -31,6 +31,7 @@ __all__ = [
     "row_chunks",
     "row_tasks",
     "sum_over_rows",
+    "summed",
     "summed_log_likelihood",
 ]
 
@@ -71,7 +72,7 @@ def row_tasks(n_rows: int, n_draws: int) -> list[list[slice]]:
 
 def sum_over_rows(block: Callable[[slice], np.ndarray], n_rows: int, n_draws: int, what: str):
     """``Σ_blocks block(rows)``: e.g. a log-likelihood per draw summed over all rows."""
-    return _evaluate(block, n_rows, n_draws, what, _summed)
+    return _evaluate(block, n_rows, n_draws, what, summed)
 
 
 def map_over_rows(block: Callable[[slice], np.ndarray], n_rows: int, n_draws: int, what: str):
@@ -79,7 +80,8 @@ def map_over_rows(block: Callable[[slice], np.ndarray], n_rows: int, n_draws: in
     return _evaluate(block, n_rows, n_draws, what, joined)
 
 
-def _summed(parts: list[np.ndarray]) -> np.ndarray:
+def summed(parts: list[np.ndarray]) -> np.ndarray:
+    """Per-block results added in order: the ``combine`` of a sum."""
     total = parts[0]
     for part in parts[1:]:
         total = total + part
