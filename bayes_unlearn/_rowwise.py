@@ -47,9 +47,12 @@ CHUNK_VALUES = 100_000
 TASK_VALUES = 10_000_000
 
 
-def row_chunks(n_rows: int, n_draws: int, chunk_rows: int | None = None) -> list[slice]:
-    """Slices of rows whose (draws, rows) blocks hold about ``CHUNK_VALUES`` values each."""
-    size = chunk_rows if chunk_rows is not None else max(1, CHUNK_VALUES // max(n_draws, 1))
+def row_chunks(
+    n_rows: int, n_draws: int, chunk_rows: int | None = None, values: int = CHUNK_VALUES
+) -> list[slice]:
+    """Slices of ``chunk_rows`` rows, or of rows whose (draws, rows) blocks hold about
+    ``values`` values each."""
+    size = chunk_rows if chunk_rows is not None else max(1, values // max(n_draws, 1))
     return [slice(i, min(i + size, n_rows)) for i in range(0, n_rows, size)] or [slice(0, 0)]
 
 
@@ -57,27 +60,44 @@ def row_chunks(n_rows: int, n_draws: int, chunk_rows: int | None = None) -> list
 MIN_BLOCKS_FOR_BAR = 8
 
 
-def row_blocks(n_rows: int, n_draws: int) -> list[slice]:
-    """Blocks of rows, sized by the ``chunk_rows`` option or about a million values each."""
-    return row_chunks(n_rows, n_draws, get_options()["chunk_rows"])
+def row_blocks(n_rows: int, n_draws: int, values: int = CHUNK_VALUES) -> list[slice]:
+    """Blocks of rows, sized by the ``chunk_rows`` option or about ``values`` values each."""
+    return row_chunks(n_rows, n_draws, get_options()["chunk_rows"], values)
 
 
-def row_tasks(n_rows: int, n_draws: int) -> list[list[slice]]:
+def row_tasks(n_rows: int, n_draws: int, values: int = CHUNK_VALUES) -> list[list[slice]]:
     """:func:`row_blocks` grouped into runs of about ``TASK_VALUES`` values, in order."""
-    blocks = row_blocks(n_rows, n_draws)
+    blocks = row_blocks(n_rows, n_draws, values)
     size = max(blocks[0].stop - blocks[0].start, 1) * max(n_draws, 1)
     per_task = max(1, TASK_VALUES // size)
     return [blocks[i : i + per_task] for i in range(0, len(blocks), per_task)]
 
 
-def sum_over_rows(block: Callable[[slice], np.ndarray], n_rows: int, n_draws: int, what: str):
-    """``Σ_blocks block(rows)``: e.g. a log-likelihood per draw summed over all rows."""
-    return _evaluate(block, n_rows, n_draws, what, summed)
+def sum_over_rows(
+    block: Callable[[slice], np.ndarray],
+    n_rows: int,
+    n_draws: int,
+    what: str,
+    *,
+    values: int = CHUNK_VALUES,
+):
+    """``Σ_blocks block(rows)``: e.g. a log-likelihood per draw summed over all rows.
+
+    ``values`` sizes the blocks (a model's ``block_values``) unless ``chunk_rows`` is set.
+    """
+    return _evaluate(block, row_tasks(n_rows, n_draws, values), n_draws, what, summed)
 
 
-def map_over_rows(block: Callable[[slice], np.ndarray], n_rows: int, n_draws: int, what: str):
+def map_over_rows(
+    block: Callable[[slice], np.ndarray],
+    n_rows: int,
+    n_draws: int,
+    what: str,
+    *,
+    values: int = CHUNK_VALUES,
+):
     """``block(rows)`` (shape ``(..., rows)``) for every block, joined along the last axis."""
-    return _evaluate(block, n_rows, n_draws, what, joined)
+    return _evaluate(block, row_tasks(n_rows, n_draws, values), n_draws, what, joined)
 
 
 def summed(parts: list[np.ndarray]) -> np.ndarray:
@@ -100,13 +120,12 @@ def summed_log_likelihood(model, params: dict, X_std: np.ndarray, y: np.ndarray)
     def block(rows: slice) -> np.ndarray:
         return model.pointwise_log_likelihood(params, X_std[rows], y[rows]).sum(axis=1)
 
-    return sum_over_rows(block, len(y), n_draws, "log-likelihood")
+    return sum_over_rows(block, len(y), n_draws, "log-likelihood", values=model.block_values)
 
 
-def _evaluate(block, n_rows: int, n_draws: int, what: str, combine) -> np.ndarray:
+def _evaluate(block, tasks: list[list[slice]], n_draws: int, what: str, combine) -> np.ndarray:
     """``combine`` of every block's ``block(rows)``, in order: within each task (a run of
     blocks, so that only one result per task is kept), then over the tasks."""
-    tasks = row_tasks(n_rows, n_draws)
     try:
         if get_options()["dask"]:
             import dask

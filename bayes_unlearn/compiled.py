@@ -39,6 +39,12 @@ __all__ = ["CompiledModel", "RowsNotInputsError", "UnsupportedModelError", "chec
 #: draws are split (:meth:`CompiledModel._in_batches`).
 BATCH_VALUES = 1_000_000
 
+#: Fewest values per compiled call when there are more draws: a block of few rows takes more
+#: than ``batch_draws`` draws at once, so the call's fixed cost is spread (PSIS-LOO of the
+#: radon model, 919 rows x 4000 draws in blocks of 250 rows: 0.33 s in calls of 256 draws,
+#: 0.29 s in calls of at least 2^18 values).
+CALL_VALUES = 2**18
+
 
 class UnsupportedModelError(ValueError):
     """The PyMC model is outside what unlearning can handle (see :func:`check_model`)."""
@@ -168,8 +174,8 @@ class CompiledModel:
             return self._batched(self._functions[name], u, args)
 
     def _batched(self, fn, u: np.ndarray, args):
-        n_rows = len(args[0]) if args else 0  # row arrays, or the per-row weights first
-        size = max(1, min(self.batch_draws, BATCH_VALUES // max(n_rows, 1)))
+        n_rows = max(len(args[0]) if args else 0, 1)  # row arrays, or the per-row weights first
+        size = max(1, min(max(self.batch_draws, CALL_VALUES // n_rows), BATCH_VALUES // n_rows))
         if u.shape[0] <= size:
             return fn(u, *args)
         outs = [fn(u[i : i + size], *args) for i in range(0, u.shape[0], size)]

@@ -180,6 +180,7 @@ def assemble_idata(
         len(y),
         n_chain * n_draw,
         "log-likelihood",
+        values=model.block_values,
     )
     log_joint = log_lik + model.log_prior(params, X_std, y)
     stats = (

@@ -20,6 +20,7 @@ from scipy import special
 
 from bayes_unlearn import _backend
 from bayes_unlearn._design import feature_scaling, polynomial_design
+from bayes_unlearn._rowwise import CHUNK_VALUES
 
 __all__ = [
     "BayesianModel",
@@ -79,6 +80,9 @@ class BayesianModel(abc.ABC):
     #: Highest power of each standardized feature in the linear predictor (None: not a
     #: polynomial-in-features model, so draws cannot be moved to a new feature scaling).
     polynomial_degree: ClassVar[int | None] = None
+    #: Values of a (draws, rows) block in sweeps over rows (:mod:`bayes_unlearn._rowwise`):
+    #: cache-sized for models whose likelihood is a few NumPy passes.
+    block_values: ClassVar[int] = CHUNK_VALUES
 
     @property
     def positive_params(self) -> tuple[str, ...]:
@@ -394,6 +398,10 @@ class PyMCModel(BayesianModel):
     """
 
     kind: ClassVar[str] = "custom"
+    #: Each block is a compiled call (or PyMC's loop over draws), whose fixed cost larger
+    #: blocks spread: PSIS-LOO of the radon model took 0.41 s in blocks of 10^5 values,
+    #: 0.29 s in blocks of 10^6. The compiled call batches draws for the cache itself.
+    block_values: ClassVar[int] = 1_000_000
     builder: Callable[[np.ndarray, np.ndarray], Any] | None = None
     observed: str = "y"
     mean_fn: Callable[[Params, np.ndarray], np.ndarray] | None = None

@@ -47,9 +47,10 @@ class set_options:  # lower case: used as a function, like xarray.set_options
     chunk_rows : int or None, default None
         Training rows per block whenever log-likelihoods are evaluated over rows
         (reweighting, moment matching, SMC, refreshes, ``identify_causes``, PSIS-LOO,
-        ``Posterior.log_likelihood``). None sizes blocks at about 10^5 values
-        (800 KB, so that a block stays in a core's cache) each, so memory stays bounded
-        whatever the number of rows.
+        ``Posterior.log_likelihood``). None sizes blocks by the model's
+        ``block_values``: about 10^5 values (800 KB, so that a block stays in a core's
+        cache) for the built-in models, 10^6 for a user's PyMC model (a compiled call per
+        block), so memory stays bounded whatever the number of rows.
     dask : bool, default False
         Run those sweeps as Dask tasks on the active Dask scheduler (threads by default; a
         ``dask.distributed`` cluster once a ``Client`` exists), one task per run of blocks

@@ -213,7 +213,8 @@ class Posterior:
             Remaining rows to evaluate (default all), in the order given.
         chunk_rows : int, optional
             Rows per block; default the ``chunk_rows`` option
-            (:func:`bayes_unlearn.set_options`), else about 10^5 values a block.
+            (:func:`bayes_unlearn.set_options`), else the model's ``block_values``
+            (about 10^5 values a block for the built-in models).
         """
         positions = self._positions(row_ids)
         with set_options(chunk_rows=chunk_rows) if chunk_rows is not None else nullcontext():
@@ -222,6 +223,7 @@ class Posterior:
                 positions.size,
                 self.n_draws,
                 "log-likelihood",
+                values=self.model.block_values,
             )
 
     def summed_log_likelihood(self, row_ids: Sequence[int] | None = None) -> np.ndarray:
@@ -236,6 +238,7 @@ class Posterior:
             positions.size,
             self.n_draws,
             "log-likelihood",
+            values=self.model.block_values,
         )
 
     def _positions(self, row_ids) -> np.ndarray:
@@ -368,7 +371,9 @@ class Posterior:
             lppd = logsumexp(ll, axis=1) - np.log(n)
             return np.stack([logsumexp(log_w, axis=1), lppd, k_hat])
 
-        loo_i, lppd_i, k_hat = map_over_rows(block, positions.size, n, "PSIS-LOO")
+        loo_i, lppd_i, k_hat = map_over_rows(
+            block, positions.size, n, "PSIS-LOO", values=self.model.block_values
+        )
         good_k = pareto_k_threshold(n)
         elpd = float(loo_i.sum())
         values = [elpd, float(np.sqrt(loo_i.size * np.var(loo_i))), float(lppd_i.sum()) - elpd]
@@ -516,7 +521,7 @@ class Posterior:
                 "get it lazily, or use post.log_likelihood(row_ids, chunk_rows=...)."
             ) from None
         positions = np.arange(self.row_ids.size)
-        tasks = row_tasks(positions.size, self.n_draws)
+        tasks = row_tasks(positions.size, self.n_draws, self.model.block_values)
         delayed = dask_tasks(lambda rows: self._rows_log_likelihood(positions[rows]), tasks, joined)
         arrays = [
             da.from_delayed(

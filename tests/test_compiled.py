@@ -9,6 +9,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 import bayes_unlearn as bu
+from bayes_unlearn import compiled
 from bayes_unlearn.compiled import CompiledModel, UnsupportedModelError
 
 
@@ -214,10 +215,13 @@ def hierarchical_compiled():
     return cm, cm.unconstrain({name: prior[name].values[0] for name in cm.names})
 
 
-def test_hierarchical_gradient_matches_central_differences_across_batches(hierarchical_compiled):
+def test_hierarchical_gradient_matches_central_differences_across_batches(
+    hierarchical_compiled, monkeypatch
+):
     """Indexing a[group] makes the gradient a scatter-add (bayes_unlearn._scatter); 300 draws
     span two batches of CompiledModel.batch_draws."""
     cm, u = hierarchical_compiled
+    monkeypatch.setattr(compiled, "CALL_VALUES", 0)  # batches of batch_draws, whatever the rows
     assert u.shape[0] > cm.batch_draws
     weights = np.linspace(0.2, 1.0, cm.n_rows)
     logp, grad = cm.log_density_and_grad(u, weights)

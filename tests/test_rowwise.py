@@ -67,3 +67,10 @@ def test_runs_of_blocks_on_threads_and_dask_give_the_same_numbers(monkeypatch):
     np.testing.assert_array_equal(on_dask, threaded)  # the same tasks, summed in the same order
     assert_allclose(threaded, one_task, rtol=1e-13)  # another grouping: another rounding
     np.testing.assert_array_equal(joined, values)
+
+
+def test_blocks_are_sized_by_values_unless_chunk_rows_is_set():
+    assert _rowwise.row_blocks(25, 100, values=1000) == [slice(0, 10), slice(10, 20), slice(20, 25)]
+    with bu.set_options(chunk_rows=20):
+        assert _rowwise.row_blocks(25, 100, values=1000) == [slice(0, 20), slice(20, 25)]
+    assert bu.PyMCModel.block_values > bu.LogisticRegression.block_values  # a call per block

@@ -69,7 +69,13 @@ def score_rows(posterior, conditioned: Conditioned) -> tuple[np.ndarray, ...]:
             se_after = monte_carlo_se(wa[:, None] * (ll_a - after), conditioned.chains)
         return np.stack([before, after, np.hypot(se_before, se_after)])
 
-    before, after, se = map_over_rows(block, positions.size, posterior.n_draws, "cause scores")
+    before, after, se = map_over_rows(
+        block,
+        positions.size,
+        posterior.n_draws,
+        "cause scores",
+        values=posterior.model.block_values,
+    )
     return before, after, se
 
 
