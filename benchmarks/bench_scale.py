@@ -6,11 +6,11 @@ once and cached in ``benchmarks/.cache``). For each n: fit time, file size, save
 time, reweighting 1% of the rows, ``auto`` on 10%, ``identify_causes`` (``method="auto"``)
 scoring all rows against 100 failure cases, the peak of memory allocated (``tracemalloc``,
 which NumPy reports to) over load + the three requests (run again for it, untimed), and the
-same reweighting and scores
-through Dask on a 2-worker ``LocalCluster`` (time and largest difference from NumPy). Imports
+same reweighting and scores through Dask on a 2-worker ``LocalCluster`` (time and largest
+difference from NumPy). Imports
 and compilation are warmed up on 200 rows first. Then each cost's growth exponent in n (slope
 of log cost on log n, 10^4 to 10^6: at 10^3 fixed costs dominate), the stream of one-row
-requests on Pima, and cold/warm fit times of PyMC's samplers.
+requests on Pima, and cold/warm fit times of the four NUTS samplers.
 
 Run: ``BAYES_UNLEARN_DATA=../shared/data python -m benchmarks.bench_scale`` (the stream and
 the sampler timings use the 768-row Pima CSV; about 30 minutes on 2 cores, the cached 10^6 fit
@@ -320,7 +320,8 @@ def main(argv=None) -> None:
         return
     _check_data()
     warnings.simplefilter("ignore")
-    previous = json.loads((RESULTS / "scale.json").read_text()) if len(args.parts) < 2 else {}
+    keep = len(args.parts) < 2 or args.samplers  # something of the previous run is kept
+    previous = json.loads((RESULTS / "scale.json").read_text()) if keep else {}
     payload = {"machine": machine(), **{k: previous.get(k) for k in ("rows", "stream")}}
     if "rows" in args.parts:
         with tempfile.TemporaryDirectory() as tmp:
