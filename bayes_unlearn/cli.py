@@ -377,8 +377,8 @@ def _progress(p) -> None:
         "--chunk-rows",
         type=int,
         default=None,
-        help="training rows per block of likelihood evaluations (default: about a million "
-        "values a block); lower it when memory is short",
+        help="training rows per block of likelihood evaluations (default: the model's "
+        "block_values, about 10^5 values a block for the built-in models)",
     )
     p.add_argument(
         "--dask",
