@@ -120,8 +120,12 @@ def _refitted(ctx: Context):
     return conditioned, diagnostics
 
 
-def _moment_matched(ctx: Context):
-    """``p(θ | D, F)`` by moment matching the draws towards it (see methods.moment_match)."""
+def _moment_matched(ctx: Context, warm_start: dict | None = None):
+    """``p(θ | D, F)`` by moment matching the draws towards it (see methods.moment_match).
+
+    Where a map was accepted, its moved draws and raw log ratios are put in ``warm_start``
+    (if given) for SMC to start from.
+    """
     import arviz as az
 
     from bayes_unlearn.methods.moment_match import (
@@ -144,6 +148,8 @@ def _moment_matched(ctx: Context):
     Z, log_ratio, details = match_moments(
         densities.pack(posterior.params), densities.parts, reff=reff, min_ess=min_ess
     )
+    if warm_start is not None and details["steps"]:
+        warm_start["start"] = (Z, log_ratio)
     log_w, k_hat = az.psislw(log_ratio.copy(), reff=reff)
     ess = _weighted.importance_ess(log_w)
     problems = importance_problems(float(k_hat), ess, n, min_ess)
@@ -164,8 +170,9 @@ def _moment_matched(ctx: Context):
     )
 
 
-def _tempered(ctx: Context):
-    """``p(θ | D, F)`` by tempering ``p(F | θ)`` in (see methods.smc)."""
+def _tempered(ctx: Context, start=None):
+    """``p(θ | D, F)`` by tempering ``p(F | θ)`` in (see methods.smc), from the stored draws
+    or from a warm start ``(Z, log_ratio)`` where that goes further (see methods.smc.temper)."""
     from bayes_unlearn._random import get_random_generator
     from bayes_unlearn.methods.smc import LIMITS, SCHEDULE, smc_problems, temper
 
@@ -175,14 +182,18 @@ def _tempered(ctx: Context):
     Z = densities.pack(posterior.params)
     if posterior.is_weighted:
         Z = Z[_weighted.systematic_resample(posterior.weights, rng)]
-    res = temper(Z, densities, rng, max_stages=LIMITS["max_stages"], **SCHEDULE)
+    res = temper(Z, densities, rng, max_stages=LIMITS["max_stages"], start=start, **SCHEDULE)
     n = res.Z.shape[0]
     conditioned = Conditioned(
         weights=np.full(n, 1.0 / n),
         rows=_training_rows(posterior, densities.unpack(res.Z)),
         effective_size=res.effective_size,
     )
-    details = {"kernel": res.kernel, "stages": res.stages}
+    details = {
+        "kernel": res.kernel,
+        "start": "moment matching's draws" if res.warm_start else "the stored draws",
+        "stages": res.stages,
+    }
     problems = smc_problems(res, LIMITS)
     return conditioned, _diagnostics(
         ctx, "smc", problems, min_ess=LIMITS["min_ess"], details=details
@@ -225,7 +236,7 @@ def _diagnostics(ctx: Context, method: str, problems, **fields) -> CauseDiagnost
 
 def auto(ctx: Context):
     """The first rung whose own diagnostics pass: reweight → moment matching → SMC → refit."""
-    first = {}
+    first, warm = {}, {}
 
     def reweighted():
         conditioned, d = _reweighted(ctx)
@@ -234,8 +245,8 @@ def auto(ctx: Context):
 
     rungs = (
         ("reweighting", reweighted),
-        ("moment matching", lambda: _moment_matched(ctx)),
-        ("SMC", lambda: _tempered(ctx)),
+        ("moment matching", lambda: _moment_matched(ctx, warm)),
+        ("SMC", lambda: _tempered(ctx, warm.get("start"))),
     )
     found = climb(rungs, diagnostics=lambda result: result[1])
     conditioned, d = found.result if found.result is not None else _refitted(ctx)

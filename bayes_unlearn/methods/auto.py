@@ -31,13 +31,27 @@ def auto(
 
     Reweighting is kept only when k̂ passes and the weights keep at least
     ``min_relative_ess`` (0.75) of the draws' effective size; moment matching moves the
-    draws by affine maps (a few likelihood sweeps); SMC costs about a tenth of a refit.
+    draws by affine maps (a few likelihood sweeps); SMC costs about a tenth of a refit, and
+    starts from moment matching's draws where they are closer to the target than the stored
+    ones.
     Each rung left is named in ``diagnostics.reason`` with why.
     """
+    moved = {}
+
+    def matched():
+        result = _moment_match(posterior, rows, moment_match_options)
+        if result.diagnostics.details["steps"]:  # without a map its draws are the stored ones
+            moved["draws"] = result
+        return result
+
     rungs = (
         ("reweighting", lambda: reweight(posterior, rows, requested="auto", **reweight_options)),
-        ("moment matching", lambda: _moment_match(posterior, rows, moment_match_options)),
-        ("SMC", lambda: _smc(posterior, rows, random_seed, smc_options)),
+        ("moment matching", matched),
+        # SMC may start from moment matching's draws (see methods.smc's ``start``).
+        (
+            "SMC",
+            lambda: _smc(posterior, rows, random_seed, moved.get("draws"), smc_options),
+        ),
     )
     found = climb(rungs, diagnostics=lambda result: result.diagnostics)
     if found.result is not None:
@@ -59,8 +73,9 @@ def _moment_match(posterior, rows, options):
     return moment_match(posterior, rows, requested="auto", **(options or {}))
 
 
-def _smc(posterior, rows, random_seed, options):
-    return smc(posterior, rows, random_seed=random_seed, requested="auto", **(options or {}))
+def _smc(posterior, rows, random_seed, start, options):
+    options = {"start": start, **(options or {})}
+    return smc(posterior, rows, random_seed=random_seed, requested="auto", **options)
 
 
 def _with_reason(result: Posterior, reason: str) -> Posterior:

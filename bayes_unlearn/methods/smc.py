@@ -44,7 +44,7 @@ from bayes_unlearn._forget import forgotten, remaining_idata, remaining_scaling
 from bayes_unlearn._kernels import default_threads, hmc_chains, independent_mh
 from bayes_unlearn._progress import progress, wants_progress
 from bayes_unlearn._random import RandomSeed, get_random_generator
-from bayes_unlearn.diagnostics import UnlearningDiagnostics
+from bayes_unlearn.diagnostics import UnlearningDiagnostics, pareto_k_threshold
 from bayes_unlearn.posterior import Posterior
 
 __all__ = ["LIMITS", "SCHEDULE", "Tempered", "smc", "smc_problems", "temper"]
@@ -57,15 +57,30 @@ SCHEDULE = {"ess_threshold": None, "max_steps": 20, "target_move": 0.99}
 LIMITS = {"max_stages": 100, "min_acceptance": 0.05, "min_ess": 100.0}
 
 
-def _next_temperature(log_lik_e: np.ndarray, t: float, target_ess: float) -> float:
-    """Largest ``t' ≤ 1`` whose incremental weights ``exp(-(t'-t) L)`` keep the ESS at target."""
+def _next_temperature(
+    log_lik_e: np.ndarray, t: float, target_ess: float, offset: np.ndarray | None = None
+) -> float | None:
+    """Largest ``t' ≤ 1`` whose weights ``exp(offset − (t'−t) L)`` keep the ESS at target.
+
+    Without ``offset`` (equally weighted particles of ``p_t``) the ESS falls as ``t'`` grows,
+    so bisection finds it. A warm start's weights (``offset``) can make the ESS rise first:
+    the largest passing point of a grid is refined by bisection, and None means none passes.
+    """
 
     def ess(t_new):
-        return _weighted.importance_ess(-(t_new - t) * log_lik_e)
+        log_w = -(t_new - t) * log_lik_e
+        return _weighted.importance_ess(log_w if offset is None else offset + log_w)
 
     if ess(1.0) >= target_ess:
         return 1.0
     lo, hi = t, 1.0
+    if offset is not None:
+        grid = t + (1.0 - t) * np.linspace(0.0, 1.0, 17)
+        passing = [g for g in grid if ess(g) >= target_ess]
+        if not passing:
+            return None
+        lo = passing[-1]
+        hi = grid[np.searchsorted(grid, lo) + 1]
     for _ in range(50):
         mid = 0.5 * (lo + hi)
         lo, hi = (mid, hi) if ess(mid) >= target_ess else (lo, mid)
@@ -84,6 +99,7 @@ def smc(
     min_ess: float = LIMITS["min_ess"],
     n_threads: int | None = None,
     random_seed: RandomSeed = None,
+    start: Posterior | None = None,
     requested: str = "smc",
 ) -> Posterior:
     """Move the stored draws to the posterior without ``rows`` by tempered SMC.
@@ -117,6 +133,11 @@ def smc(
         GIL); default the number of CPUs, at most 8.
     random_seed : int, Generator or None
         Seed of resampling and proposals.
+    start : Posterior, optional
+        A warm start: importance-weighted draws of the same request (moment matching's
+        result, which ``auto`` passes on when it was not reliable on its own). Tempering
+        starts from them where their weights reach further along the path than the stored
+        draws' (``diagnostics.details["start"]`` says which).
     requested : str, default "smc"
         The method the user asked for, recorded in the history ("auto" when dispatched).
 
@@ -145,6 +166,7 @@ def smc(
         max_stages=max_stages,
         max_steps=max_steps,
         target_move=target_move,
+        start=None if start is None else _warm_draws(start, posterior, forget, densities),
     )
     idata = remaining_idata(posterior, forget, densities.dataset(res.Z), new_scaling)
     diagnostics = _smc_diagnostics(
@@ -163,6 +185,25 @@ def smc(
         requested=requested,
         diagnostics=diagnostics,
     )
+
+
+def _warm_draws(start: Posterior, posterior: Posterior, forget, densities):
+    """A weighted posterior of this request as ``(Z, raw log importance ratios)``."""
+    stats = start.idata.get("sample_stats")
+    remaining = posterior.row_ids[~forget]
+    if (
+        stats is None
+        or "log_importance_ratio" not in stats
+        or not np.array_equal(start.row_ids, remaining)
+        or start.n_draws != posterior.n_draws
+    ):
+        raise ValueError(
+            "start must be the in-memory result of moment matching or reweighting of the same "
+            f"forget request ({remaining.size} remaining rows, {posterior.n_draws} draws); "
+            "pass start=None to temper from the stored draws."
+        )
+    log_ratio = stats["log_importance_ratio"].values.ravel()
+    return densities.pack(start.params), log_ratio
 
 
 def smc_problems(res: Tempered, limits: dict) -> list[str]:
@@ -202,6 +243,7 @@ def _smc_diagnostics(posterior, res: Tempered, *, n_forget, limits, seconds):
         seconds=seconds,
         details={
             "kernel": res.kernel,
+            "start": "the warm start's draws" if res.warm_start else "the stored draws",
             "stages": res.stages,
             "gradient_sweeps" if res.kernel == "HMC" else "likelihood_sweeps": res.sweeps,
             "min_stage_ess": min((s["ess"] for s in res.stages), default=float(posterior.n_draws)),
@@ -219,6 +261,7 @@ class Tempered:
     sweeps: float  # likelihood sweeps (independent MH) or gradient sweeps (HMC) per particle
     kernel: str  # "independent MH" or "HMC"
     chains_ess: float | None = None  # HMC: the final chains' smallest bulk or tail ESS
+    warm_start: bool = False  # whether the first stage started from a warm start's draws
 
     @functools.cached_property
     def n_distinct(self) -> int:
@@ -233,8 +276,13 @@ class Tempered:
         return min(float(self.n_distinct), self.chains_ess)
 
 
-def temper(Z, densities, rng, *, ess_threshold, max_stages, max_steps, target_move):
+def temper(Z, densities, rng, *, ess_threshold, max_stages, max_steps, target_move, start=None):
     """Tempering stages from t = 0 to 1: reweight, resample, move.
+
+    ``start``, optional, is a warm start ``(Z_s, log_ratio)``: draws of another proposal with
+    their raw log importance ratios towards the target (``t = 1``), such as moment matching's.
+    The first stage starts from them instead of ``Z`` when their weights reach a higher
+    temperature at the same ESS with k̂ passing (:func:`_warm_start`).
 
     With gradients (``densities.tempered``, the compiled path) the moves are HMC in waste-free
     form (Dau and Chopin 2022): each stage resamples ``S / CHAIN_LENGTH`` particles (half as
@@ -244,15 +292,21 @@ def temper(Z, densities, rng, *, ess_threshold, max_stages, max_steps, target_mo
     """
     if densities.tempered is not None:
         threshold = HMC_ESS_THRESHOLD if ess_threshold is None else ess_threshold
-        return _temper_hmc(Z, densities, rng, ess_threshold=threshold, max_stages=max_stages)
+        return _temper_hmc(
+            Z, densities, rng, ess_threshold=threshold, max_stages=max_stages, start=start
+        )
     ess_threshold = 0.5 if ess_threshold is None else ess_threshold
     n = Z.shape[0]
-    base, log_lik_e = densities.parts(Z)
-    t, stages, n_evals = 0.0, [], 1
+    Z, (base, log_lik_e), first = _warm_start(
+        Z, densities.parts(Z), start, densities.parts, ess_threshold * n
+    )
+    warm = bool(first)
+    t, stages, n_evals = 0.0, [], 1 + bool(start)
     with progress("SMC: tempering", 1.0, show=wants_progress()) as bar:
         while t < 1.0 and len(stages) < max_stages:
             t_before = t
-            t, w, stage_ess = _next_stage(log_lik_e, t, ess_threshold * n)
+            t, w, stage_ess = _next_stage(log_lik_e, t, ess_threshold * n, **first)
+            first = {}
             bar.advance(t - t_before)
             idx = _weighted.systematic_resample(w, rng)
             Z, base, log_lik_e = Z[idx], base[idx], log_lik_e[idx]
@@ -270,7 +324,7 @@ def temper(Z, densities, rng, *, ess_threshold, max_stages, max_steps, target_mo
             stages.append(
                 {"t": t, "ess": stage_ess, "acceptance": move.acceptance, "steps": move.sweeps}
             )
-    return Tempered(Z, t, stages, n_evals, "independent MH")
+    return Tempered(Z, t, stages, n_evals, "independent MH", warm_start=warm)
 
 
 #: Waste-free HMC (see temper): states per chain; the acceptance the step size is tuned to;
@@ -286,16 +340,20 @@ MAX_EXTENSIONS = 3
 HMC_ESS_THRESHOLD = 0.2
 
 
-def _temper_hmc(Z, densities, rng, *, ess_threshold, max_stages):
+def _temper_hmc(Z, densities, rng, *, ess_threshold, max_stages, start):
     n, d = Z.shape
     n_chains = -(-n // CHAIN_LENGTH)
-    removed = densities.removed(Z)
+    Z, (removed,), first = _warm_start(
+        Z, (densities.removed(Z),), start, lambda z: (densities.removed(z),), ess_threshold * n
+    )
+    warm = bool(first)
     # HMC's step size shrinks like d^(-1/4) at a fixed acceptance; retuned after each stage.
     t, step, stages, sweeps, chains = 0.0, min(1.0, 1.2 * d**-0.25), [], 0.0, None
     with progress("SMC: tempering (HMC)", 1.0, show=wants_progress()) as bar:
         while t < 1.0 and len(stages) < max_stages:
             t_before = t
-            t, w, stage_ess = _next_stage(removed, t, ess_threshold * n)
+            t, w, stage_ess = _next_stage(removed, t, ess_threshold * n, **first)
+            first = {}
             bar.advance(t - t_before)
             cov = np.atleast_2d(np.cov(Z, rowvar=False, aweights=w)) + 1e-9 * np.eye(d)
             move = functools.partial(
@@ -326,10 +384,10 @@ def _temper_hmc(Z, densities, rng, *, ess_threshold, max_stages):
             )
             step *= float(np.exp(2.0 * (chains.acceptance - TARGET_ACCEPTANCE)))
     if chains is None:
-        return Tempered(Z, t, stages, sweeps, "HMC", float(n))
+        return Tempered(Z, t, stages, sweeps, "HMC", float(n), warm)
     if t < 1.0:  # stopped early: unreliable anyway, but its ESS is still reported
         chains_ess = _chains_ess(_thinned(Z, n), chains.n_chains)
-    return Tempered(_thinned(Z, n), t, stages, sweeps, "HMC", chains_ess)
+    return Tempered(_thinned(Z, n), t, stages, sweeps, "HMC", chains_ess, warm)
 
 
 def _extended_to_ess(chains, move, n):
@@ -371,8 +429,40 @@ def _chains_ess(Z: np.ndarray, n_chains: int) -> float:
     return float(np.nanmin(ess))
 
 
-def _next_stage(removed, t, target_ess):
-    """The next temperature, the normalized weights that reach it, and their ESS."""
-    t_new = _next_temperature(removed, t, target_ess)
-    log_w = _weighted.normalize_log_weights(-(t_new - t) * removed)
+def _next_stage(removed, t, target_ess, offset=None, t_new=None):
+    """The next temperature (``t_new`` if given), the normalized weights that reach it
+    (particles weighted by ``offset`` before the stage, if given), and their ESS."""
+    if t_new is None:
+        t_new = _next_temperature(removed, t, target_ess)
+    log_w = -(t_new - t) * removed + (0.0 if offset is None else offset)
+    log_w = _weighted.normalize_log_weights(log_w)
     return t_new, np.exp(log_w), _weighted.importance_ess(log_w)
+
+
+def _warm_start(Z, values, start, evaluate, target_ess):
+    """The particles tempering starts from: ``Z`` or the warm start's, whichever goes further.
+
+    ``values = evaluate(Z)`` is a tuple whose last array is ``removed``; ``start`` is
+    ``(Z_s, log_ratio)`` or None (see :func:`temper`). The warm start's weights at ``t`` are
+    ``log p_t − log q = log_ratio + (1 − t) · removed``; it is taken when they keep the stage's
+    ESS at a higher first temperature than ``Z``'s and their Pareto k̂ passes there (k̂ guards
+    against an ESS estimate fooled by a heavy tail, which equally weighted ``Z`` cannot have).
+    Returns the particles, their values, and the first stage's ``offset`` and ``t_new``
+    (empty when ``Z`` is kept).
+    """
+    if start is None:
+        return Z, values, {}
+    import arviz as az
+
+    Z_s, log_ratio = start
+    values_s = evaluate(Z_s)
+    offset = log_ratio + values_s[-1]  # log p_0 − log q, up to a constant
+    t_plain = _next_temperature(values[-1], 0.0, target_ess)
+    t_warm = _next_temperature(values_s[-1], 0.0, target_ess, offset)
+    k_max = pareto_k_threshold(Z_s.shape[0])
+    while t_warm is not None and t_warm > t_plain:
+        if az.psislw(offset - t_warm * values_s[-1])[1] <= k_max:
+            return Z_s, values_s, {"offset": offset, "t_new": t_warm}
+        # k̂ fails this far along: try halfway back towards the stored draws' temperature.
+        t_warm = 0.5 * (t_warm + t_plain) if t_warm - t_plain > 0.01 else None
+    return Z, values, {}
