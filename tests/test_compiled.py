@@ -252,3 +252,19 @@ def test_blocks_of_rows_on_threads_give_one_blocks_numbers(custom_linear_post):
         np.testing.assert_array_equal(custom_linear_post.log_likelihood(), whole)
         with bu.set_options(dask=True):
             np.testing.assert_array_equal(custom_linear_post.log_likelihood(), whole)
+
+
+def test_a_custom_model_keeps_its_compiled_path_by_data(custom_linear_post, linear_data):
+    """A new posterior's log-likelihood and log-prior ask for the same data in turn: the
+    model is built and its graphs made once for both (the compiled functions are shared)."""
+    X, y = linear_data
+    model = custom_linear_post.model
+    first = model._compiled(X[:50], y[:50])
+    assert model._compiled(X[:50].copy(), y[:50].copy()) is first
+    other = model._compiled(X[:40], y[:40])
+    assert other is not first and other.n_rows == 40
+    params = custom_linear_post.params
+    assert_allclose(
+        model.log_prior(params, X[:50], y[:50]),
+        first.log_prior_constrained(first.unconstrain(params)),
+    )

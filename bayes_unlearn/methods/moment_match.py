@@ -69,6 +69,7 @@ def moment_match(
     reff: float | None = None,
     min_ess: float = MIN_ESS_MM,
     min_relative_ess: float = MIN_RELATIVE_ESS_MM,
+    min_ess_gain: float | None = None,
     requested: str = "moment_match",
 ) -> Posterior:
     """Importance sampling from the stored draws moved by moment-matching affine maps.
@@ -94,6 +95,9 @@ def moment_match(
         (see ``MIN_ESS_MM``), so in practice moment matching needs about 4000 draws. Where no
         map is accepted the result is plain reweighting and needs reweighting's
         ``0.75 · S``.
+    min_ess_gain : float, optional
+        Once k̂ passes, a map is kept only if it raises the ESS by this fraction (default
+        ``MIN_ESS_GAIN``, 0.01); ``auto`` asks for 0.1, as SMC can start from the draws.
     requested : str
         The method the user asked for, recorded in the history.
 
@@ -127,6 +131,7 @@ def moment_match(
         max_iterations=max_iterations,
         covariance=covariance,
         split=split,
+        min_ess_gain=min_ess_gain,
     )
     if not details["steps"]:
         min_ess = plain_bar
@@ -152,6 +157,7 @@ def match_moments(
     max_iterations: int = 30,
     covariance: bool = True,
     split: bool = True,
+    min_ess_gain: float | None = None,
 ):
     """The moment-matching core: moved draws, their raw log importance ratios, a record.
 
@@ -160,7 +166,11 @@ def match_moments(
     conditioning on failure cases (:func:`bayes_unlearn.identify_causes`) both use it.
     """
     base0, removed0 = parts(Z0)
-    limits = {"k_max": pareto_k_threshold(Z0.shape[0]), "min_ess": min_ess}
+    limits = {
+        "k_max": pareto_k_threshold(Z0.shape[0]),
+        "min_ess": min_ess,
+        "min_ess_gain": MIN_ESS_GAIN if min_ess_gain is None else float(min_ess_gain),
+    }
     fit = _adapt(Z0, base0, base0 + removed0, parts, limits, reff, max_iterations, covariance)
     if fit.steps and split:
         Z, log_ratio = _split_weights(Z0, base0, base0 + removed0, fit, parts)
@@ -194,7 +204,8 @@ def _adapt(Z0, base0, log_g0, parts, limits, reff, max_iterations, covariance) -
 
     A map is kept when it lowers k̂ by at least ``MIN_K_GAIN`` while k̂ fails its threshold,
     and, once k̂ passes, when it raises the effective sample size by at least
-    ``MIN_ESS_GAIN`` (the verdict also asks for ``min_ess``); smaller gains end the search.
+    ``limits["min_ess_gain"]`` (the verdict also asks for ``min_ess``); smaller gains end the
+    search.
     """
     d = Z0.shape[1]
     state = {"Z": Z0, "A": np.eye(d), "b": np.zeros(d), "log_det": 0.0}
@@ -211,7 +222,7 @@ def _adapt(Z0, base0, log_g0, parts, limits, reff, max_iterations, covariance) -
             new_ratio = parts(Z)[0] - (log_g0 - log_det)
             evaluations += 1
             new_score = _score(new_ratio, reff, limits)
-            if _improves(new_score, score):
+            if _improves(new_score, score, limits["min_ess_gain"]):
                 state = {
                     "Z": Z,
                     "A": A_step @ state["A"],
@@ -243,14 +254,14 @@ def _score(log_ratio, reff, limits):
 MIN_K_GAIN, MIN_ESS_GAIN = 0.01, 0.01
 
 
-def _improves(new, old) -> bool:
+def _improves(new, old, min_ess_gain: float = MIN_ESS_GAIN) -> bool:
     """Whether score ``new`` beats ``old`` by more than noise (see :func:`_score`)."""
     (new_fails, new_value), (old_fails, old_value) = new, old
     if new_fails != old_fails:
         return old_fails  # passing k̂ beats failing k̂
     if new_fails:
         return new_value < old_value - MIN_K_GAIN
-    return -new_value > -old_value * (1.0 + MIN_ESS_GAIN)
+    return -new_value > -old_value * (1.0 + min_ess_gain)
 
 
 def _passes(score, limits) -> bool:

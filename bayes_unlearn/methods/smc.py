@@ -3,8 +3,10 @@
 The particles start as the stored draws of ``p(θ | D)`` and follow the path
 ``p_t(θ) ∝ p(θ | D) · p(D_e | θ)^(−t)``, ``t: 0 → 1``. Each stage picks the next ``t`` by
 bisection so that the effective sample size of the incremental weights stays at
-``ess_threshold · S``, resamples, and moves the particles with a kernel that leaves
-``p_t`` invariant, vectorized across particles:
+``ess_threshold`` times the number of particles, resamples, and moves the particles with a
+kernel that leaves ``p_t`` invariant, vectorized across particles. Where moment matching ran
+first and moved the draws closer to the target without passing on its own (``auto``), the
+first stage may start from its draws instead (``start``; :func:`_warm_start`).
 
 * **HMC, waste-free** (any PyMC model, through the generic compiled path
   :mod:`bayes_unlearn.compiled`, which gives gradients on the unconstrained space): each
@@ -13,8 +15,8 @@ bisection so that the effective sample size of the incremental weights stays at
   2022), so a stage costs about one HMC move per particle. The mass matrix is the inverse
   of the particles' weighted covariance, the step size is retuned after each stage towards
   an acceptance of 0.8 and jittered by ±20%, trajectories are about 1.5 whitened units long.
-  The final chains are extended until their smallest bulk or tail ESS (ArviZ) reaches a
-  quarter of the draws, then thinned to ``S`` draws.
+  The final chains are extended, by the steps predicted from their ESS so far, until their
+  smallest bulk or tail ESS (ArviZ) reaches a quarter of the draws, then thinned to ``S``.
 * **Independent Metropolis-Hastings** (the built-in models, whose NumPy likelihoods have no
   gradients): proposals from a Gaussian fitted to the particles, sweeps until nearly every
   particle has moved.
@@ -330,13 +332,14 @@ def temper(Z, densities, rng, *, ess_threshold, max_stages, max_steps, target_mo
 #: Waste-free HMC (see temper): states per chain; the acceptance the step size is tuned to;
 #: the share of chains run at temperatures below 1 (their particles only pick the next
 #: stage's starts); the final chains' smallest bulk or tail ESS sought, as a share of the
-#: draws, by extending them at most ``MAX_EXTENSIONS`` times; the ESS each stage's weights
-#: keep.
+#: draws, by extending them by at most ``MAX_EXTENSIONS`` chain lengths, each extension
+#: aiming ``EXTENSION_MARGIN`` above the target; the ESS each stage's weights keep.
 CHAIN_LENGTH = 20
 TARGET_ACCEPTANCE = 0.8
 INTERMEDIATE_SHARE = 0.5
 FINAL_ESS = 0.25
 MAX_EXTENSIONS = 3
+EXTENSION_MARGIN = 1.2
 HMC_ESS_THRESHOLD = 0.2
 
 
@@ -352,7 +355,8 @@ def _temper_hmc(Z, densities, rng, *, ess_threshold, max_stages, start):
     with progress("SMC: tempering (HMC)", 1.0, show=wants_progress()) as bar:
         while t < 1.0 and len(stages) < max_stages:
             t_before = t
-            t, w, stage_ess = _next_stage(removed, t, ess_threshold * n, **first)
+            # The ESS is a share of the particles the weights are on (S/2 below t = 1).
+            t, w, stage_ess = _next_stage(removed, t, ess_threshold * Z.shape[0], **first)
             first = {}
             bar.advance(t - t_before)
             cov = np.atleast_2d(np.cov(Z, rowvar=False, aweights=w)) + 1e-9 * np.eye(d)
@@ -393,16 +397,18 @@ def _temper_hmc(Z, densities, rng, *, ess_threshold, max_stages, start):
 def _extended_to_ess(chains, move, n):
     """The final chains, extended until the thinned draws' ESS reaches ``FINAL_ESS · n``.
 
-    ESS grows about linearly with chain length, so the extension needed is predicted from
-    the ESS so far (ArviZ's ESS over hundreds of coordinates is not free to recompute).
+    ESS grows about linearly with chain length, so each extension adds the steps predicted
+    to reach the target from the ESS so far, with a margin of ``EXTENSION_MARGIN`` (ArviZ's
+    ESS over hundreds of coordinates is not free to recompute), at most
+    ``MAX_EXTENSIONS · (CHAIN_LENGTH − 1)`` steps in all.
     """
-    ess, extensions = _chains_ess(_thinned(chains.Z, n), chains.n_chains), 0
-    while ess < FINAL_ESS * n and extensions < MAX_EXTENSIONS:
-        k = min(
-            MAX_EXTENSIONS - extensions, max(1, int(np.ceil(FINAL_ESS * n / max(ess, 1.0))) - 1)
-        )
-        chains = chains.extended(move(chains.last, length=k * (CHAIN_LENGTH - 1) + 1))
-        extensions += k
+    target, budget = FINAL_ESS * n, MAX_EXTENSIONS * (CHAIN_LENGTH - 1)
+    ess = _chains_ess(_thinned(chains.Z, n), chains.n_chains)
+    while ess < target and budget > 0:
+        growth = EXTENSION_MARGIN * target / max(ess, 1.0) - 1.0
+        more = min(budget, max(1, int(np.ceil((chains.length - 1) * growth))))
+        chains = chains.extended(move(chains.last, length=more + 1))
+        budget -= more
         ess = _chains_ess(_thinned(chains.Z, n), chains.n_chains)
     return chains, ess
 

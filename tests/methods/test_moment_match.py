@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import warnings
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
@@ -103,3 +106,21 @@ def test_moment_matching_is_accurate_or_says_it_is_not(seed):
         )
         reliable.append(mm.diagnostics.reliable)
     assert any(reliable)  # the accurate branch is exercised, not only the warning
+
+
+def test_a_larger_ess_gain_asked_of_each_map_stops_the_search_sooner(linear_post, linear_data):
+    """``min_ess_gain`` (auto asks for 0.1): once k̂ passes, every kept map raises the ESS by it."""
+    X, _ = linear_data
+    forget = _structured(X, 0.5)
+    runs = {}
+    for gain in (0.01, 0.5):
+        with warnings.catch_warnings():  # whether each passes is not what is tested
+            warnings.simplefilter("ignore", bu.UnreliableUnlearningWarning)
+            mm = bu.unlearn(linear_post, forget=forget, method="moment_match", min_ess_gain=gain)
+        steps = mm.diagnostics.details["steps"]
+        k_max = mm.diagnostics.pareto_k_threshold
+        for before, after in itertools.pairwise(steps):
+            if before["pareto_k"] <= k_max and after["pareto_k"] <= k_max:
+                assert after["ess"] > (1 + gain) * before["ess"]
+        runs[gain] = mm.diagnostics.details["density_evaluations"]
+    assert runs[0.5] < runs[0.01]

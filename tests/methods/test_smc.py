@@ -77,6 +77,22 @@ def test_smc_moves_a_users_own_model_by_hmc_to_the_closed_form(custom_linear_pos
     _assert_closed_form(un, X, y, forget)  # the chains' bulk/tail ESS as independent draws
 
 
+def test_hmc_stages_keep_the_ess_at_a_share_of_their_particles(custom_linear_post, linear_data):
+    """Each stage below t = 1 keeps the weights' ESS at 0.2 of the particles they are on:
+    the S draws at first, the S/2 states of the intermediate chains after."""
+    X, _ = linear_data
+    forget = np.flatnonzero(X[:, 0] > np.quantile(X[:, 0], 0.2))  # 80%: five stages
+    un = bu.unlearn(custom_linear_post, forget=forget, method="smc", random_seed=1)
+    stages = un.diagnostics.details["stages"]
+    assert un.diagnostics.reliable and len(stages) >= 3
+    for i, stage in enumerate(stages):
+        target = 0.2 * un.n_draws / (1 if i == 0 else 2)
+        if stage["t"] < 1.0:
+            assert stage["ess"] == pytest.approx(target, rel=1e-3)
+        else:
+            assert stage["ess"] >= target * (1 - 1e-3)
+
+
 def test_hmc_smc_reports_chains_that_did_not_mix(custom_linear_post, linear_data):
     X, _ = linear_data
     forget = np.flatnonzero(X[:, 0] > np.median(X[:, 0]))
@@ -149,5 +165,5 @@ def test_smc_starts_from_moment_matching_where_it_goes_further(custom_linear_pos
 
 def test_smc_refuses_a_start_from_another_request(custom_linear_post):
     other = bu.unlearn(custom_linear_post, forget=list(range(5)), method="moment_match")
-    with pytest.raises(ValueError, match="start must be .* same forget request"):
+    with pytest.raises(ValueError, match=r"start must be .* same forget request"):
         bu.unlearn(custom_linear_post, forget=list(range(50)), method="smc", start=other)
