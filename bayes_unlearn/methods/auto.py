@@ -55,7 +55,10 @@ def auto(
     )
     found = climb(rungs, diagnostics=lambda result: result.diagnostics)
     if found.result is not None:
-        return _with_reason(found.result, found.reason)
+        warm = found.result.diagnostics.details.get("start") == "the warm start's draws"
+        return _with_reason(
+            found.result, found.reason + (" (from moment matching's draws)" if warm else "")
+        )
     return _with_reason(
         refit(posterior, rows, random_seed=random_seed, progressbar=progressbar, requested="auto"),
         found.reason,

@@ -467,7 +467,8 @@ def _warm_start(Z, values, start, evaluate, target_ess):
     t_warm = _next_temperature(values_s[-1], 0.0, target_ess, offset)
     k_max = pareto_k_threshold(Z_s.shape[0])
     while t_warm is not None and t_warm > t_plain:
-        if az.psislw(offset - t_warm * values_s[-1])[1] <= k_max:
+        log_w = offset - t_warm * values_s[-1]
+        if _weighted.importance_ess(log_w) >= target_ess and az.psislw(log_w)[1] <= k_max:
             return Z_s, values_s, {"offset": offset, "t_new": t_warm}
         # k̂ fails this far along: try halfway back towards the stored draws' temperature.
         t_warm = 0.5 * (t_warm + t_plain) if t_warm - t_plain > 0.01 else None

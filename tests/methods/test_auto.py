@@ -91,3 +91,19 @@ def test_auto_moves_a_users_own_model_by_smc(custom_linear_post, linear_data):
     mean, cov = closed_form_posterior(X[keep], y[keep])
     atol = 4 * np.sqrt(np.diag(cov)).max() / np.sqrt(d.ess)
     assert_allclose(un.summary()["mean"], mean, rtol=0, atol=atol)
+
+
+def test_auto_starts_smc_from_moment_matchings_draws(custom_linear_post, linear_data):
+    """Moment matching moved the draws part of the way (one map): SMC starts from them."""
+    X, y = linear_data
+    forget = np.flatnonzero(X[:, 0] > np.median(X[:, 0]))
+    un = bu.unlearn(
+        custom_linear_post, forget=forget, random_seed=0, moment_match_options={"max_iterations": 1}
+    )
+    d = un.diagnostics
+    assert d.method == "smc" and d.reliable and d.details["start"] == "the warm start's draws"
+    assert d.reason.endswith("SMC diagnostics passed (from moment matching's draws)")
+    keep = np.setdiff1d(np.arange(len(y)), forget)
+    mean, cov = closed_form_posterior(X[keep], y[keep])
+    atol = 4 * np.sqrt(np.diag(cov)).max() / np.sqrt(d.ess)
+    assert_allclose(un.summary()["mean"], mean, rtol=0, atol=atol)
