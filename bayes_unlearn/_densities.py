@@ -83,13 +83,15 @@ def _numpy_densities(posterior, forget, new_scaling, n_threads) -> ForgetDensiti
 def _compiled_densities(posterior, forget) -> ForgetDensities:
     """PyMC's transforms and log densities, compiled once (custom models never rescale)."""
     cm = posterior.compiled()
-    remaining, removed_rows = cm.subset(~forget), cm.subset(forget)
+    removed_rows = cm.subset(forget)
+    both = np.stack([~forget, forget], axis=1).astype(float)  # one pass gives both sums
 
     def removed(Z):
         return cm.pointwise_log_likelihood(Z, removed_rows).sum(axis=1)
 
     def parts(Z):
-        return cm.pointwise_log_likelihood(Z, remaining).sum(axis=1) + cm.log_prior(Z), removed(Z)
+        sums = cm.weighted_log_likelihoods(Z, both)
+        return sums[:, 0] + cm.log_prior(Z), sums[:, 1]
 
     return ForgetDensities(
         pack=cm.unconstrain,

@@ -129,6 +129,17 @@ class CompiledModel:
         """``log p(y_i | u_s)``, shape (draws, rows); ``data`` defaults to the training rows."""
         return self._in_batches("loglik", u, *self._data_args(data))
 
+    def weighted_log_likelihoods(
+        self, u: np.ndarray, weights: np.ndarray, data: Mapping | None = None
+    ) -> np.ndarray:
+        """``Σ_i W[i, j] log p(y_i | u_s)``, shape (draws, k), for ``weights`` W (rows, k).
+
+        Sums of the log-likelihood over sets of rows (W's columns) in one pass, without the
+        (draws, rows) array: each batch's block is reduced while it is in the cache.
+        """
+        weights = np.asarray(weights, dtype=float)
+        return self._in_batches("loglik_sums", u, weights, *self._data_args(data))
+
     def log_prior(self, u: np.ndarray) -> np.ndarray:
         """Log prior density of unconstrained ``u`` (log-Jacobians included), shape (draws,)."""
         return self._in_batches("logprior", u)
@@ -338,6 +349,7 @@ def _graphs(cm: CompiledModel) -> dict:
         ]
     )
     weights = pt.vector("row_weights")
+    sums = pt.matrix("row_sums")  # (rows, k): k weighted sums of the rows' log-likelihoods
     logp = (weights * loglik).sum() + logprior
     grads = pt.grad(logp, values)
 
@@ -356,6 +368,7 @@ def _graphs(cm: CompiledModel) -> dict:
     constrained = model.replace_rvs_by_values(model.free_RVs)
     return {
         "loglik": lambda: compile_([flat, *rows], vec(loglik)),
+        "loglik_sums": lambda: compile_([flat, sums, *rows], vec(loglik) @ sums),
         "logprior": lambda: compile_([flat], vec(logprior)),
         "logprior_constrained": lambda: compile_([flat], vec(prior_only)),
         "logp_grad": lambda: compile_([flat, weights, *rows], [vec(logp), flat_grad]),

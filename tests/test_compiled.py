@@ -268,3 +268,19 @@ def test_a_custom_model_keeps_its_compiled_path_by_data(custom_linear_post, line
         model.log_prior(params, X[:50], y[:50]),
         first.log_prior_constrained(first.unconstrain(params)),
     )
+
+
+def test_weighted_sums_of_rows_match_the_pointwise_log_likelihood(hierarchical_compiled):
+    """Sums over sets of rows in one pass (moment matching's and SMC's two densities), over
+    300 draws in two batches, equal the (draws, rows) array summed."""
+    cm, u = hierarchical_compiled
+    rng = np.random.default_rng(0)
+    W = np.stack([rng.random(cm.n_rows) < 0.3, np.ones(cm.n_rows), rng.random(cm.n_rows)], 1)
+    ll = cm.pointwise_log_likelihood(u)
+    assert_allclose(cm.weighted_log_likelihoods(u, W), ll @ W, rtol=1e-12, atol=1e-9)
+    rows = np.arange(10)
+    assert_allclose(
+        cm.weighted_log_likelihoods(u, np.ones((10, 1)), cm.subset(rows))[:, 0],
+        ll[:, rows].sum(axis=1),
+        rtol=1e-12,
+    )
