@@ -1,12 +1,21 @@
-"""A faster scatter-add for the batched gradients of indexed (hierarchical) models.
+"""Two rewrites for the batched graphs of :mod:`bayes_unlearn.compiled`.
 
-The gradient of ``a[county_idx]`` is a scatter-add of per-row terms into per-county
+**A faster scatter-add** for the batched gradients of indexed (hierarchical) models. The
+gradient of ``a[county_idx]`` is a scatter-add of per-row terms into per-county
 totals. Vectorized over draws, PyTensor runs it as ``AdvancedIncSubtensor1`` on a matrix,
 which has no C implementation and falls back to ``np.add.at``: half the time of the radon
 model's log density + gradient over 4000 draws. :class:`ScatterAdd` does the same sum by
 sorting the indices once and adding each run of equal indices with ``np.add.reduceat``;
 the rewrite swaps it in only in the functions :mod:`bayes_unlearn.compiled` builds (the
 ``mode()`` below), never in PyMC's own sampling.
+
+**One evaluation where a switch picks between two images of one function.** PyMC's Bernoulli
+log-likelihood is ``switch(y, −softplus(−x), −softplus(x))``; compiled, both branches are
+computed for every element and one is thrown away. ``switch(c, f(a), f(b))`` for an
+elementwise unary ``f`` becomes ``f(switch(c, a, b))`` (applied again, the shared negation
+then the softplus move out): the same numbers, with half the transcendental work (the radon
+logistic model's log-likelihood over 4000 draws x 919 homes, 0.18 s -> 0.10 s; its log density
+and gradient 0.21 s -> 0.16 s).
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from bayes_unlearn import _backend
 __all__ = ["mode"]
 
 _TAG = "bayes_unlearn_scatter_add"
+_SWITCH_TAG = "bayes_unlearn_lift_switch"
 
 
 def _op_class():
@@ -67,13 +77,44 @@ def _register() -> None:
     # After specialization (where the batched gradient becomes AdvancedIncSubtensor1) and
     # before the inplace rewrites; only the mode below includes it.
     optdb.register(_TAG, in2out(use_scatter_add), position=48.7)
+    # After specialization (log(sigmoid) is softplus by then) and before fusion.
+    optdb.register(_SWITCH_TAG, in2out(_lift_switch()), position=48.6)
+
+
+def _lift_switch():
+    import pytensor.tensor as pt
+    from pytensor.graph.rewriting.basic import node_rewriter
+    from pytensor.scalar.basic import Switch
+    from pytensor.tensor.elemwise import Elemwise
+
+    @node_rewriter([Elemwise])
+    def lift_switch(fgraph, node):
+        """``switch(c, f(a), f(b)) → f(switch(c, a, b))`` for one unary elementwise ``f``."""
+        if not isinstance(node.op.scalar_op, Switch):
+            return None
+        cond, a, b = node.inputs
+        if a.owner is None or b.owner is None or a.owner.op != b.owner.op:
+            return None
+        f = a.owner.op
+        if not isinstance(f, Elemwise) or len(a.owner.inputs) != 1 or len(b.owner.inputs) != 1:
+            return None
+        (x,), (z,) = a.owner.inputs, b.owner.inputs
+        if x.dtype != z.dtype:
+            return None
+        out = f(pt.switch(cond, x, z))
+        old = node.outputs[0]
+        if out.dtype != old.dtype or out.type.broadcastable != old.type.broadcastable:
+            return None
+        return [out]
+
+    return lift_switch
 
 
 _REGISTERED = False
 
 
 def mode():
-    """PyTensor's default compile mode with the scatter-add rewrite included."""
+    """PyTensor's default compile mode with both rewrites included."""
     global _REGISTERED
     _backend.pymc()  # PyTensor is imported through the BLAS-probe filter
     from pytensor.compile.mode import get_default_mode
@@ -81,4 +122,4 @@ def mode():
     if not _REGISTERED:
         _register()
         _REGISTERED = True
-    return get_default_mode().including(_TAG)
+    return get_default_mode().including(_TAG, _SWITCH_TAG)

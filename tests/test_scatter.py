@@ -1,4 +1,5 @@
-"""The scatter-add (_scatter.py) that replaces np.add.at in batched gradients of indexed models."""
+"""The rewrites of _scatter.py: a scatter-add for batched gradients of indexed models, and a
+switch between two images of one function evaluated once."""
 
 from __future__ import annotations
 
@@ -40,3 +41,24 @@ def test_vectors_and_sets_keep_pytensors_own_op():
     m, v = pt.matrix("m"), pt.matrix("v")
     fn = pytensor.function([m, v, idx], [pt.set_subtensor(m[idx], v)], mode=_scatter.mode())
     assert "ScatterAdd" not in [type(n.op).__name__ for n in fn.maker.fgraph.apply_nodes]
+
+
+def _softplus_count(fn) -> int:
+    """Softplus nodes in a compiled function, inside fused Composites' inner graphs too."""
+    return pytensor.printing.debugprint(fn, file="str").count("Softplus [")
+
+
+def test_a_switch_between_two_softplus_evaluates_one():
+    """PyMC's Bernoulli log-likelihood, switch(y, -softplus(-x), -softplus(x)): the same
+    numbers with softplus computed once per element instead of twice."""
+    y, x = pt.vector("y"), pt.vector("x")
+    out = pt.switch(y, -pt.softplus(-x), -pt.softplus(x))
+    lifted = pytensor.function([y, x], out, mode=_scatter.mode())
+    plain = pytensor.function([y, x], out)
+    rng = np.random.default_rng(1)
+    x_val = rng.standard_normal(1000) * 30  # all of softplus's branches
+    y_val = (rng.random(1000) < 0.5).astype(float)
+    expected = np.where(y_val == 1, -np.logaddexp(0, -x_val), -np.logaddexp(0, x_val))
+    assert_allclose(lifted(y_val, x_val), expected, rtol=1e-12)
+    np.testing.assert_array_equal(lifted(y_val, x_val), plain(y_val, x_val))
+    assert (_softplus_count(plain), _softplus_count(lifted)) == (2, 1)
