@@ -302,7 +302,7 @@ def temper(Z, densities, rng, *, ess_threshold, max_stages, max_steps, target_mo
     Z, (base, log_lik_e), first = _warm_start(
         Z, densities.parts(Z), start, densities.parts, ess_threshold * n
     )
-    warm = bool(first)
+    warm = "offset" in first
     t, stages, n_evals = 0.0, [], 1 + bool(start)
     with progress("SMC: tempering", 1.0, show=wants_progress()) as bar:
         while t < 1.0 and len(stages) < max_stages:
@@ -349,7 +349,7 @@ def _temper_hmc(Z, densities, rng, *, ess_threshold, max_stages, start):
     Z, (removed,), first = _warm_start(
         Z, (densities.removed(Z),), start, lambda z: (densities.removed(z),), ess_threshold * n
     )
-    warm = bool(first)
+    warm = "offset" in first
     # HMC's step size shrinks like d^(-1/4) at a fixed acceptance; retuned after each stage.
     t, step, stages, sweeps, chains = 0.0, min(1.0, 1.2 * d**-0.25), [], 0.0, None
     with progress("SMC: tempering (HMC)", 1.0, show=wants_progress()) as bar:
@@ -453,8 +453,8 @@ def _warm_start(Z, values, start, evaluate, target_ess):
     ``log p_t − log q = log_ratio + (1 − t) · removed``; it is taken when they keep the stage's
     ESS at a higher first temperature than ``Z``'s and their Pareto k̂ passes there (k̂ guards
     against an ESS estimate fooled by a heavy tail, which equally weighted ``Z`` cannot have).
-    Returns the particles, their values, and the first stage's ``offset`` and ``t_new``
-    (empty when ``Z`` is kept).
+    Returns the particles, their values, and the first stage's ``t_new`` (with the warm
+    start's ``offset`` when it is taken; empty without a start).
     """
     if start is None:
         return Z, values, {}
@@ -472,4 +472,4 @@ def _warm_start(Z, values, start, evaluate, target_ess):
             return Z_s, values_s, {"offset": offset, "t_new": t_warm}
         # k̂ fails this far along: try halfway back towards the stored draws' temperature.
         t_warm = 0.5 * (t_warm + t_plain) if t_warm - t_plain > 0.01 else None
-    return Z, values, {}
+    return Z, values, {"t_new": t_plain}  # already found: the first stage need not search again
