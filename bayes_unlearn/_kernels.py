@@ -20,12 +20,15 @@ from bayes_unlearn.layout import posterior_dataset
 
 __all__ = [
     "ChainsResult",
+    "HMCNoise",
     "MoveResult",
     "Packer",
     "default_threads",
     "hmc_chains",
+    "hmc_trajectories",
     "in_chunks",
     "independent_mh",
+    "split_runner",
 ]
 
 
@@ -190,6 +193,33 @@ class ChainsResult:
         )
 
 
+@dataclasses.dataclass(frozen=True)
+class HMCNoise:
+    """The random numbers of HMC chains, drawn up front so that the chains can be split
+    between processes and give the same states: per step (axis 0) and chain (axis 1)."""
+
+    jitter: np.ndarray  # (steps, chains, 1): step size multipliers
+    momentum: np.ndarray  # (steps, chains, d): initial momenta
+    uniform: np.ndarray  # (steps, chains): Metropolis acceptance draws
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, n_chains: int, d: int, steps: int) -> HMCNoise:
+        jitter, momentum, uniform = [], [], []
+        for _ in range(steps):  # step by step, in the order the chains once drew them
+            jitter.append(rng.uniform(0.8, 1.2, size=(n_chains, 1)))
+            momentum.append(rng.standard_normal((n_chains, d)))
+            uniform.append(rng.random(n_chains))
+        return cls(
+            np.array(jitter).reshape(steps, n_chains, 1),
+            np.array(momentum).reshape(steps, n_chains, d),
+            np.array(uniform).reshape(steps, n_chains),
+        )
+
+    def of_chains(self, chains) -> HMCNoise:
+        """The noise of the chains indexed by ``chains``."""
+        return HMCNoise(self.jitter[:, chains], self.momentum[:, chains], self.uniform[:, chains])
+
+
 def hmc_chains(
     starts: np.ndarray,
     log_density_and_grad,
@@ -200,6 +230,7 @@ def hmc_chains(
     cholesky: np.ndarray,
     trajectory: float = 1.5,
     max_leapfrog: int = 30,
+    run=None,
 ) -> ChainsResult:
     """``length``-state HMC chains from each row of ``starts``, vectorized over chains.
 
@@ -207,15 +238,37 @@ def hmc_chains(
     so the leapfrog runs in whitened coordinates where the target is roughly isotropic; each
     chain jitters its step size by ±20% per step, and the trajectory is about ``trajectory``
     whitened units long. ``log_density_and_grad(Z)`` returns the log target and its gradient
-    for every row of ``Z``; a non-finite value rejects the proposal.
+    for every row of ``Z``; a non-finite value rejects the proposal. ``run``, optional, runs
+    the chains elsewhere (forked processes: :func:`split_runner`) with the arguments of
+    :func:`hmc_trajectories` after its ``log_density_and_grad``; the random numbers are drawn
+    here from ``rng`` either way, so the chains are the same.
     """
     n_leap = int(np.clip(np.ceil(trajectory / step_size), 1, max_leapfrog))
+    n_chains, d = starts.shape
+    noise = HMCNoise.draw(rng, n_chains, d, length - 1)
+    options = {"step_size": step_size, "cholesky": cholesky, "n_leap": n_leap}
+    if run is None:
+        states, accept_prob = hmc_trajectories(starts, log_density_and_grad, noise, **options)
+    else:
+        states, accept_prob = run(starts, noise, **options)
+    return ChainsResult(
+        Z=states.reshape(n_chains * length, d),
+        n_chains=n_chains,
+        length=length,
+        acceptance=float(accept_prob.mean()) if accept_prob.size else 1.0,
+        leapfrog_steps=n_leap,
+        gradient_sweeps=(1 + (length - 1) * n_leap) / length,
+    )
+
+
+def hmc_trajectories(starts, log_density_and_grad, noise: HMCNoise, *, step_size, cholesky, n_leap):
+    """The HMC chains of :func:`hmc_chains` driven by ``noise``: their states, shape
+    (chains, steps + 1, d), and Metropolis acceptance probabilities, shape (steps, chains)."""
     Z = starts
     log_p, grad = log_density_and_grad(Z)
     states, accept_prob = [Z], []
-    for _ in range(length - 1):
-        eps = step_size * rng.uniform(0.8, 1.2, size=(Z.shape[0], 1))
-        momentum0 = rng.standard_normal(Z.shape)
+    for jitter, momentum0, uniform in zip(noise.jitter, noise.momentum, noise.uniform, strict=True):
+        eps = step_size * jitter
         momentum = momentum0 + 0.5 * eps * (grad @ cholesky)
         proposal = Z
         for step in range(n_leap):
@@ -227,18 +280,27 @@ def hmc_chains(
             log_p_new - log_p - 0.5 * (momentum**2).sum(axis=1) + 0.5 * (momentum0**2).sum(axis=1)
         )
         log_ratio = np.where(np.isfinite(log_ratio), log_ratio, -np.inf)
-        accept = np.log(rng.random(Z.shape[0])) < log_ratio
+        accept = np.log(uniform) < log_ratio
         Z = np.where(accept[:, None], proposal, Z)
         log_p = np.where(accept, log_p_new, log_p)
         grad = np.where(accept[:, None], grad_new, grad)
         states.append(Z)
-        accept_prob.append(np.exp(np.minimum(log_ratio, 0.0)).mean())
-    n_chains = starts.shape[0]
-    return ChainsResult(
-        Z=np.stack(states, axis=1).reshape(n_chains * length, -1),
-        n_chains=n_chains,
-        length=length,
-        acceptance=float(np.mean(accept_prob)) if accept_prob else 1.0,
-        leapfrog_steps=n_leap,
-        gradient_sweeps=(1 + (length - 1) * n_leap) / length,
-    )
+        accept_prob.append(np.exp(np.minimum(log_ratio, 0.0)))
+    return np.stack(states, axis=1), np.array(accept_prob).reshape(len(accept_prob), -1)
+
+
+def split_runner(pool, *args):
+    """A ``run`` for :func:`hmc_chains` that splits the chains over ``pool``'s processes.
+
+    ``pool`` is a :class:`bayes_unlearn._forked.ForkedPool` of a function
+    ``f(args, starts, noise, options)`` that runs :func:`hmc_trajectories` on the target
+    selected by ``args`` (see :func:`bayes_unlearn.methods.smc._chains_pool`).
+    """
+
+    def run(starts, noise: HMCNoise, **options):
+        parts = [p for p in np.array_split(np.arange(starts.shape[0]), pool.size) if p.size]
+        results = pool.map([(args, starts[p], noise.of_chains(p), options) for p in parts])
+        states = np.concatenate([r[0] for r in results], axis=0)
+        return states, np.concatenate([r[1] for r in results], axis=1)
+
+    return run

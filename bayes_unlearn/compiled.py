@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import threading
 from collections.abc import Mapping
 
@@ -439,6 +440,16 @@ def _row_inputs(cm: CompiledModel) -> dict:
 #: scheduler) would overwrite each other's. Calls are serialized; processes (a
 #: dask.distributed cluster) each hold their own functions.
 _CALLS = threading.RLock()
+
+
+def _fresh_lock_in_child() -> None:
+    # A fork while another thread holds the lock would leave the child's copy held forever.
+    global _CALLS
+    _CALLS = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_lock_in_child)
 
 
 def _row_log_likelihood(cm: CompiledModel, row_inputs: dict):
