@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from numpy.testing import assert_allclose
 
 from bayes_unlearn._kernels import hmc_chains
@@ -68,3 +69,34 @@ def test_proposals_with_non_finite_density_are_rejected():
     starts = np.abs(rng.standard_normal((50, 2)))
     chains = hmc_chains(starts, half_space, rng, length=10, step_size=0.8, cholesky=np.eye(2))
     assert (chains.Z[:, 0] >= 0).all() and 0 < chains.acceptance < 1
+
+
+def test_chains_split_over_processes_are_the_chains_run_here():
+    """The noise is drawn here, so splitting the chains changes nothing but where they run."""
+    from bayes_unlearn._forked import fork_unavailable, forked_pool
+    from bayes_unlearn._kernels import hmc_trajectories, split_runner
+
+    if fork_unavailable() is not None:
+        pytest.skip(fork_unavailable())
+    mean, cov, target = _gaussian()
+    chol = np.linalg.cholesky(cov)
+    starts = mean + np.random.default_rng(4).standard_normal((9, D)) @ chol.T
+
+    def run_part(args, starts, noise, options):
+        return hmc_trajectories(starts, target, noise, **options)
+
+    here = hmc_chains(
+        starts, target, np.random.default_rng(5), length=6, step_size=0.5, cholesky=chol
+    )
+    with forked_pool(run_part, 2) as pool:
+        split = hmc_chains(
+            starts,
+            target,
+            np.random.default_rng(5),
+            length=6,
+            step_size=0.5,
+            cholesky=chol,
+            run=split_runner(pool),
+        )
+    assert_allclose(split.Z, here.Z, rtol=0, atol=1e-12)
+    assert split.acceptance == pytest.approx(here.acceptance, abs=1e-12)

@@ -77,6 +77,24 @@ def test_smc_moves_a_users_own_model_by_hmc_to_the_closed_form(custom_linear_pos
     _assert_closed_form(un, X, y, forget)  # the chains' bulk/tail ESS as independent draws
 
 
+def test_hmc_smc_gives_the_same_draws_on_any_number_of_cores(custom_linear_post, linear_data):
+    """The chains and their ESS split over forked processes (``cores``): same result, to
+    rounding, as in one process (the random numbers are drawn in the parent)."""
+    X, _ = linear_data
+    forget = np.flatnonzero(X[:, 0] > np.median(X[:, 0]))
+    one, two = (
+        bu.unlearn(custom_linear_post, forget=forget, method="smc", random_seed=3, cores=c)
+        for c in (1, 2)
+    )
+    for name in one.params:
+        assert_allclose(two.params[name], one.params[name], rtol=1e-9, atol=1e-12)
+    assert two.diagnostics.ess_bulk == pytest.approx(one.diagnostics.ess_bulk, rel=1e-9)
+    for a, b in zip(
+        two.diagnostics.details["stages"], one.diagnostics.details["stages"], strict=True
+    ):
+        assert a == pytest.approx(b, rel=1e-9)
+
+
 def test_hmc_stages_keep_the_ess_at_a_share_of_their_particles(custom_linear_post, linear_data):
     """Each stage below t = 1 keeps the weights' ESS at 0.2 of the particles they are on:
     the S draws at first, the S/2 states of the intermediate chains after."""
