@@ -1,4 +1,4 @@
-"""Two rewrites for the batched graphs of :mod:`bayes_unlearn.compiled`.
+"""Rewrites for the batched graphs of :mod:`bayes_unlearn.compiled`.
 
 **A faster scatter-add** for the batched gradients of indexed (hierarchical) models. The
 gradient of ``a[county_idx]`` is a scatter-add of per-row terms into per-county
@@ -16,6 +16,14 @@ elementwise unary ``f`` becomes ``f(switch(c, a, b))`` (applied again, the share
 then the softplus move out): the same numbers, with half the transcendental work (the radon
 logistic model's log-likelihood over 4000 draws x 919 homes, 0.18 s -> 0.10 s; its log density
 and gradient 0.21 s -> 0.16 s).
+
+**Sums without waste.** A sum over the last, contiguous axis runs in NumPy
+(:class:`LastAxisSum`): PyTensor's C reduction adds one element at a time (0.31 ms for a
+100 x 919 block, NumPy 0.026 ms). And a gradient's ``sum(fill(x, y), axis)``, where ``x``
+has length 1 on that axis and only lends its shape, sums ``y`` alone instead of building
+the (draws, rows) array first. With the row checks judged once per draw
+(:func:`bayes_unlearn.compiled._checks_hoisted`), the radon model's log density and gradient
+in calls of 200 draws went from 0.087 s to 0.047 s per 4000 draws.
 """
 
 from __future__ import annotations
@@ -28,6 +36,8 @@ __all__ = ["mode"]
 
 _TAG = "bayes_unlearn_scatter_add"
 _SWITCH_TAG = "bayes_unlearn_lift_switch"
+_FILL_SUM_TAG = "bayes_unlearn_sum_of_fill"
+_LAST_AXIS_TAG = "bayes_unlearn_last_axis_sum"
 
 
 def _op_class():
@@ -79,6 +89,9 @@ def _register() -> None:
     optdb.register(_TAG, in2out(use_scatter_add), position=48.7)
     # After specialization (log(sigmoid) is softplus by then) and before fusion.
     optdb.register(_SWITCH_TAG, in2out(_lift_switch()), position=48.6)
+    optdb.register(_FILL_SUM_TAG, in2out(_sum_of_fill()), position=48.65)
+    # After fusion (49), so that fused elementwise terms feed the sums.
+    optdb.register(_LAST_AXIS_TAG, in2out(_last_axis_sum()), position=49.5)
 
 
 def _lift_switch():
@@ -110,6 +123,74 @@ def _lift_switch():
     return lift_switch
 
 
+def _last_axis_sum():
+    from pytensor.graph.basic import Apply
+    from pytensor.graph.op import Op
+    from pytensor.graph.rewriting.basic import node_rewriter
+    from pytensor.tensor.math import Sum
+    from pytensor.tensor.type import TensorType
+
+    class LastAxisSum(Op):
+        """``x.sum(axis=-1)`` by NumPy (pairwise, vectorized)."""
+
+        __props__ = ()
+
+        def make_node(self, x):
+            out = TensorType(x.dtype, shape=x.type.shape[:-1])()
+            return Apply(self, [x], [out])
+
+        def perform(self, node, inputs, output_storage):
+            output_storage[0][0] = np.add.reduce(inputs[0], axis=-1)
+
+        def infer_shape(self, fgraph, node, shapes):
+            return [shapes[0][:-1]]
+
+    last_axis_sum = LastAxisSum()
+
+    @node_rewriter([Sum])
+    def use_last_axis_sum(fgraph, node):
+        (x,) = node.inputs
+        out = node.outputs[0]
+        if x.type.ndim < 2 or x.dtype != "float64" or out.dtype != "float64":
+            return None
+        if tuple(node.op.axis or ()) != (x.type.ndim - 1,):
+            return None
+        return [last_axis_sum(x)]
+
+    return use_last_axis_sum
+
+
+def _sum_of_fill():
+    import pytensor.tensor as pt
+    from pytensor.graph.rewriting.basic import node_rewriter
+    from pytensor.scalar.basic import Second
+    from pytensor.tensor.elemwise import Elemwise
+    from pytensor.tensor.math import Sum
+
+    @node_rewriter([Sum])
+    def sum_of_fill(fgraph, node):
+        """``sum(fill(x, y), axes) → fill(x', sum(y, axes))`` where ``x`` has length 1 on
+        the summed axes, so that it only lends its shape to ``y``'s values (``x'``: ``x``
+        without those axes)."""
+        (filled,) = node.inputs
+        owner = filled.owner
+        if owner is None or not isinstance(owner.op, Elemwise):
+            return None
+        if not isinstance(owner.op.scalar_op, Second):
+            return None
+        x, y = owner.inputs
+        axes = node.op.axis if node.op.axis is not None else tuple(range(filled.type.ndim))
+        if not all(x.type.broadcastable[a] for a in axes):
+            return None
+        out = pt.second(x.squeeze(axis=axes), y.sum(axis=axes, dtype=node.outputs[0].dtype))
+        old = node.outputs[0]
+        if out.dtype != old.dtype or out.type.broadcastable != old.type.broadcastable:
+            return None
+        return [out]
+
+    return sum_of_fill
+
+
 _REGISTERED = False
 
 
@@ -122,4 +203,4 @@ def mode():
     if not _REGISTERED:
         _register()
         _REGISTERED = True
-    return get_default_mode().including(_TAG, _SWITCH_TAG)
+    return get_default_mode().including(_TAG, _SWITCH_TAG, _FILL_SUM_TAG, _LAST_AXIS_TAG)

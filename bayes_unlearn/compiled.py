@@ -152,11 +152,17 @@ class CompiledModel:
     def log_density_and_grad(
         self, u: np.ndarray, row_weights: np.ndarray | None = None, data: Mapping | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """``Σ_i c_i log p(y_i | u) + log p(u)`` and its gradient, shapes (draws,), (draws, dim)."""
+        """``Σ_i c_i log p(y_i | u) + log p(u)`` and its gradient, shapes (draws,), (draws, dim).
+
+        Where a draw fails the model's parameter checks its log density is ``-inf`` and its
+        gradient 0 (the gradient skips the checks: see ``_checks_hoisted``).
+        """
         args = self._data_args(data)
         n = np.shape(args[0])[0]
         c = np.ones(n) if row_weights is None else np.asarray(row_weights, dtype=float)
-        return self._in_batches("logp_grad", u, c, *args)
+        with np.errstate(all="ignore"):  # out-of-bounds draws' gradients are discarded
+            logp, grad = self._in_batches("logp_grad", u, c, *args)
+        return logp, np.where(np.isneginf(logp)[:, None], 0.0, grad)
 
     def unconstrain(self, params: Mapping[str, np.ndarray]) -> np.ndarray:
         """Flat unconstrained vectors (draws, dim) from constrained draws by variable name."""
@@ -351,8 +357,13 @@ def _graphs(cm: CompiledModel) -> dict:
     )
     weights = pt.vector("row_weights")
     sums = pt.matrix("row_sums")  # (rows, k): k weighted sums of the rows' log-likelihoods
-    logp = (weights * loglik).sum() + logprior
-    grads = pt.grad(logp, values)
+    # The row checks judged once per draw, on the sum, and kept out of the gradient (which
+    # is meaningless where the density is -inf): per row they were switches over every
+    # (draw, row) element and a sum of them.
+    raw, verdict = _checks_hoisted(cm._loglik)
+    weighted = (weights * raw).sum()
+    logp = pt.switch(verdict, weighted, -np.inf) + logprior
+    grads = pt.grad(weighted + logprior, values)
 
     flat = pt.matrix("u")
     batched = {
@@ -401,6 +412,36 @@ def _checks_to_ninf(outputs: list) -> list:
             break
         outputs = graph_replace(outputs, replace, strict=False)
     return outputs
+
+
+def _checks_hoisted(loglik):
+    """``loglik`` without PyMC's parameter checks, and one boolean: whether all of them pass.
+
+    ``Σ_i c_i switch(ok_i, l_i, −inf)`` is ``switch(all ok, Σ_i c_i l_i, −inf)`` for weights
+    ``c ≥ 0`` (and is not NaN where a zero weight meets ``−inf``), and its gradient needs no
+    (draws, rows) switch.
+    """
+    import pytensor.tensor as pt
+    from pymc.logprob.utils import CheckParameterValue
+    from pytensor.graph.replace import graph_replace
+    from pytensor.graph.traversal import applys_between, graph_inputs
+
+    outputs = [loglik]
+    for _ in range(10):  # checks nested in checks are removed one level per pass
+        nodes = [
+            node
+            for node in applys_between(list(graph_inputs(outputs)), outputs)
+            if isinstance(node.op, CheckParameterValue)
+        ]
+        if not nodes:
+            break
+        outputs += [cond for node in nodes for cond in node.inputs[1:]]
+        replace = {node.outputs[0]: node.inputs[0] for node in nodes}
+        outputs = graph_replace(outputs, replace, strict=False)
+    raw, conditions = outputs[0], outputs[1:]
+    if not conditions:
+        return raw, pt.as_tensor(np.array(True))
+    return raw, pt.all(pt.stack([pt.all(cond) for cond in conditions]))
 
 
 def _compile_unconstrain(cm, pt, vectorize_graph, compile_):

@@ -137,9 +137,11 @@ class Posterior:
         from bayes_unlearn.compiled import CompiledModel
 
         X, y = self.training_data()
-        pm_model = self.model.build(
-            self.standardizer.transform(X), y, term_names=self.model.term_names(self.feature_names)
-        )
+        X_std = self.standardizer.transform(X)
+        kept = getattr(self.model, "_compiled", None)  # a user's model keeps the last two
+        if kept is not None and (compiled := kept(X_std, y)) is not None:
+            return compiled
+        pm_model = self.model.build(X_std, y, term_names=self.model.term_names(self.feature_names))
         return CompiledModel(pm_model, observed=getattr(self.model, "observed", None))
 
     # --- data ----------------------------------------------------------------------------

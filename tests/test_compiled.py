@@ -254,6 +254,12 @@ def test_blocks_of_rows_on_threads_give_one_blocks_numbers(custom_linear_post):
             np.testing.assert_array_equal(custom_linear_post.log_likelihood(), whole)
 
 
+def test_a_posterior_of_a_custom_model_reuses_its_compiled_model(custom_linear_post):
+    """SMC, moment matching and the log-likelihood of one posterior share one compiled model
+    (building it took 0.08 s a time on the radon model)."""
+    assert custom_linear_post.compiled() is custom_linear_post.compiled()
+
+
 def test_a_custom_model_keeps_its_compiled_path_by_data(custom_linear_post, linear_data):
     """A new posterior's log-likelihood and log-prior ask for the same data in turn: the
     model is built and its graphs made once for both (the compiled functions are shared)."""

@@ -62,3 +62,42 @@ def test_a_switch_between_two_softplus_evaluates_one():
     assert_allclose(lifted(y_val, x_val), expected, rtol=1e-12)
     np.testing.assert_array_equal(lifted(y_val, x_val), plain(y_val, x_val))
     assert (_softplus_count(plain), _softplus_count(lifted)) == (2, 1)
+
+
+def _op_names(fn):
+    return [type(node.op).__name__ for node in fn.maker.fgraph.toposort()]
+
+
+@pytest.mark.parametrize("shape", [(6, 9), (4, 3, 9)])
+def test_sums_over_the_last_axis_run_in_numpy(shape):
+    """PyTensor's C sum over the contiguous last axis is 10x slower than NumPy's (0.31 vs
+    0.026 ms for 100 x 919); other axes and integer sums keep PyTensor's op."""
+    rng = np.random.default_rng(1)
+    x = pt.tensor("x", shape=(None,) * len(shape))
+    fn = pytensor.function([x], [x.sum(axis=-1), x.sum(axis=0)], mode=_scatter.mode())
+    assert _op_names(fn).count("LastAxisSum") == 1
+    value = rng.standard_normal(shape)
+    last, first = fn(value)
+    assert_allclose(last, value.sum(axis=-1), rtol=1e-13)
+    assert_allclose(first, value.sum(axis=0), rtol=1e-13)
+    assert_allclose(fn(value[..., :0])[0], np.zeros(shape[:-1]))  # nothing to sum: 0
+    ints = pt.lmatrix("i")
+    fn_int = pytensor.function([ints], ints.sum(axis=1), mode=_scatter.mode())
+    assert "LastAxisSum" not in _op_names(fn_int)
+
+
+def test_a_sum_of_a_fill_sums_the_values_only():
+    """``sum(fill(x, y), axis=1)`` with ``x`` of length 1 on that axis (a gradient's shape
+    carrier) sums ``y`` without building the (n, m) array."""
+    x, y = pt.matrix("x", shape=(None, 1)), pt.matrix("y", shape=(1, None))
+    fn = pytensor.function([x, y], pt.second(x + 1.0, y).sum(axis=1), mode=_scatter.mode())
+    (total,) = fn.maker.fgraph.outputs
+    assert type(total.owner.op.scalar_op).__name__ == "Second"  # the fill comes last
+    # of the values' sum (and x, squeezed), not of an (n, m) array
+    assert type(total.owner.inputs[1].owner.op).__name__ == "LastAxisSum"
+    assert total.owner.inputs[1].owner.inputs[0].name == "y"
+    x_val, y_val = np.arange(3.0)[:, None], np.array([[1.0, 2.0, 4.0, 8.0]])
+    assert_allclose(fn(x_val, y_val), np.full(3, 15.0))
+    z = pt.matrix("z")  # no length-1 axis to sum over: left as it was
+    fn_full = pytensor.function([z, y], pt.second(z, y).sum(axis=1), mode=_scatter.mode())
+    assert_allclose(fn_full(np.zeros((2, 4)), y_val), np.full(2, 15.0))
