@@ -18,11 +18,11 @@ logistic model's log-likelihood over 4000 draws x 919 homes, 0.18 s -> 0.10 s; i
 and gradient 0.21 s -> 0.16 s).
 
 **Sums without waste.** A sum over the last, contiguous axis runs in NumPy
-(:class:`LastAxisSum`): PyTensor's C reduction adds one element at a time (0.31 ms for a
+(``LastAxisSum``): PyTensor's C reduction adds one element at a time (0.31 ms for a
 100 x 919 block, NumPy 0.026 ms). And a gradient's ``sum(fill(x, y), axis)``, where ``x``
 has length 1 on that axis and only lends its shape, sums ``y`` alone instead of building
 the (draws, rows) array first. With the row checks judged once per draw
-(:func:`bayes_unlearn.compiled._checks_hoisted`), the radon model's log density and gradient
+(``compiled._checks_hoisted``), the radon model's log density and gradient
 in calls of 200 draws went from 0.087 s to 0.047 s per 4000 draws.
 """
 
