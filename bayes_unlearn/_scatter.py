@@ -5,7 +5,8 @@ gradient of ``a[county_idx]`` is a scatter-add of per-row terms into per-county
 totals. Vectorized over draws, PyTensor runs it as ``AdvancedIncSubtensor1`` on a matrix,
 which has no C implementation and falls back to ``np.add.at``: half the time of the radon
 model's log density + gradient over 4000 draws. :class:`ScatterAdd` does the same sum by
-sorting the indices once and adding each run of equal indices with ``np.add.reduceat``;
+sorting the indices (unless the rows come sorted by group, as the radon homes do: 0.25 ->
+0.14 ms per 100 draws) and adding each run of equal indices with ``np.add.reduceat``;
 the rewrite swaps it in only in the functions :mod:`bayes_unlearn.compiled` builds (the
 ``mode()`` below), never in PyMC's own sampling.
 
@@ -57,11 +58,12 @@ def _op_class():
             out = x.copy()
             if idx.size:
                 idx = np.where(idx < 0, idx + x.shape[0], idx)
-                order = np.argsort(idx, kind="stable")
-                sorted_idx = idx[order]
-                starts = np.flatnonzero(np.r_[True, sorted_idx[1:] != sorted_idx[:-1]])
                 y = np.broadcast_to(y, (idx.size, *x.shape[1:]))
-                out[sorted_idx[starts]] += np.add.reduceat(y[order], starts, axis=0)
+                if (idx[1:] < idx[:-1]).any():  # rows sorted by group need no reordering
+                    order = np.argsort(idx, kind="stable")
+                    idx, y = idx[order], y[order]
+                starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])
+                out[idx[starts]] += np.add.reduceat(y, starts, axis=0)
             output_storage[0][0] = out
 
         def infer_shape(self, fgraph, node, shapes):
