@@ -462,22 +462,25 @@ class PyMCModel(BayesianModel):
     def _compiled(self, X_std, y):
         """The generic compiled path for this data, or None where rows are baked in.
 
-        The last two are kept by data (building the model and its graphs takes 0.1-0.3 s,
-        and a new posterior's log-likelihood and log-prior ask for the same data in turn).
+        The two used last are kept by data (building the model and its graphs takes 0.1-0.3
+        s; a new posterior's log-likelihood and log-prior ask for the same data in turn, and
+        every request on a posterior for the posterior's own).
         """
         from bayes_unlearn.compiled import CompiledModel, RowsNotInputsError
 
         cache = _COMPILED_BY_DATA.setdefault(self, {})
         key = _data_digest(X_std, y)
-        if key not in cache:
-            try:
-                built = CompiledModel(self.build(X_std, y, term_names=()), observed=self.observed)
-            except RowsNotInputsError:
-                built = None
-            while len(cache) >= _COMPILED_KEPT:
-                cache.pop(next(iter(cache)))
-            cache[key] = built
-        return cache[key]
+        if key in cache:
+            cache[key] = cache.pop(key)  # now the most recently used
+            return cache[key]
+        try:
+            built = CompiledModel(self.build(X_std, y, term_names=()), observed=self.observed)
+        except RowsNotInputsError:
+            built = None
+        while len(cache) >= _COMPILED_KEPT:
+            cache.pop(next(iter(cache)))  # the least recently used
+        cache[key] = built
+        return built
 
     def _idata(self, params):
         import arviz as az

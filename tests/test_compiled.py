@@ -269,6 +269,10 @@ def test_a_custom_model_keeps_its_compiled_path_by_data(custom_linear_post, line
     assert model._compiled(X[:50].copy(), y[:50].copy()) is first
     other = model._compiled(X[:40], y[:40])
     assert other is not first and other.n_rows == 40
+    assert model._compiled(X[:50], y[:50]) is first  # used last: kept over the other
+    model._compiled(X[:30], y[:30])
+    assert model._compiled(X[:50], y[:50]) is first
+    assert model._compiled(X[:40], y[:40]) is not other  # the least recently used went
     params = custom_linear_post.params
     assert_allclose(
         model.log_prior(params, X[:50], y[:50]),
