@@ -90,9 +90,15 @@ class ForkedPool:
                 sent.append((process, conn, job, True))
             except (OSError, ValueError):
                 sent.append((process, conn, job, False))
-        results = [fn(*jobs[0])] if jobs else []
-        for process, conn, job, ok in sent:
-            reply = _receive(conn) if ok else None
+        try:
+            results = [fn(*jobs[0])] if jobs else []
+        except Exception:
+            for _, conn, _, ok in sent:  # no reply may be left for the next job to read
+                if ok:
+                    _receive(conn)
+            raise
+        replies = [_receive(conn) if ok else None for _, conn, _, ok in sent]
+        for (process, conn, job, _), reply in zip(sent, replies, strict=True):
             if reply is None:
                 self._drop(process, conn)
                 results.append(fn(*job))

@@ -50,6 +50,18 @@ def test_an_error_in_a_child_is_raised_here():
         assert pool.map([(1,)]) == [1]  # the child is still serving
 
 
+def test_a_failure_here_leaves_no_reply_behind():
+    def fails_here(x):
+        if os.getpid() == PARENT and x < 0:
+            raise ValueError("here")
+        return x
+
+    with forked_pool(fails_here, 2) as pool:
+        with pytest.raises(ValueError, match="here"):
+            pool.map([(-1,), (5,)])
+        assert pool.map([(1,), (2,)]) == [1, 2]  # not the 5 left over
+
+
 def test_a_child_that_dies_has_its_job_done_here():
     def dies_in_child(x):
         if os.getpid() != PARENT:
