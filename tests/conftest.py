@@ -8,6 +8,14 @@ from hypothesis import HealthCheck, settings
 
 import bayes_unlearn as bu
 
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that start JAX run last (in each xdist worker too, whose queue keeps this order):
+    once JAX's threads exist, SMC no longer forks (``bayes_unlearn._forked``), and the tests
+    of its worker processes need to."""
+    items.sort(key=lambda item: item.get_closest_marker("jax") is not None)
+
+
 # Known-noise linear regression: the posterior is Gaussian in closed form for any subset.
 SIGMA = 1.0
 PRIOR_SD = 10.0

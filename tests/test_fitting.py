@@ -51,6 +51,7 @@ def test_nuts_sampler_is_checked_with_the_fix(linear_data):
         bu.fit(model, X, y, nuts_sampler="stan")
 
 
+@pytest.mark.jax
 def test_blackjax_nuts_recovers_the_closed_form_and_refits_with_it(tmp_path, linear_data):
     """BlackJAX's NUTS is driven by our own code (PyMC 5.28's path fails): check its draws."""
     pytest.importorskip("blackjax")
@@ -80,7 +81,7 @@ def test_blackjax_nuts_recovers_the_closed_form_and_refits_with_it(tmp_path, lin
     assert {"diverging", "step_size", "tree_depth"} <= set(ref.idata.sample_stats)
 
 
-@pytest.mark.parametrize("sampler", ["nutpie", "numpyro"])
+@pytest.mark.parametrize("sampler", ["nutpie", pytest.param("numpyro", marks=pytest.mark.jax)])
 @pytest.mark.filterwarnings("ignore:There are not enough devices:UserWarning")  # NumPyro on CPU
 def test_a_fit_by_another_sampler_is_stored_and_its_refits_use_it_again(
     tmp_path, linear_data, sampler

@@ -262,6 +262,7 @@ def _smc_diagnostics(posterior, res: Tempered, *, n_forget, limits, seconds):
         details={
             "kernel": res.kernel,
             "start": "the warm start's draws" if res.warm_start else "the stored draws",
+            "processes": res.processes,
             "stages": res.stages,
             "gradient_sweeps" if res.kernel == "HMC" else "likelihood_sweeps": res.sweeps,
             "min_stage_ess": min((s["ess"] for s in res.stages), default=float(posterior.n_draws)),
@@ -280,6 +281,7 @@ class Tempered:
     kernel: str  # "independent MH" or "HMC"
     chains_ess: float | None = None  # HMC: the final chains' smallest bulk or tail ESS
     warm_start: bool = False  # whether the first stage started from a warm start's draws
+    processes: int = 1  # that ran the HMC chains (see ``cores``)
 
     @functools.cached_property
     def n_distinct(self) -> int:
@@ -431,11 +433,12 @@ def _temper_hmc(Z, densities, rng, *, ess_threshold, max_stages, start, pool):
                 }
             )
             step *= float(np.exp(2.0 * (chains.acceptance - TARGET_ACCEPTANCE)))
+    processes = 1 if pool is None else pool.size
     if chains is None:
-        return Tempered(Z, t, stages, sweeps, "HMC", float(n), warm)
+        return Tempered(Z, t, stages, sweeps, "HMC", float(n), warm, processes)
     if t < 1.0:  # stopped early: unreliable anyway, but its ESS is still reported
         chains_ess = _chains_ess(_thinned(Z, n), chains.n_chains, pool)
-    return Tempered(_thinned(Z, n), t, stages, sweeps, "HMC", chains_ess, warm)
+    return Tempered(_thinned(Z, n), t, stages, sweeps, "HMC", chains_ess, warm, processes)
 
 
 def _extended_to_ess(chains, move, n, pool=None):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 import bayes_unlearn as bu
+from bayes_unlearn._forked import fork_unavailable
 from tests.conftest import closed_form_posterior
 
 
@@ -80,6 +82,8 @@ def test_smc_moves_a_users_own_model_by_hmc_to_the_closed_form(custom_linear_pos
 def test_hmc_smc_gives_the_same_draws_on_any_number_of_cores(custom_linear_post, linear_data):
     """The chains and their ESS split over forked processes (``cores``): same result, to
     rounding, as in one process (the random numbers are drawn in the parent)."""
+    if sys.platform == "linux":  # where it forks (tests that start JAX run after this one)
+        assert fork_unavailable() is None, fork_unavailable()
     X, _ = linear_data
     forget = np.flatnonzero(X[:, 0] > np.median(X[:, 0]))
     one, two = (
@@ -89,6 +93,8 @@ def test_hmc_smc_gives_the_same_draws_on_any_number_of_cores(custom_linear_post,
     for name in one.params:
         assert_allclose(two.params[name], one.params[name], rtol=1e-9, atol=1e-12)
     assert two.diagnostics.ess_bulk == pytest.approx(one.diagnostics.ess_bulk, rel=1e-9)
+    assert one.diagnostics.details["processes"] == 1
+    assert two.diagnostics.details["processes"] == (2 if sys.platform == "linux" else 1)
     for a, b in zip(
         two.diagnostics.details["stages"], one.diagnostics.details["stages"], strict=True
     ):
