@@ -17,6 +17,8 @@ first stage may start from its draws instead (``start``; :func:`_warm_start`).
   an acceptance of 0.8 and jittered by ±20%, trajectories are about 1.5 whitened units long.
   The final chains are extended, by the steps predicted from their ESS so far, until their
   smallest bulk or tail ESS (ArviZ) reaches a quarter of the draws, then thinned to ``S``.
+  The chains, and that ESS, are split over ``cores`` forked processes (the compiled functions
+  hold the GIL); their random numbers are drawn here, so the draws do not depend on ``cores``.
 * **Independent Metropolis-Hastings** (the built-in models, whose NumPy likelihoods have no
   gradients): proposals from a Gaussian fitted to the particles, sweeps until nearly every
   particle has moved.
