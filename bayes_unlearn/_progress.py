@@ -1,7 +1,8 @@
 """Progress bars for long steps, with ``rich`` (the library PyMC's own bars use).
 
-Bars show in a terminal or Jupyter when the ``progressbar`` option is on (the default), never
-in logs or captured output, and disappear when the step ends.
+Bars show in a terminal or Jupyter (with ipywidgets, which rich needs there) when the
+``progressbar`` option is on (the default), never in logs or captured output, and disappear
+when the step ends.
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ def wants_progress(progressbar: bool | None = None) -> bool:
     from rich.console import Console
 
     console = Console()
-    return console.is_terminal or console.is_jupyter
+    # In Jupyter, rich draws live displays through ipywidgets; without it a bar only warns.
+    return console.is_terminal or (console.is_jupyter and _has_ipywidgets())
+
+
+def _has_ipywidgets() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("ipywidgets") is not None
 
 
 class _Bar:

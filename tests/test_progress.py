@@ -20,3 +20,20 @@ def test_a_shown_bar_advances_and_disappears(capsys):
         bar.advance(1.0)
     with progress("nothing", 1.0, show=False) as bar:
         bar.advance(1.0)  # a hidden bar takes the same calls
+
+
+def test_jupyter_shows_bars_only_with_ipywidgets(monkeypatch):
+    """rich renders live bars in Jupyter through ipywidgets; without it a bar would only warn
+    ("install ipywidgets") and leave empty outputs in the notebook."""
+    import rich.console
+
+    from bayes_unlearn import _progress
+
+    class NotebookConsole:
+        is_terminal, is_jupyter = False, True
+
+    monkeypatch.setattr(rich.console, "Console", NotebookConsole)
+    monkeypatch.setattr(_progress, "_has_ipywidgets", lambda: False)
+    assert wants_progress(True) is False
+    monkeypatch.setattr(_progress, "_has_ipywidgets", lambda: True)
+    assert wants_progress(True) is True
