@@ -33,12 +33,14 @@ import numpy as np
 
 from bayes_unlearn import _backend
 
-__all__ = ["mode"]
+__all__ = ["TAGS", "mode"]
 
 _TAG = "bayes_unlearn_scatter_add"
 _SWITCH_TAG = "bayes_unlearn_lift_switch"
 _FILL_SUM_TAG = "bayes_unlearn_sum_of_fill"
 _LAST_AXIS_TAG = "bayes_unlearn_last_axis_sum"
+#: Every rewrite :func:`mode` includes (none is in PyTensor's default mode).
+TAGS = (_TAG, _SWITCH_TAG, _FILL_SUM_TAG, _LAST_AXIS_TAG)
 
 
 def _op_class():
@@ -197,7 +199,7 @@ _REGISTERED = False
 
 
 def mode():
-    """PyTensor's default compile mode with both rewrites included."""
+    """PyTensor's default compile mode with this module's rewrites included (``TAGS``)."""
     global _REGISTERED
     _backend.pymc()  # PyTensor is imported through the BLAS-probe filter
     from pytensor.compile.mode import get_default_mode
@@ -205,4 +207,4 @@ def mode():
     if not _REGISTERED:
         _register()
         _REGISTERED = True
-    return get_default_mode().including(_TAG, _SWITCH_TAG, _FILL_SUM_TAG, _LAST_AXIS_TAG)
+    return get_default_mode().including(*TAGS)

@@ -36,7 +36,6 @@ from benchmarks.bench_hierarchical import SAMPLER
 
 CALL = 200
 REPEATS = 15
-TAGS = (_scatter._TAG, _scatter._SWITCH_TAG, _scatter._FILL_SUM_TAG, _scatter._LAST_AXIS_TAG)
 
 
 def _times(sweep) -> tuple[float, float]:
@@ -59,7 +58,7 @@ def _default_rewrites(cm):
     original = pytensor.function
 
     def without_ours(*args, **kwargs):
-        kwargs["mode"] = get_default_mode().excluding(*TAGS)
+        kwargs["mode"] = get_default_mode().excluding(*_scatter.TAGS)
         return original(*args, **kwargs)
 
     pytensor.function = without_ours
