@@ -1,6 +1,9 @@
 """The ``bayes-unlearn`` command line: fit, forget, predict, causes, repair, report, audit, summary, demo.
 
-The only module that prints. Errors print one line and return a non-zero exit code.
+The only module that prints. Errors print one line and return a non-zero exit code:
+1 an error, 2 a usage error, 3 an unreliable result, 4 the posterior file is locked by another
+writer (nothing changed; try again), 5 the file's journal holds acknowledged requests that
+cannot be applied (nothing is served that ignores them).
 """
 
 from __future__ import annotations
@@ -66,22 +69,46 @@ def _key(args) -> bytes | None:
     return Path(path).read_bytes().strip()
 
 
+#: Exit codes beyond argparse's 2 (usage) and 1 (error).
+EXIT_UNRELIABLE, EXIT_LOCKED, EXIT_PENDING = 3, 4, 5
+
+
 def _load(args, path: str):
     import bayes_unlearn as bu
 
-    return bu.load(path, key=_key(args))
+    return bu.load(path, key=_key(args), trusted=getattr(args, "trust", None) or ())
+
+
+def _locked_if_in_place(args, output: str | None):
+    """The input file's writer lock when the command writes over it, else nothing to hold.
+
+    The lock is taken before the input is read, so a concurrent writer's request is either
+    in what this command reads or waits for this command's save: none is lost.
+    """
+    from contextlib import nullcontext
+
+    from bayes_unlearn import journal
+
+    if output is None or not Path(output).exists() or not Path(output).samefile(args.posterior):
+        return nullcontext()
+    return journal.locked(args.posterior, args.lock_timeout)
 
 
 def _save_and_report(post, output: str, args) -> int:
     """Save (refreshing weighted draws), print diagnostics; exit 3 when unreliable."""
-    written = post.save(output, key=_key(args), random_seed=getattr(args, "seed", None))
+    written = post.save(
+        output,
+        key=_key(args),
+        random_seed=getattr(args, "seed", None),
+        lock_timeout=getattr(args, "lock_timeout", None),
+    )
     print(post.diagnostics)
     if written is not post:
         d = written.diagnostics
         cost = f", {d.seconds:.2f} s" if d.seconds is not None else ""
         print(f"refreshed before saving: {d.reason}{cost}")
     print(f"saved {written!r} to {output}")
-    return 0 if post.diagnostics.reliable and written.diagnostics.reliable else 3
+    return 0 if post.diagnostics.reliable and written.diagnostics.reliable else EXIT_UNRELIABLE
 
 
 def _model(args):
@@ -134,20 +161,26 @@ def _cmd_forget(args) -> int:
         raise ValueError("Name the rows to forget with --rows or --rows-file.")
     if bool(args.output) == bool(args.in_place):
         raise ValueError("Pass exactly one of -o/--output and --in-place.")
-    post = _load(args, args.posterior)
-    with warnings.catch_warnings():
-        # Printed below instead, as the diagnostics' verdict.
-        warnings.simplefilter("ignore", bu.UnreliableUnlearningWarning)
-        warnings.simplefilter("ignore", bu.ConvergenceWarning)
-        un = bu.unlearn(
-            post,
-            forget=rows,
-            method=args.method,
-            random_seed=args.seed,
-            key=_key(args),
-            progressbar=args.progress,
-        )
-    return _save_and_report(un, args.posterior if args.in_place else args.output, args)
+    output = args.posterior if args.in_place else args.output
+    with _locked_if_in_place(args, output):
+        post = _load(args, args.posterior)
+        if args.in_place:  # durable before the work: a crash from here on loses nothing
+            from bayes_unlearn import journal
+
+            journal.append(args.posterior, journal.entry_for(post, rows, _key(args)), _key(args))
+        with warnings.catch_warnings():
+            # Printed below instead, as the diagnostics' verdict.
+            warnings.simplefilter("ignore", bu.UnreliableUnlearningWarning)
+            warnings.simplefilter("ignore", bu.ConvergenceWarning)
+            un = bu.unlearn(
+                post,
+                forget=rows,
+                method=args.method,
+                random_seed=args.seed,
+                key=_key(args),
+                progressbar=args.progress,
+            )
+        return _save_and_report(un, output, args)
 
 
 def _cmd_predict(args) -> int:
@@ -288,6 +321,11 @@ def _cmd_causes(args) -> int:
 
 
 def _cmd_repair(args) -> int:
+    with _locked_if_in_place(args, args.output):
+        return _repair(args)
+
+
+def _repair(args) -> int:
     import bayes_unlearn as bu
 
     post, val, y_val = _posterior_and_rows(
@@ -400,6 +438,24 @@ def _key_file(p) -> None:
         help="file holding a secret key (>= 16 bytes) kept outside the posterior: signs "
         "written files, verifies read ones, and fingerprints forgotten rows",
     )
+    p.add_argument(
+        "--trust",
+        action="append",
+        metavar="MODULE:NAME",
+        help="import path of code a custom model's file may import (its builder or mean "
+        "function); repeat for each. A file names code but runs none unless trusted here "
+        "or signed with --key-file's key",
+    )
+
+
+def _lock_timeout(p) -> None:
+    p.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=120.0,
+        help="seconds to wait while another writer holds the output file (default 120); "
+        "exit code 4 after that",
+    )
 
 
 def _parser_fit(sub) -> None:
@@ -425,6 +481,7 @@ def _parser_fit(sub) -> None:
     _progress(p)
     _key_file(p)
     p.add_argument("-o", "--output", required=True, help="where to write the posterior (.nc)")
+    _lock_timeout(p)
     p.set_defaults(func=_cmd_fit)
 
 
@@ -455,6 +512,7 @@ def _parser_forget(sub) -> None:
         action="store_true",
         help="replace the input file atomically (other copies of it are yours to delete)",
     )
+    _lock_timeout(p)
     p.set_defaults(func=_cmd_forget)
 
 
@@ -546,6 +604,7 @@ def _parser_repair(sub) -> None:
     p.add_argument("--causes", help="write the cause scores (with a 'forgotten' column) as CSV")
     p.add_argument("-o", "--output", required=True, help="where to write the repaired posterior")
     _key_file(p)
+    _lock_timeout(p)
     p.set_defaults(func=_cmd_repair)
 
 
@@ -635,7 +694,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code (0 ok, 1 error, 2 usage, 3 unreliable result)."""
+    """Run the command line; returns the exit code (see the module's docstring)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -647,9 +706,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Import-time notices from dependencies that a command-line user cannot act on.
         warnings.filterwarnings("ignore", message="ArviZ is undergoing a major refactor")
         warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
+    from bayes_unlearn.journal import FileLockedError, PendingRequestsError
+
     try:
         with set_options(**_options(args)):
             return args.func(args)
+    except FileLockedError as err:
+        print(f"bayes-unlearn {args.command}: locked: {err}", file=sys.stderr)
+        return EXIT_LOCKED
+    except PendingRequestsError as err:
+        print(f"bayes-unlearn {args.command}: pending requests: {err}", file=sys.stderr)
+        return EXIT_PENDING
     except (ValueError, TypeError, FileNotFoundError, OSError, ImportError) as err:
         print(f"bayes-unlearn {args.command}: error: {err}", file=sys.stderr)
         return 1

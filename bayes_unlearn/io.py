@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
+from bayes_unlearn import journal
 from bayes_unlearn._random import RandomSeed
 from bayes_unlearn.diagnostics import UnlearningDiagnostics
 from bayes_unlearn.integrity import Key, check_key
-from bayes_unlearn.models import BayesianModel, Standardizer, model_from_dict
+from bayes_unlearn.models import (
+    BayesianModel,
+    Standardizer,
+    UntrustedCodeError,
+    model_from_dict,
+)
 from bayes_unlearn.posterior import Posterior
 from bayes_unlearn.storage import FORMAT, read
 
@@ -23,18 +30,38 @@ def save(
     return posterior.save(path, key=key, random_seed=random_seed)
 
 
-def load(path, *, model: BayesianModel | None = None, key: Key | None = None) -> Posterior:
-    """Read a posterior written by :meth:`Posterior.save`.
+def load(
+    path,
+    *,
+    model: BayesianModel | None = None,
+    key: Key | None = None,
+    trusted: Iterable[str] = (),
+    random_seed: RandomSeed = None,
+) -> Posterior:
+    """Read a posterior written by :meth:`Posterior.save`, with its acknowledged requests.
+
+    Requests acknowledged into the file's journal (``path + ".journal"``, written by
+    :class:`~bayes_unlearn.ForgetStream` and ``bayes-unlearn forget --in-place``) but not yet
+    saved into it are applied first (``method="auto"``), so what is returned never ignores
+    an acknowledged erasure; the file itself is not changed.
 
     Parameters
     ----------
     path : str or path-like
     model : PyMCModel, optional
-        For posteriors of a custom PyMC model: the model (its builder function is not
-        stored in the file). Needed to refit or predict, not to reweight.
+        For posteriors of a custom PyMC model: the model, whose builder is then not imported
+        from the path the file names. Needed to refit or predict, not to reweight.
     key : bytes or str, optional
         The key the file was saved with. A signed file needs it; with a key, an unsigned
-        file is refused (a signature can be stripped, so its absence is suspicious).
+        file is refused (a signature can be stripped, so its absence is suspicious). A file
+        whose signature verifies under it may import the code it names.
+    trusted : iterable of str, optional
+        Import paths (``"package.module:name"``) of code the file may import: a custom
+        model's builder and mean function, or a model subclass. A file is data, and anyone
+        can edit the path it names and recompute its plain checksum, so nothing it names is
+        imported unless listed here, signed with ``key``, or replaced by ``model``.
+    random_seed : int, Generator or None
+        Seed of any rung that samples while journaled requests are applied.
 
     Returns
     -------
@@ -48,21 +75,54 @@ def load(path, *, model: BayesianModel | None = None, key: Key | None = None) ->
         If the file is not a readable NetCDF file, was not written by bayes-unlearn, its
         contents do not match the stored checksum or signature (truncated, corrupted or
         edited), or it holds anything outside the saved layout.
+    UntrustedCodeError
+        If the file names code to import that is not trusted (a ``ValueError``).
+    PendingRequestsError
+        If the journal holds acknowledged requests that cannot be read or applied.
     """
     key = check_key(key)
     path = Path(path)
+    allowed = _trusted(trusted)
+    # The journal before the file: a writer saves the file, then clears the journal, so a
+    # journal read first is never newer than the file read after it (a line already saved
+    # is recognised and skipped).
+    entries = journal.read(path, key) if path.is_file() else ()
     idata, meta = read(path, key)
     try:
-        return _posterior(idata, meta, model)
+        post = _posterior(idata, meta, model, lambda p: key is not None or p in allowed)
+    except UntrustedCodeError:
+        raise
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         if isinstance(err, TypeError | ValueError) and "'model'" in str(err):
             raise
         raise ValueError(
             f"{str(path)!r} has invalid bayes-unlearn metadata ({type(err).__name__}: {err})."
         ) from None
+    return journal.apply_pending(
+        post, entries, name=repr(str(path)), key=key, random_seed=random_seed
+    )
 
 
-def _posterior(idata, meta: dict, model: BayesianModel | None) -> Posterior:
+def _trusted(trusted) -> frozenset[str]:
+    if isinstance(trusted, str):
+        trusted = [trusted]
+    try:
+        paths = frozenset(trusted)
+    except TypeError:
+        raise TypeError(
+            "The 'trusted' parameter of load must be import paths like "
+            f"['package.module:build']. Got {type(trusted).__name__}."
+        ) from None
+    bad = [p for p in paths if not (isinstance(p, str) and ":" in p)]
+    if bad:
+        raise ValueError(
+            "The 'trusted' parameter of load must be import paths like "
+            f"'package.module:build'. Got {bad[0]!r}."
+        )
+    return paths
+
+
+def _posterior(idata, meta: dict, model: BayesianModel | None, trusted) -> Posterior:
     import numpy as np
 
     from bayes_unlearn.layout import replace_sample_stats
@@ -75,7 +135,7 @@ def _posterior(idata, meta: dict, model: BayesianModel | None) -> Posterior:
             raise ValueError("a history entry lacks request, method or row_ids")
     return Posterior(
         idata=idata,
-        model=model_from_dict(meta["model"], model),
+        model=model_from_dict(meta["model"], model, trusted=trusted),
         standardizer=Standardizer(
             tuple(map(float, meta["standardizer"]["mean"])),
             tuple(map(float, meta["standardizer"]["scale"])),

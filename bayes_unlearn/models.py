@@ -30,6 +30,7 @@ __all__ = [
     "PolynomialRegression",
     "PyMCModel",
     "Standardizer",
+    "UntrustedCodeError",
     "model_from_dict",
 ]
 
@@ -426,8 +427,8 @@ class PyMCModel(BayesianModel):
     builder_path: str | None = None
 
     def __post_init__(self):
-        if self.builder is None and self.builder_path is not None:
-            object.__setattr__(self, "builder", _try_import(self.builder_path))
+        # A stored builder_path is only a name: it is imported by model_from_dict, and only
+        # when the caller trusts it (bayes_unlearn.load's ``trusted``), never here.
         if self.builder is not None and not callable(self.builder):
             raise TypeError(
                 "The 'builder' parameter of PyMCModel must be a callable (X, y) -> pm.Model."
@@ -584,19 +585,29 @@ _KINDS: dict[str, type[BayesianModel]] = {
 }
 
 
-def model_from_dict(data: dict[str, Any], model: BayesianModel | None = None) -> BayesianModel:
+class UntrustedCodeError(ValueError):
+    """A file names code to import that the caller has not trusted."""
+
+
+def model_from_dict(
+    data: dict[str, Any],
+    model: BayesianModel | None = None,
+    *,
+    trusted: Callable[[str], bool] = lambda path: False,
+) -> BayesianModel:
     """Rebuild a spec stored by :meth:`BayesianModel.to_dict`.
 
-    A custom model's builder (and a subclass) is imported by its stored
-    ``"module:qualname"`` path when it has one, so a file names code to import: load files
-    you trust (with a key, :func:`bayes_unlearn.load` verifies they are yours). Without an
-    importable path, ``model`` supplies it (or None, which leaves the draws readable but
-    the model unable to evaluate rows: no unlearning or prediction until it is given).
+    A custom model's builder, its mean function and a user's subclass are named in the
+    file by ``"module:qualname"``. They are imported only where ``trusted(path)`` is true
+    (the caller listed the path, or the file's signature verified under the caller's key):
+    importing a module runs its code, and anyone can edit a file and recompute its plain
+    checksum. An untrusted path raises :class:`UntrustedCodeError`, unless ``model``
+    supplies the code instead. Built-in models name no code.
     """
     data = dict(data)
     kind = data.pop("kind", None)
     if data.get("class"):  # a user's subclass (its kind may repeat a built-in's)
-        return _subclass_from_dict(data, model)
+        return _subclass_from_dict(data, model, trusted)
     data.pop("class", None)
     if kind == "custom":
         if model is not None:
@@ -605,11 +616,17 @@ def model_from_dict(data: dict[str, Any], model: BayesianModel | None = None) ->
                     f"The 'model' parameter must be a PyMCModel for this file. Got {type(model).__name__}."
                 )
             return model
-        mean_fn_path = data.get("mean_fn_path")
+        paths = {
+            name: data.get(f"{name}_path")
+            for name in ("builder", "mean_fn")
+            if data.get(f"{name}_path")
+        }
+        _check_trusted(list(paths.values()), trusted)
+        code = {name: _try_import(path) for name, path in paths.items()}
         return PyMCModel(
-            builder=None,
-            builder_path=data.get("builder_path"),
-            mean_fn=_try_import(mean_fn_path) if mean_fn_path else None,
+            builder=code.get("builder"),
+            builder_path=paths.get("builder"),
+            mean_fn=code.get("mean_fn"),
             observed=data.get("observed", "y"),
             binary=bool(data.get("binary", False)),
         )
@@ -622,11 +639,28 @@ def model_from_dict(data: dict[str, Any], model: BayesianModel | None = None) ->
     return _KINDS[kind](**data)
 
 
-def _subclass_from_dict(data: dict[str, Any], model: BayesianModel | None) -> BayesianModel:
+def _check_trusted(paths: list[str], trusted: Callable[[str], bool]) -> None:
+    untrusted = [p for p in paths if not trusted(p)]
+    if untrusted:
+        listed = ", ".join(map(repr, untrusted))
+        raise UntrustedCodeError(
+            f"The file names code to import ({listed}), which you have not trusted: "
+            f"pass bu.load(path, trusted=[{listed}]) (CLI: --trust "
+            f"{' --trust '.join(untrusted)}), load a file signed with your key, or pass the "
+            "model itself: bu.load(path, model=...)."
+        )
+
+
+def _subclass_from_dict(
+    data: dict[str, Any], model: BayesianModel | None, trusted: Callable[[str], bool]
+) -> BayesianModel:
     """A user's :class:`BayesianModel` subclass, imported by its stored path."""
     path = data.pop("class")
     if model is not None:
         return model
+    if not isinstance(path, str):
+        raise ValueError(f"This posterior's model class {path!r} is not an import path.")
+    _check_trusted([path], trusted)
     try:
         cls = resolve_import_path(path)
     except (ImportError, AttributeError, ValueError) as err:

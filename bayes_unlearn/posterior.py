@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayes_unlearn import _weighted, storage
+from bayes_unlearn import _weighted, journal, storage
 from bayes_unlearn._random import RandomSeed
 from bayes_unlearn._rowwise import (
     dask_tasks,
@@ -534,7 +534,14 @@ class Posterior:
         return da.concatenate(arrays, axis=1)
 
     # --- persistence ---------------------------------------------------------------------
-    def save(self, path, *, key: Key | None = None, random_seed: RandomSeed = None) -> Posterior:
+    def save(
+        self,
+        path,
+        *,
+        key: Key | None = None,
+        random_seed: RandomSeed = None,
+        lock_timeout: float | None = None,
+    ) -> Posterior:
         """Write the posterior to a NetCDF file atomically (read it with :func:`bayes_unlearn.load`).
 
         Weighted (reweighted) or SMC draws are first refreshed (:meth:`refresh`): the file
@@ -552,11 +559,22 @@ class Posterior:
             :func:`~bayes_unlearn.load` with the same key detects any edit.
         random_seed : int, Generator or None
             Seed of the refresh.
+        lock_timeout : float, optional
+            Seconds to wait for another writer of ``path`` (default
+            :data:`bayes_unlearn.journal.LOCK_TIMEOUT`).
 
         Returns
         -------
         Posterior
             What was written: this posterior, or its refreshed sample.
+
+        Raises
+        ------
+        ValueError
+            If ``path`` is a posterior file (or its journal) that records forgotten rows this
+            posterior still holds: writing over it would undo another request's erasure.
+        FileLockedError
+            If another writer holds ``path`` for longer than ``lock_timeout``.
         """
         key = check_key(key)
         path = Path(path)
@@ -565,7 +583,11 @@ class Posterior:
                 f"The directory of 'path' does not exist: {path.parent}. Create it first."
             )
         fresh = self.refresh(random_seed=random_seed)
-        storage.write(fresh, path, key)
+        timeout = journal.LOCK_TIMEOUT if lock_timeout is None else lock_timeout
+        with journal.locked(path, timeout):
+            journal.check_not_undoing(path, fresh)
+            storage.write(fresh, path, key)
+            journal.clear(path)  # every request it held is in the file now
         return fresh
 
     def __repr__(self) -> str:

@@ -14,6 +14,13 @@ it only when it must:
 * every ``save_every`` requests (and on :meth:`ForgetStream.save` or leaving a ``with``
   block) the posterior is saved, refreshed first as every save is, and the stream goes on
   from what was saved.
+
+With a ``path``, a request is acknowledged only once it is durable: it is appended to the
+file's journal and fsync'd (:mod:`bayes_unlearn.journal`) before :meth:`ForgetStream.forget`
+returns, so a crash after the acknowledgement loses nothing (whoever opens the file next
+applies the journal). Each request holds the file's writer lock; if another writer changed
+the file or its journal since the stream last saw them, the stream reloads them and applies
+its request on top.
 """
 
 from __future__ import annotations
@@ -25,9 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
+from bayes_unlearn import journal
 from bayes_unlearn._random import RandomSeed, get_random_generator
 from bayes_unlearn.diagnostics import UnreliableUnlearningWarning
-from bayes_unlearn.integrity import Key
+from bayes_unlearn.integrity import Key, check_key
 from bayes_unlearn.posterior import Posterior
 from bayes_unlearn.unlearning import unlearn
 
@@ -52,6 +60,13 @@ class Acknowledgement:
         Whether the posterior was saved after it (the cadence was reached).
     seconds : float
         Wall time of the request, the save included.
+
+    Notes
+    -----
+    With a file, an acknowledgement means the request is in the file's journal on disk
+    (fsync'd): every later :func:`~bayes_unlearn.load` of that file, in any process and after
+    a crash, forgets its rows. It says nothing of copies made before it (other files, backups,
+    posteriors already in memory elsewhere): those are yours to delete or update.
     """
 
     request: int
@@ -70,8 +85,11 @@ class ForgetStream:
     posterior : Posterior
         Where the stream starts.
     path : str or path-like, optional
-        File the posterior is saved to (atomically, over the previous save). Without it
-        nothing is written and ``save_every`` only sets when draws are refreshed.
+        File the posterior is saved to (atomically, over the previous save), with its journal
+        of acknowledged requests beside it. If it does not exist, ``posterior`` is saved there
+        first; if it does, it must not record erasures that ``posterior`` lacks (start from
+        ``bu.load(path)``). Without a path nothing is written, nothing is durable, and
+        ``save_every`` only sets when draws are refreshed.
     save_every : int, default 100
         Save (and refresh) after this many requests.
     key : bytes or str, optional
@@ -79,6 +97,13 @@ class ForgetStream:
         :func:`~bayes_unlearn.unlearn` and :meth:`Posterior.save`).
     random_seed : int, Generator or None
         Seed of the refreshes and of any rung that samples.
+    lock_timeout : float, optional
+        Seconds a request waits for another writer of ``path`` before it fails with
+        :class:`~bayes_unlearn.journal.FileLockedError` (default
+        :data:`bayes_unlearn.journal.LOCK_TIMEOUT`).
+    trusted : iterable of str, optional
+        Import paths the file may import when the stream reloads it after another writer
+        (as in :func:`~bayes_unlearn.load`); a custom model's own builder is reused anyway.
 
     Examples
     --------
@@ -95,6 +120,8 @@ class ForgetStream:
         save_every: int = 100,
         key: Key | None = None,
         random_seed: RandomSeed = None,
+        lock_timeout: float | None = None,
+        trusted=(),
     ) -> None:
         if not isinstance(posterior, Posterior):
             raise TypeError(
@@ -110,12 +137,18 @@ class ForgetStream:
                 f"The directory of 'path' does not exist: {self.path.parent}. Create it first."
             )
         self.save_every = int(save_every)
-        self._key = key
+        self._key = check_key(key)
         self._rng = get_random_generator(random_seed)
+        self._timeout = journal.LOCK_TIMEOUT if lock_timeout is None else float(lock_timeout)
+        self._trusted = trusted
         self._posterior = posterior
         self._n_requests = 0
         self._since_save = 0
         self._reff: float | None = None  # of the draws the weights are on; reset by a refresh
+        self._seen: tuple | None = None  # journal.state of the file when the stream last wrote
+        if self.path is not None:
+            with journal.locked(self.path, self._timeout):
+                self._start()
 
     @property
     def posterior(self) -> Posterior:
@@ -128,7 +161,7 @@ class ForgetStream:
         return self._n_requests
 
     def forget(self, row_ids) -> Acknowledgement:
-        """Apply one request now: the rows are forgotten when this returns.
+        """Apply one request now: the rows are forgotten, and durable, when this returns.
 
         Parameters
         ----------
@@ -138,9 +171,37 @@ class ForgetStream:
         Returns
         -------
         Acknowledgement
+
+        Raises
+        ------
+        ValueError
+            For unknown, repeated or already forgotten row ids (nothing is recorded).
+        FileLockedError
+            If another writer holds the file for longer than ``lock_timeout``.
+        OSError
+            If the journal cannot be written (a full disk, a read-only directory): nothing
+            was acknowledged.
         """
         start = time.perf_counter()
         ids = tuple(int(i) for i in np.atleast_1d(np.asarray(row_ids)).ravel())
+        if self.path is None:
+            return self._apply(ids, start)
+        with journal.locked(self.path, self._timeout):
+            if journal.state(self.path) != self._seen:
+                self._reload()  # another writer changed the file: apply on top of theirs
+            journal.append(self.path, journal.entry_for(self._posterior, ids, self._key), self._key)
+            self._seen = journal.state(self.path)
+            try:
+                ack = self._apply(ids, start)
+            except BaseException:
+                # The request is durable: whoever opens the file next applies it, and so
+                # does this stream, which reloads before its next request.
+                self._seen = None
+                raise
+            self._seen = journal.state(self.path)
+        return ack
+
+    def _apply(self, ids: tuple[int, ...], start: float) -> Acknowledgement:
         current = self._posterior
         result = self._reweight(current, ids)
         method = "reweight"
@@ -171,10 +232,47 @@ class ForgetStream:
         if self.path is None:
             self._posterior = self._posterior.refresh(random_seed=self._rng)
         else:
-            self._posterior = self._posterior.save(self.path, key=self._key, random_seed=self._rng)
+            with journal.locked(self.path, self._timeout):
+                if journal.state(self.path) != self._seen:
+                    self._reload()
+                self._posterior = self._posterior.save(
+                    self.path, key=self._key, random_seed=self._rng, lock_timeout=self._timeout
+                )
+                self._seen = journal.state(self.path)
         self._since_save = 0
         self._reff = None
         return self._posterior
+
+    def _start(self) -> None:
+        """Make ``path`` the stream's base: save the posterior there, or check what is there."""
+        if not self.path.exists():
+            if journal.journal_path(self.path).exists():
+                raise journal.PendingRequestsError(
+                    f"{str(self.path)!r} is missing but its journal of acknowledged requests "
+                    "is there: restore the file, or delete the journal if it is obsolete."
+                )
+            self._posterior = self._posterior.save(
+                self.path, key=self._key, random_seed=self._rng, lock_timeout=self._timeout
+            )
+        else:
+            journal.check_not_undoing(self.path, self._posterior)
+            self._since_save = len(journal.read(self.path, self._key))
+        self._seen = journal.state(self.path)
+
+    def _reload(self) -> None:
+        """Start again from the file and its journal, as another writer left them."""
+        from bayes_unlearn.io import load
+
+        model = self._posterior.model
+        self._posterior = load(
+            self.path,
+            key=self._key,
+            model=model if model.kind == "custom" else None,
+            trusted=self._trusted,
+            random_seed=self._rng,
+        )
+        self._since_save = len(journal.read(self.path, self._key))
+        self._reff = None
 
     def __enter__(self) -> ForgetStream:
         return self
