@@ -255,8 +255,15 @@ class ForgetStream:
                 self.path, key=self._key, random_seed=self._rng, lock_timeout=self._timeout
             )
         else:
-            journal.check_not_undoing(self.path, self._posterior)
-            self._since_save = len(journal.read(self.path, self._key))
+            recorded = journal.recorded_rows(self.path) or set()
+            if recorded <= set(self._posterior.forgotten_row_ids.tolist()):
+                self._since_save = len(journal.read(self.path, self._key))
+            else:
+                # The file is ahead of the posterior (another writer since it was read):
+                # start from the file, unless the posterior forgot rows the file has not.
+                if set(self._posterior.forgotten_row_ids.tolist()) - recorded:
+                    journal.check_not_undoing(self.path, self._posterior)
+                self._reload()
         self._seen = journal.state(self.path)
 
     def _reload(self) -> None:

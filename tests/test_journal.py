@@ -310,3 +310,17 @@ def test_the_journal_names_rows_by_id_and_keyed_fingerprint_only(logistic_post, 
     values = [f"{v:.6g}" for v in np.append(X[4], y[4])[:-1]]
     assert not any(v in text for v in values if len(v) > 3)
     assert set(json.loads(text)) == {"row_ids", "fingerprints", "mac"}
+
+
+def test_a_stream_started_from_an_older_read_starts_from_the_file(logistic_post, saved):
+    stale = bu.load(saved)
+    assert main(["forget", str(saved), "--rows", "8", "--in-place", "--method", "reweight"]) in (
+        0,
+        3,
+    )
+    stream = bu.ForgetStream(stale, saved, random_seed=0)  # the file is ahead of `stale`
+    stream.forget([9])
+    assert sorted(bu.load(saved).forgotten_row_ids) == [8, 9]
+    diverged = bu.unlearn(logistic_post, forget=[10], method="reweight")
+    with pytest.raises(ValueError, match="would undo those erasures"):
+        bu.ForgetStream(diverged, saved)  # forgot 10, not 8 and 9: neither is ahead
