@@ -78,7 +78,7 @@ def _writer(kind, path, rows, barrier, out):
         code = cli(["forget", str(path), "--rows", text, "--in-place", "--method", "reweight"])
         out.put((tuple(rows), code in (0, 3)))  # 3: saved, reweighting's ESS check failed
     else:
-        stream = bu.ForgetStream(bu.load(path), path, save_every=2, random_seed=0)
+        stream = bu.ForgetStream(bu.load(path), path, save_every=100, random_seed=0)
         for i in rows:
             stream.forget([i])
             out.put(((i,), True))
@@ -166,7 +166,7 @@ def kill_trials(base: Path, tmp: Path, rng) -> dict:
     killed_in = {p: 0 for p in PHASES}
     for trial in range(KILL_TRIALS):
         target = PHASES[trial % len(PHASES)]
-        nth = int(rng.integers(1, 9))  # the nth time the stream enters that phase
+        nth = int(rng.integers(1, 5))  # the nth time the stream enters that phase
         delay = float(
             rng.uniform(
                 0, {"request": 0.002, "journal": 0.003, "apply": 0.003, "save": 0.3}[target]
@@ -229,17 +229,40 @@ def request_cost(base: Path, tmp: Path) -> dict:
     return out
 
 
-def main() -> None:
+def main(argv=None) -> None:
+    import argparse
+    import json
+
+    from benchmarks._common import RESULTS
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--parts",
+        nargs="+",
+        choices=["cost", "concurrent", "sigkill"],
+        default=["cost", "concurrent", "sigkill"],
+        help="what to measure now; the others are kept from the last results file",
+    )
+    parts = parser.parse_args(argv).parts
     warnings.simplefilter("ignore")
+    previous = RESULTS / "durability.json"
+    payload = json.loads(previous.read_text()) if previous.exists() else {}
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory(prefix="bench-durability-") as tmp:
         tmp = Path(tmp)
         base = _fit(tmp)
-        cost = request_cost(base, tmp)
-        print(cost, flush=True)
-        concurrent = concurrent_trials(base, tmp, rng)
-        kills = kill_trials(base, tmp, rng)
-    payload = {"machine": machine(), "concurrent": concurrent, "sigkill": kills, "cost": cost}
+        if "cost" in parts:
+            payload["cost"] = request_cost(base, tmp)
+            print(payload["cost"], flush=True)
+        if "concurrent" in parts:
+            payload["concurrent"] = concurrent_trials(base, tmp, rng)
+        if "sigkill" in parts:
+            payload["sigkill"] = kill_trials(base, tmp, rng)
+    payload["machine"] = machine()
+    (RESULTS / "durability.json").write_text(json.dumps(payload, indent=2) + "\n")
+    if not {"cost", "concurrent", "sigkill"} <= set(payload):
+        return  # the markdown needs all three parts
+    cost, concurrent, kills = payload["cost"], payload["concurrent"], payload["sigkill"]
     m = payload["machine"]
     cost_rows = "\n".join(
         f"| {label} | {c['median ms']:.1f} | {c['90th percentile ms']:.1f} | {c['requests timed']} |"
