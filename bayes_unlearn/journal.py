@@ -213,17 +213,24 @@ def append(path, entry: Entry, key: bytes | None = None) -> None:
     journal is cut back to what it held, and ``OSError`` says that nothing was recorded.
     """
     jpath = journal_path(path)
-    lines, size = _read_lines(path)
+    try:
+        raw = jpath.read_bytes()
+    except FileNotFoundError:
+        raw = b""
+    size = raw.rfind(b"\n") + 1  # a torn, never-acknowledged last line is dropped
     body: dict = {"row_ids": [int(i) for i in entry.row_ids]}
     if entry.fingerprints:
         body["fingerprints"] = list(entry.fingerprints)
     if key is not None:
-        body["mac"] = _line_mac(key, _verify(lines, key, jpath.name), body)
+        # Chained to the last line's signature; readers verify the whole chain.
+        lines = raw[:size].splitlines()
+        last = _parse(lines[-1], len(lines), jpath.name)[0] if lines else {}
+        body["mac"] = _line_mac(key, str(last.get("mac", "")), body)
     data = (json.dumps(body, separators=(",", ":")) + "\n").encode()
     created = not jpath.exists()
     try:
         with open(jpath, "r+b" if not created else "wb") as fh:
-            fh.truncate(size)  # drop a torn, never-acknowledged last line
+            fh.truncate(size)
             fh.seek(size)
             fh.write(data)
             fh.flush()
