@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "fit": "bayes_unlearn.fitting",
+    "from_pymc": "bayes_unlearn.fitting",
     "unlearn": "bayes_unlearn.unlearning",
     "compare": "bayes_unlearn.comparison",
     "identify_causes": "bayes_unlearn.causes",
@@ -58,7 +59,7 @@ if TYPE_CHECKING:  # pragma: no cover
         UnreliableUnlearningWarning,
         pareto_k_threshold,
     )
-    from bayes_unlearn.fitting import fit
+    from bayes_unlearn.fitting import fit, from_pymc
     from bayes_unlearn.io import load, save
     from bayes_unlearn.models import (
         BayesianModel,

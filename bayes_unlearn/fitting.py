@@ -1,4 +1,4 @@
-"""Fitting a model by MCMC (PyMC NUTS) into a :class:`~bayes_unlearn.posterior.Posterior`."""
+"""A :class:`~bayes_unlearn.posterior.Posterior` from a fit by MCMC (PyMC NUTS), new or existing."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from bayes_unlearn._random import RandomSeed, seed_to_int
 from bayes_unlearn._validation import check_X_y
 from bayes_unlearn.diagnostics import ConvergenceWarning
 from bayes_unlearn.layout import assemble_idata
-from bayes_unlearn.models import BayesianModel, Standardizer
+from bayes_unlearn.models import BayesianModel, PyMCModel, Standardizer
 from bayes_unlearn.posterior import Posterior
 from bayes_unlearn.sampling import check_nuts_sampler, mcmc_diagnostics, resample_like, run_nuts
 
 # Re-exported for code written against earlier versions.
-__all__ = ["assemble_idata", "fit", "mcmc_diagnostics", "resample_like"]
+__all__ = ["assemble_idata", "fit", "from_pymc", "mcmc_diagnostics", "resample_like"]
 
 
 def fit(
@@ -93,12 +93,7 @@ def fit(
             raise ValueError(
                 f"The {name!r} parameter of fit must be an integer >= {low}. Got {value!r}."
             )
-    feature_names = (
-        tuple(str(c) for c in X.columns)
-        if isinstance(X, pd.DataFrame)
-        else tuple(f"x{j}" for j in range(np.shape(X)[1] if np.ndim(X) == 2 else 1))
-    )
-    target_name = str(y.name) if isinstance(y, pd.Series) and y.name is not None else "y"
+    feature_names, target_name = _names(X, y)
     X_arr, y_arr = check_X_y(X, y, binary=model.binary_target)
     ids = _check_row_ids(row_ids, X_arr.shape[0])
     sampler = {
@@ -122,6 +117,21 @@ def fit(
         random_seed=sampler["random_seed"],
         progressbar=progressbar,
     )
+    return _fitted(idata, model, standardizer, feature_names, target_name, sampler, diagnostics)
+
+
+def _names(X, y) -> tuple[tuple[str, ...], str]:
+    """Feature names (a DataFrame's columns, else x0, x1, ...) and the target's name."""
+    feature_names = (
+        tuple(str(c) for c in X.columns)
+        if isinstance(X, pd.DataFrame)
+        else tuple(f"x{j}" for j in range(np.shape(X)[1] if np.ndim(X) == 2 else 1))
+    )
+    target_name = str(y.name) if isinstance(y, pd.Series) and y.name is not None else "y"
+    return feature_names, target_name
+
+
+def _fitted(idata, model, standardizer, feature_names, target_name, sampler, diagnostics):
     post = Posterior(
         idata=idata,
         model=model,
@@ -133,8 +143,120 @@ def fit(
         draws_source="fit",
     )
     if not post.diagnostics.reliable:
-        warnings.warn(post.diagnostics.verdict, ConvergenceWarning, stacklevel=2)
+        # stacklevel 3: the caller of fit or from_pymc.
+        warnings.warn(post.diagnostics.verdict, ConvergenceWarning, stacklevel=3)
     return post
+
+
+def from_pymc(
+    model,
+    idata,
+    X,
+    y,
+    *,
+    observed: str = "y",
+    mean_fn=None,
+    binary: bool = False,
+    row_ids=None,
+    target_accept: float = 0.9,
+    random_seed: RandomSeed = None,
+) -> Posterior:
+    """Wrap an existing PyMC fit, without refitting: bring the ``idata`` you already have.
+
+    The draws are checked against the model built on ``(X, y)`` (every free variable
+    present, with its shape and dims; nothing the model does not have), the observed values
+    against ``y`` where ``idata`` holds them, and the fit's convergence (R-hat, bulk ESS,
+    divergences) is read into ``diagnostics``. Then h(θ) is computed for every stored draw,
+    as :func:`fit` does, and every method of :func:`~bayes_unlearn.unlearn` applies.
+
+    Parameters
+    ----------
+    model : PyMCModel or callable
+        The model as a builder ``builder(X, y) -> pm.Model`` (or a :class:`PyMCModel`
+        wrapping one) that built the model ``idata`` was sampled from, given the same
+        ``X`` and ``y``. A refit calls it again on the remaining rows.
+    idata : arviz.InferenceData
+        From ``pm.sample()`` (or nutpie, NumPyro, BlackJAX through PyMC): its ``posterior``
+        group, and ``sample_stats`` for the divergence count where present.
+    X : array-like or DataFrame, shape (n, p)
+        The rows the model was fitted on, as the builder takes them.
+    y : array-like or Series, shape (n,)
+        The observed values, in the same order.
+    observed, mean_fn, binary
+        As in :class:`PyMCModel`, when ``model`` is a bare builder.
+    row_ids : array-like of int, optional
+        Ids that forget requests use to name rows; default ``0..n-1``.
+    target_accept : float, default 0.9
+        Stored for refits (PyMC does not record the one the fit used).
+    random_seed : int, Generator or None
+        Stored as the seed of refits.
+
+    Returns
+    -------
+    Posterior
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is neither a builder nor a :class:`PyMCModel`, or ``idata`` has no
+        ``posterior`` group.
+    ValueError
+        If the draws do not belong to the model built on ``(X, y)``.
+
+    Warns
+    -----
+    ConvergenceWarning
+        When the fit's R-hat, bulk ESS or divergences say it did not converge.
+
+    Examples
+    --------
+    >>> with build(X, y):  # doctest: +SKIP
+    ...     idata = pm.sample()
+    >>> post = bu.from_pymc(build, idata, X, y)  # doctest: +SKIP
+    >>> bu.unlearn(post, forget=[3, 17])  # doctest: +SKIP
+    """
+    from bayes_unlearn._adopt import check_draws, sampler_settings
+
+    model = _as_pymc_model(model, observed=observed, mean_fn=mean_fn, binary=binary)
+    if not hasattr(idata, "groups") or "posterior" not in idata.groups():
+        raise TypeError(
+            "The 'idata' parameter of from_pymc must be an InferenceData with a posterior "
+            f"group, as pm.sample() returns. Got {type(idata).__name__}."
+        )
+    feature_names, target_name = _names(X, y)
+    X_arr, y_arr = check_X_y(X, y, binary=model.binary_target)
+    ids = _check_row_ids(row_ids, X_arr.shape[0])
+    standardizer = Standardizer.fit(X_arr, model.standardize)
+    pm_model = model.build(standardizer.transform(X_arr), y_arr, term_names=())
+    posterior = check_draws(pm_model, idata, y_arr, observed=model.observed)
+    stats = idata.sample_stats if "sample_stats" in idata.groups() else None
+    sampler = sampler_settings(idata, target_accept, seed_to_int(random_seed))
+    full = assemble_idata(
+        model,
+        posterior,
+        stats,
+        X_arr,
+        y_arr,
+        row_ids=ids,
+        standardizer=standardizer,
+        feature_names=feature_names,
+    )
+    diagnostics = mcmc_diagnostics(
+        full, method="fit", reason="existing PyMC fit (from_pymc)", n_forget=0
+    )
+    return _fitted(full, model, standardizer, feature_names, target_name, sampler, diagnostics)
+
+
+def _as_pymc_model(model, **spec) -> PyMCModel:
+    if isinstance(model, PyMCModel):
+        return model
+    if isinstance(model, BayesianModel) or not callable(model):
+        raise TypeError(
+            "The 'model' parameter of from_pymc must be the function that builds the PyMC "
+            "model from (X, y), or bu.PyMCModel(builder); a pm.Model object cannot be built "
+            f"again on the remaining rows. Got {type(model).__name__}."
+        )
+    return PyMCModel(model, **spec)
 
 
 def _check_row_ids(row_ids, n: int) -> np.ndarray:
