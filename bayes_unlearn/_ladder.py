@@ -38,8 +38,8 @@ def climb(rungs: Sequence[tuple[str, Callable[[], Any]]], diagnostics: Callable)
         except Skip as skip:
             why.append(f"{name} skipped: {skip}")
             continue
-        except RowsNotInputsError:
-            why.append(f"{name} skipped: it needs the model's row arrays in pm.Data")
+        except RowsNotInputsError as err:
+            why.append(f"{name} skipped: {err}")
             continue
         d = diagnostics(result)
         if d.reliable:

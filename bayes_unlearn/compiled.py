@@ -17,9 +17,16 @@ first axis is the rows (named by the observed variable's first dim when it has d
 by length) are replaced by symbolic inputs, so any subset of rows or new rows (built by
 calling the same builder on them) is evaluated without recompiling.
 
+Rows baked into the graph as NumPy constants, the way most PyMC examples (and Bambi's design
+matrices and group indices) are written, are lifted into inputs the same way: every constant
+in the log-likelihood's graph whose first axis has the rows' length becomes an input, named
+by its place in the graph. :meth:`CompiledModel.confirm_rows` checks that the same builder on
+fewer rows puts constants of that length in the same places (a constant that merely has the
+rows' length by coincidence would not), and refuses the model if not.
+
 Refused, with the reason: more or fewer than one observed variable, discrete free
 variables, ``pm.Potential`` terms (they can couple rows), an observed log-density that is
-not one value per row, and row-length arrays embedded as constants instead of ``pm.Data``.
+not one value per row, and row-length constants that do not follow the rows.
 """
 
 from __future__ import annotations
@@ -101,12 +108,33 @@ class CompiledModel:
         self.names = tuple(b.name for b in self.blocks)
         self.dim = sum(b.size for b in self.blocks)
         self._row_vars = _row_variables(model, self.obs_rv, self.n_rows)
-        self.row_data = {name: np.asarray(_value_of(var)) for name, var in self._row_vars.items()}
         # The per-row log-likelihood graph with rows as inputs: built once, used by the
-        # constants check, the cache key and compilation.
-        self._row_inputs = _row_inputs(self)
-        self._loglik = _row_log_likelihood(self, self._row_inputs)
-        _check_no_row_constants(self._loglik, self.n_rows)
+        # cache key and compilation.
+        self._row_inputs = _row_inputs(self._row_vars)
+        loglik = _row_log_likelihood(pm, model, self.obs_rv, self._row_vars, self._row_inputs)
+        #: Places (in the graph's constants) of the row-length constants lifted into inputs.
+        self.lifted = tuple(place for place, _ in _row_constants(loglik, self.n_rows))
+        self._loglik = self._lift(loglik)
+        self.row_data = {name: np.asarray(_value_of(var)) for name, var in self._row_vars.items()}
+
+    def _lift(self, loglik):
+        """``loglik`` with its row-length constants replaced by row inputs."""
+        import pytensor.tensor as pt
+        from pytensor.graph.replace import clone_replace
+
+        if not self.lifted:
+            return loglik
+        replace = {}
+        for k, (_, const) in enumerate(_row_constants(loglik, self.n_rows)):
+            name = f"{LIFTED}{k}"
+            self._row_vars[name] = const
+            self._row_inputs[name] = pt.tensor(
+                f"{name}_rows", dtype=const.dtype, shape=(None,) * const.ndim
+            )
+            replace[const] = self._row_inputs[name]
+        # Rebuilt node by node, so static shapes taken from the constants (e.g. 120 rows)
+        # give way to the inputs' free ones, instead of a SpecifyShape pinning them.
+        return clone_replace(loglik, replace, rebuild_strict=False)
 
     # --- data ---------------------------------------------------------------------------
     def rows_of(self, model) -> dict[str, np.ndarray]:
@@ -114,12 +142,60 @@ class CompiledModel:
         obs = _observed_rv(model, self.obs_rv.name)
         n = int(np.shape(_value_of(model.rvs_to_values[obs]))[0])
         variables = _row_variables(model, obs, n)
+        if self.lifted:
+            variables |= self._lifted_in(model, obs, variables, n)
         if set(variables) != set(self._row_vars):
             raise UnsupportedModelError(
                 f"The model built on {n} rows has row inputs {sorted(variables)}, the compiled "
                 f"one {sorted(self._row_vars)}: build row-indexed data with pm.Data."
             )
         return {name: np.asarray(_value_of(var)) for name, var in variables.items()}
+
+    def _lifted_in(self, model, obs, variables, n: int) -> dict:
+        """The constants of ``model`` (built on ``n`` rows) in the places lifted here."""
+        inputs = _row_inputs(variables)
+        loglik = _row_log_likelihood(self._pm, model, obs, variables, inputs)
+        constants = _constants(loglik)
+        out = {}
+        for k, place in enumerate(self.lifted):
+            const = constants[place] if place < len(constants) else None
+            mine = self._row_vars[f"{LIFTED}{k}"]
+            if (
+                const is None
+                or const.ndim != mine.ndim
+                or np.shape(const.data)[:1] != (n,)
+                or np.shape(const.data)[1:] != np.shape(mine.data)[1:]
+            ):
+                raise RowsNotInputsError(
+                    f"A constant of {self.n_rows} rows in the model's log-likelihood (an array "
+                    f"of shape {np.shape(mine.data)}) is not the rows' own: the model built on "
+                    f"{n} rows has no matching one. Put row-indexed arrays in pm.Data."
+                )
+            out[f"{LIFTED}{k}"] = const
+        return out
+
+    def confirm_rows(self, model) -> None:
+        """Check the lifted constants against ``model``, the same builder on fewer rows.
+
+        Raises
+        ------
+        RowsNotInputsError
+            If a lifted constant has no counterpart of the other row count in the same place
+            (it had the rows' length by coincidence), or the free variables' shapes differ
+            (they depend on the rows: group levels taken from the data).
+        """
+        shapes = {rv.name: b.shape for rv, b in zip(self.model.free_RVs, self.blocks, strict=True)}
+        other = {rv.name: b.shape for rv, b in zip(model.free_RVs, _blocks(model), strict=True)}
+        if other != shapes:
+            changed = {
+                k: (shapes.get(k), other.get(k)) for k in shapes if other.get(k) != shapes[k]
+            }
+            raise RowsNotInputsError(
+                f"The model's free variables change shape with its rows ({changed}): their "
+                "levels come from the data, so a subset of rows is another model. Give the "
+                "levels explicitly (coords, or pd.Categorical with every category)."
+            )
+        self.rows_of(model)
 
     def subset(self, rows: np.ndarray) -> dict[str, np.ndarray]:
         """The training rows' inputs at positions ``rows``."""
@@ -170,6 +246,18 @@ class CompiledModel:
         if missing:
             raise ValueError(f"Draws are missing the model's variables {missing}.")
         arrays = [np.asarray(params[name], dtype=float) for name in self.names]
+        shapes = {
+            b.name: (a.shape[1:], b.shape)
+            for a, b in zip(arrays, self.blocks, strict=True)
+            if a.shape[1:] != b.shape and a.ndim == len(b.shape) + 1
+        }
+        if shapes:
+            raise RowsNotInputsError(
+                f"The model built on these rows has free variables of other shapes than the "
+                f"draws (draws, model: {shapes}): its levels come from the data, and rows "
+                "taking a level away change the model. Give the levels explicitly (coords, or "
+                "pd.Categorical with every category)."
+            )
         with _CALLS:
             return self._functions["unconstrain"](*arrays)
 
@@ -466,13 +554,13 @@ def _compile_unconstrain(cm, pt, vectorize_graph, compile_):
     return compile_(list(inputs.values()), flat)
 
 
-def _row_inputs(cm: CompiledModel) -> dict:
+def _row_inputs(row_vars: dict) -> dict:
     """A symbolic input, any number of rows, for every row variable."""
     import pytensor.tensor as pt
 
     return {
         name: pt.tensor(f"{name}_rows", dtype=var.dtype, shape=(None,) * var.ndim)
-        for name, var in cm._row_vars.items()
+        for name, var in row_vars.items()
     }
 
 
@@ -493,7 +581,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_fresh_lock_in_child)
 
 
-def _row_log_likelihood(cm: CompiledModel, row_inputs: dict):
+def _row_log_likelihood(pm, model, obs_rv, row_vars: dict, row_inputs: dict):
     """The observed variable's elementwise log density, in value variables and row inputs.
 
     PyMC sizes an observed variable by its data (a constant such as ``[100]``); that size is
@@ -502,16 +590,14 @@ def _row_log_likelihood(cm: CompiledModel, row_inputs: dict):
     from pytensor.graph.basic import Constant
     from pytensor.graph.replace import graph_replace
 
-    obs_rv, obs_input = cm.obs_rv, row_inputs[CompiledModel.OBSERVED]
-    loglik = cm._pm.logp(obs_rv, obs_input)
+    obs_input = row_inputs[CompiledModel.OBSERVED]
+    loglik = pm.logp(obs_rv, obs_input)
     size = obs_rv.owner.inputs[1]
     if isinstance(size, Constant) and np.ndim(size.data) == 1 and size.data.size:
         loglik = graph_replace(loglik, {size: obs_input.shape[: size.data.size]}, strict=False)
-    loglik = cm.model.replace_rvs_by_values([loglik])[0]
+    loglik = model.replace_rvs_by_values([loglik])[0]
     data = {
-        var: row_inputs[name]
-        for name, var in cm._row_vars.items()
-        if name != CompiledModel.OBSERVED
+        var: row_inputs[name] for name, var in row_vars.items() if name != CompiledModel.OBSERVED
     }
     if data:
         loglik = graph_replace(loglik, data, strict=False)
@@ -520,21 +606,22 @@ def _row_log_likelihood(cm: CompiledModel, row_inputs: dict):
     return loglik
 
 
-def _check_no_row_constants(loglik, n_rows) -> None:
-    """Refuse row-length arrays baked into the graph (they would not follow a row subset)."""
+#: Name prefix of the row inputs that replace row-length constants.
+LIFTED = "row_constant_"
+
+
+def _constants(graph) -> list:
+    """The array constants of ``graph``, in the order of a traversal from its output."""
     from pytensor.graph.basic import Constant
     from pytensor.graph.traversal import ancestors
 
+    return [v for v in ancestors([graph]) if isinstance(v, Constant) and np.ndim(v.data) >= 1]
+
+
+def _row_constants(loglik, n_rows: int) -> list:
+    """``(place, constant)`` for each constant whose first axis has the rows' length."""
     if n_rows <= 1:
-        return
-    baked = [
-        v
-        for v in ancestors([loglik])
-        if isinstance(v, Constant) and np.ndim(v.data) >= 1 and np.shape(v.data)[0] == n_rows
+        return []
+    return [
+        (place, v) for place, v in enumerate(_constants(loglik)) if np.shape(v.data)[0] == n_rows
     ]
-    if baked:
-        raise RowsNotInputsError(
-            "The observed variable's log-likelihood depends on row-length arrays given as "
-            "constants; wrap every row-indexed array in pm.Data (e.g. pm.Data('x', X[:, 0])) "
-            "so that a subset of rows can be evaluated without recompiling."
-        )

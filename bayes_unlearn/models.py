@@ -461,11 +461,28 @@ class PyMCModel(BayesianModel):
         return model
 
     def _compiled(self, X_std, y):
-        """The generic compiled path for this data, or None where rows are baked in.
+        """The generic compiled path for this data, or None where its rows cannot be inputs."""
+        from bayes_unlearn.compiled import RowsNotInputsError
 
-        The two used last are kept by data (building the model and its graphs takes 0.1-0.3
-        s; a new posterior's log-likelihood and log-prior ask for the same data in turn, and
-        every request on a posterior for the posterior's own).
+        try:
+            return self.compiled_for(X_std, y)
+        except RowsNotInputsError:
+            return None
+
+    def compiled_for(self, X_std, y):
+        """The model's compiled densities on these rows, rows as inputs.
+
+        Rows baked into the graph as constants are lifted into inputs, once confirmed by
+        the builder on one row fewer (:meth:`CompiledModel.confirm_rows`). The two used last
+        are kept by data (building the model and its graphs takes 0.1-0.3 s; a new
+        posterior's log-likelihood and log-prior ask for the same data in turn, and every
+        request on a posterior for the posterior's own), refusals too.
+
+        Raises
+        ------
+        RowsNotInputsError
+            With the reason, where row-length constants do not follow the rows or the free
+            variables' shapes depend on them.
         """
         from bayes_unlearn.compiled import CompiledModel, RowsNotInputsError
 
@@ -473,15 +490,19 @@ class PyMCModel(BayesianModel):
         key = _data_digest(X_std, y)
         if key in cache:
             cache[key] = cache.pop(key)  # now the most recently used
-            return cache[key]
-        try:
-            built = CompiledModel(self.build(X_std, y, term_names=()), observed=self.observed)
-        except RowsNotInputsError:
-            built = None
-        while len(cache) >= _COMPILED_KEPT:
-            cache.pop(next(iter(cache)))  # the least recently used
-        cache[key] = built
-        return built
+        else:
+            while len(cache) >= _COMPILED_KEPT:
+                cache.pop(next(iter(cache)))  # the least recently used
+            try:
+                built = CompiledModel(self.build(X_std, y, term_names=()), observed=self.observed)
+                if built.lifted:
+                    built.confirm_rows(self.build(X_std[:-1], y[:-1], term_names=()))
+            except RowsNotInputsError as err:
+                built = err
+            cache[key] = built
+        if isinstance(cache[key], Exception):
+            raise type(cache[key])(*cache[key].args)  # a fresh traceback each time
+        return cache[key]
 
     def _idata(self, params):
         import arviz as az

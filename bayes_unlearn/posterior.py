@@ -30,7 +30,7 @@ from bayes_unlearn.layout import (
     flatten_draws,
     saved_idata,
 )
-from bayes_unlearn.models import BayesianModel, Standardizer
+from bayes_unlearn.models import BayesianModel, PyMCModel, Standardizer
 from bayes_unlearn.options import set_options
 from bayes_unlearn.refresh import refresh
 
@@ -138,9 +138,8 @@ class Posterior:
 
         X, y = self.training_data()
         X_std = self.standardizer.transform(X)
-        kept = getattr(self.model, "_compiled", None)  # a user's model keeps the last two
-        if kept is not None and (compiled := kept(X_std, y)) is not None:
-            return compiled
+        if isinstance(self.model, PyMCModel):  # keeps the last two, and checks lifted rows
+            return self.model.compiled_for(X_std, y)
         pm_model = self.model.build(X_std, y, term_names=self.model.term_names(self.feature_names))
         return CompiledModel(pm_model, observed=getattr(self.model, "observed", None))
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+
 import arviz as az
 import numpy as np
 import pymc as pm
+import pytensor.tensor as pt
 import pytest
 from numpy.testing import assert_allclose
 
@@ -193,17 +196,82 @@ def _with(extra):
             ),
             "2 observed variables",
         ),
-        (
-            _with(lambda m, X, b, x: pm.Normal("y", b * X[:, 0], 1.0, observed=X[:, 1])),
-            "wrap every row-indexed array in pm.Data",
-        ),
     ],
-    ids=["potential", "discrete", "two observed", "constant rows"],
+    ids=["potential", "discrete", "two observed"],
 )
 def test_unsupported_models_are_refused_with_the_reason(build, match):
     with pytest.raises(UnsupportedModelError, match=match):
         cm = CompiledModel(build())
         cm.pointwise_log_likelihood(np.zeros((1, cm.dim)))
+
+
+def hierarchical_baked(X, y, levels=8):
+    """``hierarchical`` as most examples write it: rows as NumPy constants, no pm.Data."""
+    group = X[:, 0].astype("int64")
+    with pm.Model() as model:
+        mu = pm.Normal("mu", 0.0, 2.0)
+        tau = pm.HalfNormal("tau", 1.0)
+        a = pm.Normal("a", mu, tau, shape=levels)
+        b = pm.Normal("b", 0.0, 1.0)
+        sigma = pm.HalfNormal("sigma", 1.0)
+        pm.Normal("y", a[group] + b * X[:, 1], sigma, observed=y)
+    return model
+
+
+def test_rows_baked_in_as_constants_are_lifted_into_inputs():
+    X, y = _hierarchical_rows(3)
+    cm, ref = CompiledModel(hierarchical_baked(X, y)), CompiledModel(hierarchical(X, y))
+    assert len(cm.lifted) == 2  # the group index and the covariate
+    with hierarchical(X, y):
+        prior = pm.sample_prior_predictive(draws=200, random_seed=4).prior
+    u = ref.unconstrain({name: prior[name].values[0] for name in ref.names})
+    assert_allclose(cm.pointwise_log_likelihood(u), ref.pointwise_log_likelihood(u), atol=1e-10)
+    rows = np.arange(10, 70)  # a subset as inputs, the same compiled functions
+    assert_allclose(
+        cm.pointwise_log_likelihood(u, cm.subset(rows)),
+        ref.pointwise_log_likelihood(u, ref.subset(rows)),
+        atol=1e-10,
+    )
+    logp, grad = cm.log_density_and_grad(u, np.linspace(0, 1, 120))
+    logp_ref, grad_ref = ref.log_density_and_grad(u, np.linspace(0, 1, 120))
+    assert_allclose(logp, logp_ref, atol=1e-8) and assert_allclose(grad, grad_ref, atol=1e-8)
+    # New rows through the same builder land in the same places.
+    other = cm.rows_of(hierarchical_baked(X[:30], y[:30]))
+    assert_allclose(cm.pointwise_log_likelihood(u, other), ref.pointwise_log_likelihood(u)[:, :30])
+    cm.confirm_rows(hierarchical_baked(X[:-1], y[:-1]))
+
+
+def test_a_constant_of_the_rows_length_by_coincidence_is_not_lifted_blindly():
+    X, y = _hierarchical_rows(3)
+    offsets = np.linspace(-1, 1, 120)  # one per level of 120 levels, not one per row
+
+    def builder(X, y):
+        with pm.Model() as model:
+            group = pm.Data("group", X[:, 0].astype("int64"))
+            b = pm.Normal("b", 0.0, 1.0)
+            pm.Normal("y", pt.as_tensor(offsets)[group] + b * X[:, 1], 1.0, observed=y)
+        return model
+
+    cm = CompiledModel(builder(X, y))
+    with pytest.raises(compiled.RowsNotInputsError, match="not the rows' own"):
+        cm.confirm_rows(builder(X[:-1], y[:-1]))
+
+
+def test_levels_taken_from_the_data_are_refused_with_the_reason():
+    X, y = _hierarchical_rows(3)
+    X[-1, 0] = 8  # the last row is a level of its own
+
+    def builder(X, y):
+        return hierarchical_baked(X, y, levels=int(X[:, 0].max()) + 1)
+
+    cm = CompiledModel(builder(X, y))
+    with pytest.raises(compiled.RowsNotInputsError, match="change shape with its rows"):
+        cm.confirm_rows(builder(X[:-1], y[:-1]))
+    with warnings.catch_warnings():  # a short fit; its convergence is not what is tested
+        warnings.simplefilter("ignore", bu.ConvergenceWarning)
+        post = bu.fit(bu.PyMCModel(builder), X, y, draws=100, tune=100, chains=1, random_seed=0)
+    with pytest.raises(ValueError, match="levels come from the data"):
+        post.compiled()
 
 
 @pytest.fixture(scope="module")

@@ -282,7 +282,7 @@ def test_a_disk_fault_during_the_journal_append_acknowledges_nothing(saved, monk
     before = journal.journal_path(saved).read_bytes(), saved.read_bytes()
     # Injected at the write: the tests run as root, whom a read-only mode does not stop.
     monkeypatch.setattr(journal.os, "fsync", fault)
-    with pytest.raises(OSError, match="No space left|Read-only file system") as err:
+    with pytest.raises(OSError, match=r"No space left|Read-only file system") as err:
         stream.forget([2])
     assert "nothing was acknowledged" in str(err.value) and "\n" not in str(err.value)
     monkeypatch.undo()

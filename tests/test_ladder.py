@@ -37,8 +37,8 @@ def test_the_first_reliable_rung_is_kept_and_each_rung_left_is_named():
     assert found.result.reliable
     assert found.reason == (
         "auto: reweighting unreliable (k̂ 0.91, ESS 120 of 4000); moment matching skipped: "
-        "the draws are already weighted; SMC skipped: it needs the model's row arrays in "
-        "pm.Data; tempering unreliable (chains did not mix); last diagnostics passed"
+        "the draws are already weighted; SMC skipped: rows baked in; tempering unreliable "
+        "(chains did not mix); last diagnostics passed"
     )
 
 

@@ -208,7 +208,7 @@ def _conditioning(ctx: Context):
     try:
         return conditioning_densities(ctx.posterior, ctx.X_f, ctx.y_f, default_threads())
     except RowsNotInputsError as err:
-        raise NotApplicable("it needs the model's row arrays in pm.Data") from err
+        raise NotApplicable(str(err)) from err
 
 
 def _training_rows(posterior: Posterior, params: dict):

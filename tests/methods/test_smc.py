@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import warnings
 
 import numpy as np
 import pytest
@@ -125,21 +124,30 @@ def test_hmc_smc_reports_chains_that_did_not_mix(custom_linear_post, linear_data
     assert not un.diagnostics.reliable
 
 
-def test_smc_asks_for_pm_data_where_rows_are_baked_into_the_model(linear_data):
+def _baked_builder(X, y):
+    """The conjugate linear model with its rows as NumPy constants, as most examples write it."""
     import pymc as pm
 
-    def builder(X, y):
-        with pm.Model() as m:
-            b = pm.Normal("b", 0, 5, shape=X.shape[1])
-            pm.Normal("y", X @ b, 1.0, observed=y)
-        return m
+    with pm.Model() as m:
+        intercept = pm.Normal("intercept", 0.0, 10.0)
+        coef = pm.Normal("coef", 0.0, 10.0, shape=X.shape[1])
+        pm.Normal("y", intercept + X @ coef, 1.0, observed=y)
+    return m
 
+
+def test_smc_moves_a_model_with_rows_baked_in_as_it_moves_pm_data(custom_linear_post, linear_data):
     X, y = linear_data
-    with warnings.catch_warnings():  # a short fit; its convergence is not what is tested
-        warnings.simplefilter("ignore", bu.ConvergenceWarning)
-        post = bu.fit(bu.PyMCModel(builder), X, y, draws=100, tune=100, chains=2, random_seed=0)
-    with pytest.raises(ValueError, match=r"wrap every row-indexed array in pm\.Data"):
-        bu.unlearn(post, forget=[1], method="smc")
+    # custom_linear_post's model and fit, its rows written as constants instead of pm.Data.
+    post = bu.fit(
+        bu.PyMCModel(_baked_builder), X, y, draws=1000, tune=1000, chains=4, random_seed=11
+    )
+    assert post.compiled().lifted  # the rows were constants, now inputs
+    forget = np.flatnonzero(X[:, 0] > np.median(X[:, 0]))
+    un = bu.unlearn(post, forget=forget, method="smc", random_seed=1)
+    assert un.diagnostics.method == "smc" and un.diagnostics.reliable
+    _assert_closed_form(un, X, y, forget)
+    same = bu.unlearn(custom_linear_post, forget=forget, method="smc", random_seed=1)
+    assert_allclose(un.params["coef"], same.params["coef"], rtol=1e-6)
 
 
 def test_smc_from_a_weighted_posterior_matches_the_closed_form(linear_post, linear_data):
