@@ -17,7 +17,12 @@ attack achieves there is the baseline any posterior of the remaining data gives 
 (b) membership: candidate rows are scored by their log predictive density under the file's
     draws; forgotten rows against never-seen rows, as a ROC AUC, beside the same attack on
     the refit's file with a bootstrap interval.
-(c) duplicated draws: copies of draws betray resampling by importance weights.
+(c) duplicated draws: copies of draws betray resampling by importance weights (in a file of
+    NUTS chains a repeat of the chain predecessor is a rejection and is not counted).
+
+Each attack has a positive control in ``tests/test_audit.py``: a planted leak or the
+original, pre-forget file of a model whose forgotten rows inform their own parameters,
+which the attack must catch, and the attack replaced by a constant, which must miss it.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ __all__ = ["ErasureAudit", "audit_erasure"]
 #: variance above this, counts as a successful attack.
 RECONSTRUCTION_TOLERANCE = 0.01
 LEAK_SHARE = 0.9
+#: Files whose draws are MCMC chains, in which a repeated draw is a rejected proposal.
+_CHAIN_SOURCES = ("fit", "refit")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -436,19 +443,23 @@ def _membership(audited, reference, forgotten, unseen, n_bootstrap, rng) -> pd.D
 
 # --- (c) duplicates and the verdict ----------------------------------------------------------
 def _duplicate_fraction(post: Posterior) -> float:
-    """Fraction of draws that copy an earlier draw other than their chain predecessor.
+    """Fraction of draws that copy an earlier draw, other than a chain's rejections.
 
-    An MCMC chain repeats its last draw when it rejects a proposal; copies elsewhere are
-    what resampling by importance weights leaves behind.
+    An MCMC chain repeats its last draw when it rejects a proposal, so in a file of NUTS
+    chains (``draws_source`` "fit" or "refit") a copy of the chain predecessor is not
+    counted. Refreshed draws are no chains (each draw was moved on its own), so there every
+    copy counts: systematic resampling by importance weights leaves its copies side by
+    side, which the predecessor rule would excuse.
     """
     flat = post.parameter_draws().to_numpy()
     n_draw = post.idata.posterior.sizes["draw"]
+    chains = post.draws_source in _CHAIN_SOURCES
     seen: dict[bytes, int] = {}
     copies = 0
     for i, row in enumerate(flat):
         key = row.tobytes()
         j = seen.get(key)
-        if j is not None and not (j == i - 1 and i % n_draw != 0):
+        if j is not None and not (chains and j == i - 1 and i % n_draw != 0):
             copies += 1
         seen[key] = i
     return copies / flat.shape[0]

@@ -5,9 +5,20 @@ Pima logistic regression (80/20 stratified split, 4 x 1000 draws). Forget sets: 
 80th percentile of Glucose, BMI, Age, Pregnancies and DiabetesPedigreeFunction). For each
 set: ``bu.unlearn(method="auto")``, then ``save`` (which refreshes the draws), then
 :func:`bayes_unlearn.audit_erasure` on the saved file against an exact refit's file, with the
-test split as never-seen rows; a second refit gives the Monte Carlo noise floor.
+test split as never-seen rows; a second refit gives the Monte Carlo noise floor. The
+original, pre-forget file is audited the same way beside them (the positive control: its
+rows are stored, so the attacks must find them there).
 
-Run: ``python -m benchmarks.bench_erasure`` (about 5 minutes on 2 cores). Writes
+Every rung: the first 1% and 10% sets forgotten by each method (reweight, moment matching,
+SMC, refit, auto), each file saved and audited.
+
+A custom PyMC model with membership signal: one effect per group without pooling, the
+forgotten groups with one row each (so the fit follows those rows), two fresh rows of each
+forgotten group never seen. Pima's logistic model cannot tell its training rows from new
+ones, so there the membership attack has no power even on the original file; here it must
+succeed on the original file and fail on the unlearned one.
+
+Run: ``python -m benchmarks.bench_erasure`` (about 12 minutes on 2 cores). Writes
 ``benchmarks/results/erasure.{json,md}``.
 """
 
@@ -27,6 +38,9 @@ import bayes_unlearn as bu
 from benchmarks._common import machine, markdown_table, write
 
 SAMPLER = {"draws": 1000, "tune": 1000, "chains": 4}
+RUNGS = ("reweight", "moment_match", "smc", "refit", "auto")
+N_GROUPS = 60
+N_FORGOTTEN_GROUPS = 30
 FRACTIONS = (0.01, 0.10, 0.25)
 SETS = 5
 STRUCTURED = ("Glucose", "BMI", "Age", "Pregnancies", "DiabetesPedigreeFunction")
@@ -53,7 +67,7 @@ def timed(fn):
     return out, time.perf_counter() - start
 
 
-def run_set(post, X_train, y_train, X_test, y_test, rows, seed, tmp: Path) -> dict:
+def run_set(post, X_train, y_train, X_test, y_test, rows, seed, tmp: Path, original: Path) -> dict:
     pick = np.isin(post.row_ids, rows)
     X_e, y_e = X_train[pick], y_train[pick]
     with warnings.catch_warnings():
@@ -68,13 +82,16 @@ def run_set(post, X_train, y_train, X_test, y_test, rows, seed, tmp: Path) -> di
     audit = bu.audit_erasure(
         path, X_e, y_e, X_unseen=X_test, y_unseen=y_test, reference=ref, random_seed=seed
     )
+    before = bu.audit_erasure(
+        original, X_e, y_e, X_unseen=X_test, y_unseen=y_test, reference=ref, random_seed=seed
+    )
     saved = bu.load(path)
     fidelity = bu.compare(saved, ref, X_test=X_test, y_test=y_test)
     noise = bu.compare(floor, ref, X_test=X_test, y_test=y_test)
     a = audit.attacks
     per_draw = a[a["attack"].str.startswith("per-draw array: forgotten-row share")]
     aggregate = a[a["attack"].str.startswith("aggregate")]
-    m = audit.membership
+    m, mo = audit.membership, before.membership
     return {
         "n_forget": len(rows),
         "method": un.diagnostics.method,
@@ -86,6 +103,15 @@ def run_set(post, X_train, y_train, X_test, y_test, rows, seed, tmp: Path) -> di
         "auc_in_refit_interval": bool(
             m.loc["reference", "ci_low"] <= m.loc["audited", "auc"] <= m.loc["reference", "ci_high"]
         ),
+        "auc_original": float(mo.loc["audited", "auc"]),
+        "auc_original_in_refit_interval": bool(
+            m.loc["reference", "ci_low"]
+            <= mo.loc["audited", "auc"]
+            <= m.loc["reference", "ci_high"]
+        ),
+        "verbatim_rows_original": int(_value(before, "rows stored verbatim")),
+        "verbatim_rows_file": int(_value(audit, "rows stored verbatim")),
+        "original_passed": before.passed,
         "max_forgotten_share_file": float(per_draw["audited"].max()),
         "max_forgotten_share_refit": float(per_draw["reference"].max()),
         "aggregate_error_file": float(aggregate["audited"].min()),
@@ -105,6 +131,129 @@ def run_set(post, X_train, y_train, X_test, y_test, rows, seed, tmp: Path) -> di
     }
 
 
+def _value(audit, attack: str) -> float:
+    a = audit.attacks
+    return float(a.loc[a["attack"] == attack, "audited"].sum())
+
+
+def run_rungs(post, X_train, y_train, X_test, y_test, rows, label, tmp: Path) -> list[dict]:
+    """One forget set by every method: each file saved and audited against one refit."""
+    pick = np.isin(post.row_ids, rows)
+    X_e, y_e = X_train[pick], y_train[pick]
+    out = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bu.UnreliableUnlearningWarning)
+        ref = bu.unlearn(post, forget=rows, method="refit", random_seed=3000)
+        for k, method in enumerate(RUNGS):
+            un, t_unlearn = timed(
+                lambda m=method, k=k: bu.unlearn(post, forget=rows, method=m, random_seed=k)
+            )
+            path = tmp / f"rung-{label.split()[-1].rstrip('%')}-{method}.nc"
+            _, t_save = timed(lambda u=un, p=path, k=k: u.save(p, random_seed=k))
+            audit = bu.audit_erasure(
+                path, X_e, y_e, X_unseen=X_test, y_unseen=y_test, reference=ref, random_seed=k
+            )
+            m = audit.membership
+            out.append(
+                {
+                    "forget": label,
+                    "rung": method,
+                    "ran": un.diagnostics.method,
+                    "file_draws": bu.load(path).draws_source,
+                    "auc_file": float(m.loc["audited", "auc"]),
+                    "auc_refit": float(m.loc["reference", "auc"]),
+                    "max_forgotten_share": float(
+                        audit.attacks.loc[
+                            audit.attacks["attack"].str.contains("share"), "audited"
+                        ].max()
+                    ),
+                    "verbatim_rows": int(_value(audit, "rows stored verbatim")),
+                    "fingerprints": int(
+                        _value(audit, "unkeyed SHA-256 fingerprints of forgotten rows")
+                    ),
+                    "duplicates_file": float(audit.duplicates["audited"]),
+                    "seconds_unlearn_and_save": t_unlearn + t_save,
+                    "passed": audit.passed,
+                }
+            )
+            print(f"rung {label} {method}: passed {audit.passed}", flush=True)
+    return out
+
+
+def group_effects(X, y):
+    """``y ~ N(a[group] + b x, 1)``, ``a ~ N(0, 5)``: one effect per group, no pooling."""
+    import pymc as pm
+
+    X = np.asarray(X, dtype=np.float64)
+    with pm.Model() as model:
+        group = pm.Data("group", X[:, 0].astype(np.int64), dims="row")
+        x = pm.Data("x", X[:, 1], dims="row")
+        a = pm.Normal("a", 0.0, 5.0, shape=N_GROUPS)
+        b = pm.Normal("b", 0.0, 5.0)
+        pm.Normal("y", a[group] + b * x, 1.0, observed=np.asarray(y, np.float64), dims="row")
+    return model
+
+
+def run_custom(tmp: Path) -> list[dict]:
+    """The group model's original, unlearned and refit files, audited against one refit."""
+    rng = np.random.default_rng(0)
+    effect = 1.0 + 3.0 * rng.standard_normal(N_GROUPS)
+
+    def rows(group):
+        x = rng.standard_normal(group.size)
+        return np.column_stack([group, x]), effect[group] + 0.5 * x + rng.standard_normal(
+            group.size
+        )
+
+    forgotten = np.arange(N_FORGOTTEN_GROUPS)
+    X, y = rows(np.r_[forgotten, np.repeat(np.arange(N_FORGOTTEN_GROUPS, N_GROUPS), 3)])
+    X_u, y_u = rows(np.repeat(forgotten, 2))
+    model = bu.PyMCModel(group_effects)
+    post = bu.fit(model, X, y, draws=1000, tune=1000, chains=2, random_seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bu.UnreliableUnlearningWarning)
+        ref = bu.unlearn(post, forget=forgotten, method="refit", random_seed=2)
+        files = {
+            "original (pre-forget)": post,
+            "unlearned (auto, saved)": bu.unlearn(post, forget=forgotten, random_seed=3),
+            "second exact refit": bu.unlearn(post, forget=forgotten, method="refit", random_seed=4),
+        }
+    out = []
+    for name, obj in files.items():
+        audit = bu.audit_erasure(
+            obj,
+            X[forgotten],
+            y[forgotten],
+            X_unseen=X_u,
+            y_unseen=y_u,
+            reference=ref,
+            model=model,
+            random_seed=5,
+        )
+        m = audit.membership
+        out.append(
+            {
+                "file": name,
+                "auc_file": float(m.loc["audited", "auc"]),
+                "auc_file_ci": [
+                    float(m.loc["audited", "ci_low"]),
+                    float(m.loc["audited", "ci_high"]),
+                ],
+                "auc_refit": float(m.loc["reference", "auc"]),
+                "auc_refit_ci": [
+                    float(m.loc["reference", "ci_low"]),
+                    float(m.loc["reference", "ci_high"]),
+                ],
+                "verbatim_rows": int(_value(audit, "rows stored verbatim")),
+                "duplicates_file": float(audit.duplicates["audited"]),
+                "passed": audit.passed,
+                "verdict": audit.verdict,
+            }
+        )
+        print(f"custom {name}: {audit.verdict}", flush=True)
+    return out
+
+
 def interval(values) -> str:
     v = np.asarray(values, dtype=float)
     half = stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size)
@@ -119,6 +268,9 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
             "methods": ", ".join(f"{k} {v}" for k, v in g["method"].value_counts().items()),
             "AUC vs saved file": interval(g["auc_file"]),
             "AUC vs refit file": interval(g["auc_refit"]),
+            "AUC vs original file": interval(g["auc_original"]),
+            "forgotten rows stored verbatim (original / file)": f"{int(g['verbatim_rows_original'].median())} / {int(g['verbatim_rows_file'].max())}",
+            "original file's audit failed": f"{int((~g['original_passed']).sum())}/{len(g)}",
             "AUC within refit's 95% interval": f"{int(g['auc_in_refit_interval'].sum())}/{len(g)}",
             "max forgotten share (file / refit)": f"{g['max_forgotten_share_file'].max():.4f} / "
             f"{g['max_forgotten_share_refit'].max():.4f}",
@@ -142,20 +294,63 @@ def main() -> None:
     )
     post = bu.fit(bu.LogisticRegression(), X_train, y_train, random_seed=0, **SAMPLER)
     bu.unlearn(post, forget=[0], method="refit")  # compile once: refit times are warm
-    records = []
+    sets = list(forget_sets(post, X_train))
+    first = {}
+    for label, _, rows in sets:
+        if label in ("random 1%", "random 10%"):
+            first.setdefault(label, rows)
+    records, rungs = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for seed, (label, k, rows) in enumerate(forget_sets(post, X_train)):
+        custom = run_custom(Path(tmp))
+        for label, rows in first.items():
+            rungs += run_rungs(
+                post, X_train.to_numpy(), y_train, X_test, y_test, rows, label, Path(tmp)
+            )
+        original = Path(tmp) / "original.nc"
+        post.save(original)
+        for seed, (label, k, rows) in enumerate(sets):
             result = run_set(
-                post, X_train.to_numpy(), y_train, X_test, y_test, rows, seed, Path(tmp)
+                post, X_train.to_numpy(), y_train, X_test, y_test, rows, seed, Path(tmp), original
             )
             records.append({"forget": label, "set": str(k), **result})
             print(
                 f"{label} {k}: {result['method']}, AUC {result['auc_file']:.3f} vs "
-                f"{result['auc_refit']:.3f}, time/refit {result['time_fraction']:.3f}",
+                f"{result['auc_refit']:.3f} (original {result['auc_original']:.3f}), "
+                f"time/refit {result['time_fraction']:.3f}",
                 flush=True,
             )
     table = pd.DataFrame(records)
     summary = summarize(table)
+    rung_table = pd.DataFrame(rungs).set_index(["forget", "rung"])
+    rung_table["auc file / refit"] = [
+        f"{a:.3f} / {b:.3f}"
+        for a, b in zip(rung_table["auc_file"], rung_table["auc_refit"], strict=True)
+    ]
+    rung_view = rung_table[
+        [
+            "ran",
+            "file_draws",
+            "auc file / refit",
+            "max_forgotten_share",
+            "verbatim_rows",
+            "fingerprints",
+            "duplicates_file",
+            "passed",
+        ]
+    ].round(4)
+    rung_view.index = [f"{f}, {r}" for f, r in rung_view.index]
+    custom_view = pd.DataFrame(custom).set_index("file")
+    custom_view["AUC (95% bootstrap)"] = [
+        f"{a:.3f} ({lo:.3f} to {hi:.3f})"
+        for a, (lo, hi) in zip(custom_view["auc_file"], custom_view["auc_file_ci"], strict=True)
+    ]
+    custom_view["refit's AUC (95% bootstrap)"] = [
+        f"{a:.3f} ({lo:.3f} to {hi:.3f})"
+        for a, (lo, hi) in zip(custom_view["auc_refit"], custom_view["auc_refit_ci"], strict=True)
+    ]
+    custom_view = custom_view[
+        ["AUC (95% bootstrap)", "refit's AUC (95% bootstrap)", "verbatim_rows", "passed"]
+    ]
     m = machine()
     fidelity_ok = (
         table.groupby("forget")["smd"].mean() <= 1.5 * table.groupby("forget")["floor_smd"].mean()
@@ -183,9 +378,24 @@ def main() -> None:
             "",
             markdown_table(summary),
             "",
+            "Every rung, one forget set each (the first random 1% and 10% sets), each file "
+            "saved and audited against one exact refit (seed 3000). `ran`: the method that "
+            "ran; `file_draws`: the saved draws' source.",
+            "",
+            markdown_table(rung_view),
+            "",
+            f"A custom PyMC model with membership signal (`group_effects`: {N_GROUPS} groups, "
+            f"no pooling; the {N_FORGOTTEN_GROUPS} forgotten groups have one training row each, "
+            f"the others three; two fresh rows of each forgotten group are the never-seen rows; "
+            "2 x 1000 draws). Each file audited against one exact refit (seed 2).",
+            "",
+            markdown_table(custom_view),
+            "",
             f"Fidelity within 1.5x the noise floor on both measures: "
             f"{', '.join(f'{k} {bool(v)}' for k, v in fidelity_ok.items())}.",
-            f"Sets whose audit passed: {int(table['passed'].sum())}/{len(table)}.",
+            f"Sets whose audit passed: {int(table['passed'].sum())}/{len(table)}; audits of the "
+            f"original file that failed (rows stored verbatim): "
+            f"{int((~table['original_passed']).sum())}/{len(table)}.",
             "",
             f"Machine: {m['cpu']}, {m['cores']} cores; Python {m['python']}, PyMC {m['pymc']}, "
             f"ArviZ {m['arviz']}, NumPy {m['numpy']}; {m['date']}.",
@@ -193,7 +403,14 @@ def main() -> None:
     )
     write(
         "erasure",
-        {"machine": m, "sampler": SAMPLER, "sets": records, "summary": summary.to_dict()},
+        {
+            "machine": m,
+            "sampler": SAMPLER,
+            "sets": records,
+            "summary": summary.to_dict(),
+            "rungs": rungs,
+            "custom_model": custom,
+        },
         markdown,
     )
 
