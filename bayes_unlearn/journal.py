@@ -213,26 +213,22 @@ def append(path, entry: Entry, key: bytes | None = None) -> None:
     journal is cut back to what it held, and ``OSError`` says that nothing was recorded.
     """
     jpath = journal_path(path)
-    try:
-        raw = jpath.read_bytes()
-    except FileNotFoundError:
-        raw = b""
-    size = raw.rfind(b"\n") + 1  # a torn, never-acknowledged last line is dropped
     body: dict = {"row_ids": [int(i) for i in entry.row_ids]}
     if entry.fingerprints:
         body["fingerprints"] = list(entry.fingerprints)
-    if key is not None:
-        # Chained to the last line's signature; readers verify the whole chain.
-        lines = raw[:size].splitlines()
-        last = _parse(lines[-1], len(lines), jpath.name)[0] if lines else {}
-        body["mac"] = _line_mac(key, str(last.get("mac", "")), body)
-    data = (json.dumps(body, separators=(",", ":")) + "\n").encode()
     created = not jpath.exists()
+    size = 0
     try:
-        with open(jpath, "r+b" if not created else "wb") as fh:
+        with open(jpath, "a+b") as fh:
+            size = _complete_size(fh)  # a torn, never-acknowledged last line is dropped
+            if key is not None:
+                # Chained to the last line's signature; readers verify the whole chain.
+                fh.seek(0)
+                lines = fh.read(size).splitlines()
+                last = _parse(lines[-1], len(lines), jpath.name)[0] if lines else {}
+                body["mac"] = _line_mac(key, str(last.get("mac", "")), body)
             fh.truncate(size)
-            fh.seek(size)
-            fh.write(data)
+            fh.write((json.dumps(body, separators=(",", ":")) + "\n").encode())
             fh.flush()
             os.fsync(fh.fileno())
         if created:
@@ -245,6 +241,18 @@ def append(path, entry: Entry, key: bytes | None = None) -> None:
             f"({os.strerror(err.errno) if err.errno else err}); nothing was acknowledged "
             "and the posterior file is unchanged",
         ) from None
+
+
+def _complete_size(fh) -> int:
+    """Bytes up to the journal's last newline (all of it unless a crash tore the last line)."""
+    end = fh.seek(0, os.SEEK_END)
+    if end == 0:
+        return 0
+    fh.seek(end - 1)
+    if fh.read(1) == b"\n":
+        return end
+    fh.seek(0)
+    return fh.read().rfind(b"\n") + 1
 
 
 def _cut_back(jpath: Path, size: int, created: bool) -> None:
