@@ -294,7 +294,7 @@ def split_runner(pool, *args):
 
     ``pool`` is a :class:`bayes_unlearn._forked.ForkedPool` of a function
     ``f(args, starts, noise, options)`` that runs :func:`hmc_trajectories` on the target
-    selected by ``args`` (see :func:`bayes_unlearn.methods.smc._chains_pool`).
+    selected by ``args`` (see :func:`bayes_unlearn.methods.smc.chains_pool`).
     """
 
     def run(starts, noise: HMCNoise, **options):

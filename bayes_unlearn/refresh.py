@@ -16,6 +16,15 @@ Doucet and Jasra 2006):
 A draw that accepted a proposal *is* that proposal, so once every draw has moved there are
 no duplicates and no draw is a copy of an original one. The result is recomputed from the
 new draws and the remaining rows only (``log_joint`` = log p(D_r | θ) + log p(θ)).
+
+A user's PyMC model has gradients on its compiled density, so its draws are moved by HMC
+instead (:func:`bayes_unlearn._kernels.hmc_chains`, SMC's kernel: the resampled draws'
+covariance as mass matrix, the step size tuned towards an acceptance of 0.8), one step at a
+time for every draw at once, until every draw has moved, none repeats another, and the draws
+have forgotten where they started: no coordinate's correlation between the resampled
+starting draws and the current ones exceeds ``4 / sqrt(S)`` (what independent draws show).
+Only the last state of each chain is kept. Where that takes more than ``max_sweeps`` steps,
+the posterior is refitted exactly, and ``diagnostics.reason`` says why.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from bayes_unlearn import _weighted
+from bayes_unlearn._densities import forget_densities
 from bayes_unlearn._kernels import Packer, default_threads, in_chunks, independent_mh
 from bayes_unlearn._random import RandomSeed, get_random_generator
 from bayes_unlearn._rowwise import summed_log_likelihood
@@ -60,8 +70,9 @@ def refresh(
     min_moves : int, default 1
         Accepted proposals each draw needs before the refresh stops.
     max_sweeps : int, default 100
-        Sweeps before giving up; draws that never moved are then not saved: the posterior
-        is refitted exactly instead, and ``diagnostics.reason`` says so.
+        Sweeps (HMC steps, for a user's PyMC model) before giving up; draws that never moved
+        (or still remember their starting draws) are then not saved: the posterior is
+        refitted exactly instead, and ``diagnostics.reason`` says so.
     n_threads : int, optional
         Threads for the likelihood (default: as for SMC, the CPUs, at most 8).
 
@@ -75,9 +86,9 @@ def refresh(
     if posterior.is_saveable:
         return posterior
     start = time.perf_counter()
-    if isinstance(posterior.model, PyMCModel):
-        return _refit_instead(posterior, random_seed, "custom PyMC models are refitted exactly")
     rng = get_random_generator(random_seed)
+    if isinstance(posterior.model, PyMCModel):
+        return _refresh_by_hmc(posterior, rng, start, max_sweeps=max_sweeps)
     n_threads = default_threads() if n_threads is None else int(n_threads)
     packer, model = Packer(posterior), posterior.model
     X, y = posterior.training_data()
@@ -130,12 +141,96 @@ def refresh(
     )
 
 
+#: The acceptance HMC's step size is tuned towards (as in SMC).
+TARGET_ACCEPTANCE = 0.8
+
+
+def _refresh_by_hmc(posterior: Posterior, rng, start: float, *, max_sweeps: int) -> Posterior:
+    """Resampled draws moved by HMC on the compiled density until they forget their starts."""
+    from bayes_unlearn._forked import default_cores
+    from bayes_unlearn._kernels import hmc_chains, split_runner
+    from bayes_unlearn.methods.smc import chains_pool
+
+    nothing = np.zeros(posterior.row_ids.size, dtype=bool)  # the target is p(θ | D_r)
+    densities = forget_densities(posterior, nothing, posterior.standardizer)
+    starts = densities.pack(posterior.params)[_weighted.systematic_resample(posterior.weights, rng)]
+    n, d = starts.shape
+    cholesky = np.linalg.cholesky(np.atleast_2d(np.cov(starts, rowvar=False)) + 1e-9 * np.eye(d))
+    step, Z, moved = min(1.0, 1.2 * d**-0.25), starts, np.zeros(n, dtype=bool)
+    sweeps, acceptance, memory = 0, [], np.inf
+    with chains_pool(densities, starts, default_cores()) as pool:
+        while sweeps < max_sweeps:
+            chains = hmc_chains(
+                Z,
+                lambda z: densities.tempered(z, 1.0),
+                rng,
+                length=2,
+                step_size=step,
+                cholesky=cholesky,
+                run=None if pool is None else split_runner(pool, 1.0),
+            )
+            moved |= np.any(chains.last != Z, axis=1)
+            Z, sweeps = chains.last, sweeps + 1
+            acceptance.append(chains.acceptance)
+            step *= float(np.exp(2.0 * (chains.acceptance - TARGET_ACCEPTANCE)))
+            memory = _memory(starts, Z)
+            if moved.all() and memory <= 4 / np.sqrt(n) and _distinct(Z) == n:
+                break
+    if not (moved.all() and memory <= 4 / np.sqrt(n)):
+        why = f"after {sweeps} HMC steps the draws still correlate {memory:.2f} with their starts"
+        return _refit_instead(posterior, rng, why)
+    X, y = posterior.training_data()
+    idata = assemble_idata(
+        posterior.model,
+        densities.dataset(Z),
+        None,
+        X,
+        y,
+        row_ids=posterior.row_ids,
+        standardizer=posterior.standardizer,
+        feature_names=posterior.feature_names,
+    )
+    move = _Moved(float(np.mean(acceptance)), sweeps, memory)
+    return dataclasses.replace(
+        posterior,
+        idata=idata,
+        draws_source="refresh",
+        diagnostics=_diagnostics(posterior, move, n, time.perf_counter() - start),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Moved:
+    """The HMC refresh's record, in the independent-MH refresh's terms."""
+
+    acceptance: float
+    sweeps: int  # HMC steps every draw took
+    memory: float  # largest |correlation| of a coordinate with the starting draws
+
+
+def _memory(starts: np.ndarray, Z: np.ndarray) -> float:
+    """Largest |correlation| over coordinates between the starting draws and ``Z``."""
+    a, b = starts - starts.mean(axis=0), Z - Z.mean(axis=0)
+    scale = np.sqrt((a**2).sum(axis=0) * (b**2).sum(axis=0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = (a * b).sum(axis=0) / scale
+    return float(np.nanmax(np.abs(corr))) if np.isfinite(corr).any() else 0.0
+
+
+def _distinct(Z: np.ndarray) -> int:
+    return int(np.unique(Z, axis=0).shape[0])
+
+
 def _diagnostics(posterior: Posterior, move, distinct: int, seconds: float):
     step = posterior.diagnostics
     reliable = step.reliable if step is not None else True
+    how = (
+        f"{move.sweeps} HMC steps (correlation with the starting draws {move.memory:.3f})"
+        if isinstance(move, _Moved)
+        else "every draw moved (≥ 1 accepted proposal)"
+    )
     verdict = (
-        f"Refreshed: every draw moved (≥ 1 accepted proposal) towards p(θ | D_r); the "
-        f"{posterior.draws_source} step it refreshes "
+        f"Refreshed: {how} towards p(θ | D_r); the {posterior.draws_source} step it refreshes "
         + ("passed its diagnostics." if reliable else "did NOT pass its diagnostics.")
     )
     return UnlearningDiagnostics(

@@ -44,3 +44,35 @@ def test_refresh_moves_every_draw_and_reports_its_cost(linear_post):
     h = fresh.log_likelihood().sum(axis=1) + fresh.model.log_prior(fresh.params)
     assert_allclose(fresh.idata.sample_stats["log_joint"].values.ravel(), h)
     assert fresh.refresh() is fresh
+
+
+def test_a_users_pymc_model_is_refreshed_by_hmc_not_refitted(custom_linear_post, linear_data):
+    from tests.conftest import closed_form_posterior
+
+    X, y = linear_data
+    forget = np.arange(12)
+    un = bu.unlearn(custom_linear_post, forget=forget, method="reweight")
+    fresh = un.refresh(random_seed=3)
+    d = fresh.diagnostics
+    assert fresh.draws_source == "refresh" and "HMC steps" in d.verdict and d.reliable
+    # Every saved draw is new: none repeats another or any stored draw of the fit.
+    draws = fresh.parameter_draws().to_numpy()
+    stored = custom_linear_post.parameter_draws().to_numpy()
+    assert np.unique(draws, axis=0).shape[0] == fresh.n_draws
+    assert not (draws[:, None, :] == stored[None, :, :]).all(axis=2).any()
+    # The closed form of the remaining rows, within 4 Monte Carlo se; the draws are counted
+    # as a quarter as many independent ones (SMC's target for its final chains).
+    keep = np.setdiff1d(np.arange(len(y)), forget)
+    mean, cov = closed_form_posterior(X[keep], y[keep])
+    sd, ess = np.sqrt(np.diag(cov)), fresh.n_draws / 4
+    table = fresh.summary()
+    assert_allclose(table["mean"], mean, rtol=0, atol=4 * sd.max() / np.sqrt(ess))
+    assert_allclose(table["sd"], sd, rtol=4 / np.sqrt(2 * ess))
+
+
+def test_draws_that_still_remember_their_starts_are_refitted_instead(custom_linear_post):
+    # Positive control of the stopping rule: one HMC step leaves the draws correlated with
+    # the resampled ones they started from, so they are not saved.
+    un = bu.unlearn(custom_linear_post, forget=np.arange(12), method="reweight")
+    fresh = un.refresh(random_seed=3, max_sweeps=1)
+    assert fresh.draws_source == "refit" and "correlate" in fresh.diagnostics.reason

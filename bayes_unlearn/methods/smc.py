@@ -59,7 +59,7 @@ from bayes_unlearn._random import RandomSeed, get_random_generator
 from bayes_unlearn.diagnostics import UnlearningDiagnostics, pareto_k_threshold
 from bayes_unlearn.posterior import Posterior
 
-__all__ = ["LIMITS", "SCHEDULE", "Tempered", "smc", "smc_problems", "temper"]
+__all__ = ["LIMITS", "SCHEDULE", "Tempered", "chains_pool", "smc", "smc_problems", "temper"]
 
 
 #: The tempering schedule's and moves' defaults (smc's keyword defaults, shared with causes).
@@ -318,7 +318,7 @@ def temper(
     if densities.tempered is not None:
         threshold = HMC_ESS_THRESHOLD if ess_threshold is None else ess_threshold
         cores = default_cores() if cores is None else int(cores)
-        with _chains_pool(densities, Z, cores) as pool:
+        with chains_pool(densities, Z, cores) as pool:
             return _temper_hmc(
                 Z,
                 densities,
@@ -375,7 +375,7 @@ HMC_ESS_THRESHOLD = 0.2
 
 
 @contextlib.contextmanager
-def _chains_pool(densities, Z, cores):
+def chains_pool(densities, Z, cores):
     """Forked processes that run HMC chains on ``densities.tempered(·, t)`` (None for one).
 
     The compiled PyTensor functions hold the GIL, so threads cannot share the chains; forked
