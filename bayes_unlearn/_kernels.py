@@ -9,6 +9,7 @@ Nothing here knows about posteriors beyond their draws and model.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import xarray as xr
 
+from bayes_unlearn._forked import forked_pool
 from bayes_unlearn.layout import posterior_dataset
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "HMCNoise",
     "MoveResult",
     "Packer",
+    "chains_pool",
     "default_threads",
     "hmc_chains",
     "hmc_trajectories",
@@ -294,7 +297,7 @@ def split_runner(pool, *args):
 
     ``pool`` is a :class:`bayes_unlearn._forked.ForkedPool` of a function
     ``f(args, starts, noise, options)`` that runs :func:`hmc_trajectories` on the target
-    selected by ``args`` (see :func:`bayes_unlearn.methods.smc.chains_pool`).
+    selected by ``args`` (see :func:`chains_pool`).
     """
 
     def run(starts, noise: HMCNoise, **options):
@@ -304,3 +307,19 @@ def split_runner(pool, *args):
         return states, np.concatenate([r[1] for r in results], axis=1)
 
     return run
+
+
+@contextlib.contextmanager
+def chains_pool(densities, Z, cores):
+    """Forked processes that run HMC chains on ``densities.tempered(·, t)`` (None for one).
+
+    The compiled PyTensor functions hold the GIL, so threads cannot share the chains; forked
+    children inherit the compiled functions, which are built here first.
+    """
+    densities.tempered(Z[:1], 0.0)
+
+    def run_part(args, starts, noise, options):  # args: (t,) from split_runner
+        return hmc_trajectories(starts, lambda z: densities.tempered(z, *args), noise, **options)
+
+    with forked_pool(run_part, cores) as pool:
+        yield pool

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import hmac
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
+
 from bayes_unlearn import journal
 from bayes_unlearn._random import RandomSeed
-from bayes_unlearn.diagnostics import UnlearningDiagnostics
+from bayes_unlearn.diagnostics import UnlearningDiagnostics, UnreliableUnlearningWarning
 from bayes_unlearn.integrity import Key, check_key
 from bayes_unlearn.models import (
+    BUILT_IN_MODELS,
     BayesianModel,
+    PyMCModel,
     Standardizer,
     UntrustedCodeError,
     model_from_dict,
@@ -98,9 +104,7 @@ def load(
         raise ValueError(
             f"{str(path)!r} has invalid bayes-unlearn metadata ({type(err).__name__}: {err})."
         ) from None
-    return journal.apply_pending(
-        post, entries, name=repr(str(path)), key=key, random_seed=random_seed
-    )
+    return _apply_journal(post, entries, name=repr(str(path)), key=key, random_seed=random_seed)
 
 
 def _trusted(trusted) -> frozenset[str]:
@@ -123,8 +127,6 @@ def _trusted(trusted) -> frozenset[str]:
 
 
 def _posterior(idata, meta: dict, model: BayesianModel | None, trusted) -> Posterior:
-    import numpy as np
-
     from bayes_unlearn.layout import replace_sample_stats
 
     n = idata.posterior.sizes["chain"] * idata.posterior.sizes["draw"]
@@ -133,9 +135,11 @@ def _posterior(idata, meta: dict, model: BayesianModel | None, trusted) -> Poste
     for req in history:
         if not {"request", "method", "row_ids"} <= set(req):
             raise ValueError("a history entry lacks request, method or row_ids")
+    model = model_from_dict(meta["model"], model, trusted=trusted)
+    _check_parameters(model, idata.posterior, tuple(meta["feature_names"]))
     return Posterior(
         idata=idata,
-        model=model_from_dict(meta["model"], model, trusted=trusted),
+        model=model,
         standardizer=Standardizer(
             tuple(map(float, meta["standardizer"]["mean"])),
             tuple(map(float, meta["standardizer"]["scale"])),
@@ -149,3 +153,70 @@ def _posterior(idata, meta: dict, model: BayesianModel | None, trusted) -> Poste
         else None,
         draws_source=meta["draws_source"],
     )
+
+
+def _check_parameters(model: BayesianModel, draws, feature_names: tuple[str, ...]) -> None:
+    """A built-in model's draws are its parameters, with their shapes (a user's model's are
+    checked by its compiled graph when first evaluated)."""
+    if isinstance(model, PyMCModel) or type(model) not in BUILT_IN_MODELS:
+        return
+    expected = model.parameter_shapes(feature_names)
+    found = {name: tuple(draws[name].shape[2:]) for name in draws.data_vars}
+    if found != expected:
+        raise ValueError(
+            f"its draws {found} are not the parameters of its {model.kind} model {expected}"
+        )
+
+
+def _apply_journal(posterior, entries, *, name: str, key: bytes | None, random_seed=None):
+    """``posterior`` with every journaled request that it does not include yet forgotten.
+
+    Each request is applied in its order with ``method="auto"``, so a posterior opened after
+    a crash forgets exactly the acknowledged rows. Rows are checked against their keyed
+    fingerprints where the journal has them.
+
+    Raises
+    ------
+    PendingRequestsError
+        If a request cannot be applied: it names rows the posterior never had, its
+        fingerprints do not match, or the model cannot evaluate rows (a custom model whose
+        builder was not given).
+    """
+    from bayes_unlearn.unlearning import unlearn
+
+    try:
+        todo = journal.pending(posterior, entries)
+        for entry in todo:
+            done = set(posterior.forgotten_row_ids.tolist())
+            rows = [i for i in entry.row_ids if i not in done]
+            _check_fingerprints(posterior, entry, key)
+            with warnings.catch_warnings():
+                # The erasure must hold whatever the diagnostics say; they travel with it.
+                warnings.simplefilter("ignore", UnreliableUnlearningWarning)
+                posterior = unlearn(
+                    posterior, forget=rows, method="auto", key=key, random_seed=random_seed
+                )
+    except (journal.PendingRequestsError, ValueError, TypeError) as err:
+        raise journal.PendingRequestsError(
+            f"{name} has acknowledged forget requests in its journal that could not be "
+            f"applied: {err}"
+        ) from None
+    return posterior
+
+
+def _check_fingerprints(posterior, entry: journal.Entry, key: bytes | None) -> None:
+    if key is None or not entry.fingerprints:
+        return
+    from bayes_unlearn.integrity import row_fingerprints
+
+    X, y = posterior.training_data()
+    where = {int(r): i for i, r in enumerate(posterior.row_ids)}
+    ids = [i for i in entry.row_ids if i in where]
+    expected = dict(zip(entry.row_ids, entry.fingerprints, strict=True))
+    pick = np.array([where[i] for i in ids], dtype=np.int64)
+    found = row_fingerprints(X[pick], y[pick], key)
+    if any(not hmac.compare_digest(f, expected[i]) for f, i in zip(found, ids, strict=True)):
+        raise journal.PendingRequestsError(
+            "the journal's fingerprints do not match the rows of this file at those ids: "
+            "it belongs to another file."
+        )

@@ -14,7 +14,7 @@ Two files live beside ``post.nc``:
     names rows by id and, with a key, by keyed fingerprint, never by value; with a key each
     line is signed, chained to the line before it, so an edited or removed line is refused.
     Whoever opens the file (:func:`bayes_unlearn.load`, the CLI, a stream) reads the journal
-    first and applies what it holds (:func:`apply_pending`), so no process serves a posterior
+    first and applies what it holds, so no process serves a posterior
     that ignores an acknowledged erasure, even after a crash between the ack and the save.
 """
 
@@ -26,7 +26,6 @@ import hashlib
 import hmac
 import json
 import os
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,7 +39,6 @@ __all__ = [
     "FileLockedError",
     "PendingRequestsError",
     "append",
-    "apply_pending",
     "check_not_undoing",
     "clear",
     "entry_for",
@@ -343,58 +341,3 @@ def pending(posterior, entries) -> list[Entry]:
         if not set(entry.row_ids) <= forgotten:
             out.append(entry)
     return out
-
-
-def apply_pending(posterior, entries, *, name: str, key: bytes | None, random_seed=None):
-    """``posterior`` with every journaled request that it does not include yet forgotten.
-
-    Each request is applied in its order with ``method="auto"``, so a posterior opened after
-    a crash forgets exactly the acknowledged rows. Rows are checked against their keyed
-    fingerprints where the journal has them.
-
-    Raises
-    ------
-    PendingRequestsError
-        If a request cannot be applied: it names rows the posterior never had, its
-        fingerprints do not match, or the model cannot evaluate rows (a custom model whose
-        builder was not given).
-    """
-    from bayes_unlearn.diagnostics import UnreliableUnlearningWarning
-    from bayes_unlearn.unlearning import unlearn
-
-    try:
-        todo = pending(posterior, entries)
-        for entry in todo:
-            done = set(posterior.forgotten_row_ids.tolist())
-            rows = [i for i in entry.row_ids if i not in done]
-            _check_fingerprints(posterior, entry, key)
-            with warnings.catch_warnings():
-                # The erasure must hold whatever the diagnostics say; they travel with it.
-                warnings.simplefilter("ignore", UnreliableUnlearningWarning)
-                posterior = unlearn(
-                    posterior, forget=rows, method="auto", key=key, random_seed=random_seed
-                )
-    except (PendingRequestsError, ValueError, TypeError) as err:
-        raise PendingRequestsError(
-            f"{name} has acknowledged forget requests in its journal that could not be "
-            f"applied: {err}"
-        ) from None
-    return posterior
-
-
-def _check_fingerprints(posterior, entry: Entry, key: bytes | None) -> None:
-    if key is None or not entry.fingerprints:
-        return
-    from bayes_unlearn.integrity import row_fingerprints
-
-    X, y = posterior.training_data()
-    where = {int(r): i for i, r in enumerate(posterior.row_ids)}
-    ids = [i for i in entry.row_ids if i in where]
-    expected = dict(zip(entry.row_ids, entry.fingerprints, strict=True))
-    pick = np.array([where[i] for i in ids], dtype=np.int64)
-    found = row_fingerprints(X[pick], y[pick], key)
-    if any(not hmac.compare_digest(f, expected[i]) for f, i in zip(found, ids, strict=True)):
-        raise PendingRequestsError(
-            "the journal's fingerprints do not match the rows of this file at those ids: "
-            "it belongs to another file."
-        )

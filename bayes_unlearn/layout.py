@@ -34,7 +34,9 @@ __all__ = [
     "SAMPLE_DIMS",
     "SAVED_GROUPS",
     "assemble_idata",
+    "check_no_attributes",
     "check_saved_layout",
+    "check_saved_metadata",
     "flatten_draws",
     "posterior_dataset",
     "replace_sample_stats",
@@ -278,6 +280,7 @@ def check_saved_layout(idata, draws_source: str) -> None:
     if draws_source not in SAVEABLE_SOURCES:
         raise ValueError(f"draws_source {draws_source!r} cannot be stored")
     allowed = {"sample_stats": allowed_sample_stats(draws_source), **_DATA_VARIABLES}
+    _check_values(idata)
     for group in SAVED_GROUPS:
         ds = getattr(idata, group)
         names = set(ds.data_vars)
@@ -291,6 +294,192 @@ def check_saved_layout(idata, draws_source: str) -> None:
             raise ValueError(f"group {group!r} holds unexpected variables {sorted(extra)}")
         if "log_joint" not in idata.sample_stats:
             raise ValueError("sample_stats lacks log_joint")
+
+
+def check_no_attributes(idata) -> None:
+    """Raise ``ValueError`` if a group or variable carries attributes.
+
+    A saved file stores none (:func:`saved_idata` clears them), and its checksum covers
+    names, dims, dtypes and values, not attributes: a file carrying any was edited, and
+    attributes could smuggle values (of forgotten rows, say) past a valid signature.
+    """
+    for group in SAVED_GROUPS:
+        ds = getattr(idata, group)
+        carrying = ([] if not ds.attrs else [group]) + [
+            f"{group}/{name}" for name, var in ds.variables.items() if var.attrs
+        ]
+        if carrying:
+            raise ValueError(f"attributes on {carrying[0]} (a saved file stores none)")
+
+
+def _check_values(idata) -> None:
+    """Dtypes, shapes and values a reader relies on (an edited file can hold anything)."""
+    _check_dtypes(idata)
+    _check_draws(idata.posterior, idata.sample_stats)
+    _check_data(idata.observed_data, idata.constant_data)
+
+
+def _check_dtypes(idata) -> None:
+    for group in SAVED_GROUPS:
+        ds = getattr(idata, group)
+        for name, da in ds.data_vars.items():
+            if da.dtype.kind not in "biuf":
+                raise ValueError(f"{group}/{name} has dtype {da.dtype}, not a real number")
+        for name, coord in ds.coords.items():
+            if coord.dtype.kind not in "biufU":
+                raise ValueError(f"coordinate {group}/{name} has dtype {coord.dtype}")
+            if coord.ndim != 1 or coord.dims[0] != name:
+                raise ValueError(f"coordinate {group}/{name} is not one-dimensional")
+
+
+def _check_draws(posterior, stats) -> None:
+    if not posterior.data_vars:
+        raise ValueError("group 'posterior' holds no variables")
+    draws = {d: posterior.sizes.get(d) for d in SAMPLE_DIMS}
+    for group, ds in (("posterior", posterior), ("sample_stats", stats)):
+        for name, da in ds.data_vars.items():
+            if da.dims[:2] != SAMPLE_DIMS or any(da.sizes[d] != draws[d] for d in SAMPLE_DIMS):
+                raise ValueError(
+                    f"{group}/{name} does not have one value per draw (dims {da.dims})"
+                )
+    if not all(np.isfinite(da.values).all() for da in posterior.data_vars.values()):
+        raise ValueError("group 'posterior' holds non-finite draws")
+    if "log_joint" in stats and (
+        stats["log_joint"].ndim != 2 or np.isnan(stats["log_joint"].values).any()
+    ):
+        raise ValueError("sample_stats/log_joint is not one number per draw")
+
+
+def _check_data(observed, constant) -> None:
+    if "y" not in observed or "X" not in constant:
+        raise ValueError("the data groups lack y or X")
+    if observed["y"].dims != ("obs_id",) or constant["X"].dims != ("obs_id", "feature"):
+        raise ValueError(
+            f"y has dims {observed['y'].dims} and X {constant['X'].dims}, not (obs_id,) "
+            "and (obs_id, feature)"
+        )
+    ids = observed["obs_id"].values
+    if ids.dtype.kind not in "iu" or len(np.unique(ids)) != len(ids):
+        raise ValueError("row ids (obs_id) are not distinct integers")
+    if not np.array_equal(ids, constant["obs_id"].values):
+        raise ValueError("observed_data and constant_data hold different rows")
+    if not (np.isfinite(observed["y"].values).all() and np.isfinite(constant["X"].values).all()):
+        raise ValueError("the data hold non-finite values")
+
+
+#: Types of the metadata a reader uses, by key (None: any JSON value the model reads).
+_DIAGNOSTICS_TYPES: dict[str, tuple[type, ...]] = {
+    "method": (str,),
+    "reason": (str,),
+    "n_forget": (int,),
+    "n_remaining": (int,),
+    "n_draws": (int,),
+    "reliable": (bool,),
+    "verdict": (str,),
+    "ess_bulk": (int, float, type(None)),
+    "distinct_draws": (int, type(None)),
+    "min_ess": (int, float),
+    "r_hat": (int, float, type(None)),
+    "divergences": (int, type(None)),
+    "details": (dict,),
+}
+_HISTORY_TYPES: dict[str, tuple[type, ...]] = {
+    "request": (int,),
+    "requested": (str, type(None)),
+    "method": (str,),
+    "row_ids": (list,),
+    "fingerprints": (list, type(None)),
+    "n_remaining": (int,),
+    "time": (str, int, float, type(None)),
+}
+
+
+def check_saved_metadata(meta: dict[str, Any], idata) -> None:
+    """Raise ``ValueError`` naming the first metadata field a reader could not use.
+
+    Types and lengths, and agreement with the arrays (one feature name and scaling per
+    column of ``X``; forgotten rows absent from the data), so that a file edited with its
+    plain checksum recomputed is refused here, not by an error deep in a later call.
+    """
+    n_features = idata.constant_data.sizes.get("feature", 0)
+    _check_names(meta, idata.constant_data, n_features)
+    _check_standardizer(meta.get("standardizer"), n_features)
+    for key in ("model", "sampler"):
+        if not isinstance(meta.get(key), dict):
+            raise ValueError(f"{key} is not a JSON object")
+    if not all(_json_scalar(v) for v in meta["sampler"].values()):
+        raise ValueError("sampler settings are not numbers or strings")
+    _check_history(meta.get("history"), idata.observed_data["obs_id"].values)
+    _check_fields("diagnostics", meta.get("diagnostics"), _DIAGNOSTICS_TYPES, optional=True)
+
+
+def _check_names(meta, constant, n_features: int) -> None:
+    names = meta.get("feature_names")
+    if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        raise ValueError("feature_names is not a list of strings")
+    if len(names) != n_features:
+        raise ValueError(f"{len(names)} feature names for {n_features} columns of X")
+    if "feature" in constant.coords and list(constant["feature"].values) != names:
+        raise ValueError("feature_names differ from the columns of X")
+    if not isinstance(meta.get("target_name"), str):
+        raise ValueError("target_name is not a string")
+
+
+def _check_standardizer(scaling, n_features: int) -> None:
+    if not (isinstance(scaling, dict) and set(scaling) == {"mean", "scale"}):
+        raise ValueError("standardizer is not {'mean': [...], 'scale': [...]}")
+    for part in ("mean", "scale"):
+        values = scaling[part]
+        if not (
+            isinstance(values, list)
+            and len(values) == n_features
+            and all(_finite_number(v) and (part == "mean" or v > 0) for v in values)
+        ):
+            raise ValueError(
+                f"standardizer {part} is not {n_features} finite"
+                + (" positive" if part == "scale" else "")
+                + " numbers"
+            )
+
+
+def _check_history(history, remaining: np.ndarray) -> None:
+    if not isinstance(history, list):
+        raise ValueError("history is not a list")
+    for entry in history:
+        _check_fields("a history entry", entry, _HISTORY_TYPES, optional=False)
+        ids = entry.get("row_ids", [])
+        if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+            raise ValueError("a history entry's row_ids are not integers")
+        if set(ids) & set(remaining.tolist()):
+            raise ValueError("a forgotten row is still in the data")
+
+
+def _check_fields(what: str, value, types: dict[str, tuple[type, ...]], *, optional: bool):
+    if value is None and optional:
+        return
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} is not a JSON object")
+    unknown = sorted(set(value) - set(types))
+    if unknown:
+        raise ValueError(f"{what} has unexpected keys {unknown}")
+    for key, v in value.items():
+        if not isinstance(v, types[key]) or (isinstance(v, bool) and bool not in types[key]):
+            raise ValueError(f"{what}'s {key!r} is a {type(v).__name__}")
+        if isinstance(v, float) and not np.isfinite(v):
+            raise ValueError(f"{what}'s {key!r} is not finite")
+
+
+def _finite_number(value) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and abs(value) < 1e300
+        and np.isfinite(float(value))
+    )
+
+
+def _json_scalar(value) -> bool:
+    return value is None or isinstance(value, str | bool) or _finite_number(value)
 
 
 def saved_history(history) -> list[dict[str, Any]]:

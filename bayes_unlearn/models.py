@@ -25,6 +25,7 @@ from bayes_unlearn._design import feature_scaling, polynomial_design
 from bayes_unlearn._rowwise import CHUNK_VALUES
 
 __all__ = [
+    "BUILT_IN_MODELS",
     "BayesianModel",
     "LogisticRegression",
     "PolynomialRegression",
@@ -181,6 +182,12 @@ class BayesianModel(abc.ABC):
         if type(self) not in _KINDS.values():
             data["class"] = import_path(type(self))
         return data
+
+    def parameter_shapes(self, feature_names: Sequence[str]) -> dict[str, tuple[int, ...]]:
+        """Each parameter's shape per draw, for the linear predictor ``α + Σ β_k term_k``
+        (intercept, one coefficient per design term) and :attr:`positive_params`."""
+        n_terms = len(self.term_names(feature_names))
+        return {"intercept": (), "coef": (n_terms,), **{p: () for p in self.positive_params}}
 
     def _linear_predictor(self, params: Params, X_std: np.ndarray) -> np.ndarray:
         # A C-contiguous (terms, rows) operand: with X.T's strides the product took 8x longer.
@@ -601,9 +608,9 @@ def resolve_import_path(path: str):
     return obj
 
 
-_KINDS: dict[str, type[BayesianModel]] = {
-    cls.kind: cls for cls in (LogisticRegression, PolynomialRegression)
-}
+#: The built-in models (their files need no code beyond this package).
+BUILT_IN_MODELS = (LogisticRegression, PolynomialRegression)
+_KINDS: dict[str, type[BayesianModel]] = {cls.kind: cls for cls in BUILT_IN_MODELS}
 
 
 class UntrustedCodeError(ValueError):

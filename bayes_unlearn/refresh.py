@@ -148,8 +148,7 @@ TARGET_ACCEPTANCE = 0.8
 def _refresh_by_hmc(posterior: Posterior, rng, start: float, *, max_sweeps: int) -> Posterior:
     """Resampled draws moved by HMC on the compiled density until they forget their starts."""
     from bayes_unlearn._forked import default_cores
-    from bayes_unlearn._kernels import hmc_chains, split_runner
-    from bayes_unlearn.methods.smc import chains_pool
+    from bayes_unlearn._kernels import chains_pool, hmc_chains, split_runner
 
     nothing = np.zeros(posterior.row_ids.size, dtype=bool)  # the target is p(θ | D_r)
     densities = forget_densities(posterior, nothing, posterior.standardizer)

@@ -11,7 +11,9 @@ plain checksum, only the key holder can recompute the signature.
 
 from __future__ import annotations
 
+import functools
 import json
+import sys
 from pathlib import Path
 
 from bayes_unlearn import layout
@@ -71,21 +73,43 @@ def _metadata(post) -> dict:
 def read(path: Path, key: bytes | None):
     """The file's ``InferenceData`` and metadata, verified; ``ValueError`` in one line if not."""
     import arviz as az
+    import h5py
 
     name = repr(str(path))
     if not path.is_file():
         raise FileNotFoundError(f"No posterior file at {name}. Check the path.")
+    # h5netcdf, given a file it cannot parse, raises and then prints a second, ignored
+    # error from its half-built File's __del__ (a traceback on the user's terminal); that
+    # one is dropped here, any other goes to the usual hook.
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = functools.partial(_drop_half_built_file, previous_hook)
     try:
-        with az.rc_context({"data.load": "eager"}):
-            idata = az.from_netcdf(path, engine="h5netcdf")
-    except Exception as err:  # h5py/xarray raise OSError, ValueError, KeyError, ... on bad files
+        try:
+            with h5py.File(path, "r"):
+                pass
+            with az.rc_context({"data.load": "eager"}):
+                idata = az.from_netcdf(path, engine="h5netcdf")
+            failure = None
+        except Exception as err:  # h5py/xarray raise OSError, ValueError, KeyError, ...
+            failure = f"{type(err).__name__}: {err}".splitlines()[0]
+    finally:  # the failed objects are freed (and their errors dropped) before this
+        sys.unraisablehook = previous_hook
+    if failure is not None:
         raise ValueError(
             f"{name} is not a readable posterior file (truncated, corrupted or not NetCDF): "
-            f"{type(err).__name__}: {err}"
-        ) from None
+            f"{failure}"
+        )
     meta = _read_metadata(idata, name)
     _verify(idata, meta, key, name)
     return idata, meta
+
+
+def _drop_half_built_file(previous_hook, unraisable) -> None:
+    if not (
+        isinstance(unraisable.exc_value, AttributeError)
+        and getattr(unraisable.object, "__module__", "").startswith("h5netcdf")
+    ):
+        previous_hook(unraisable)
 
 
 def _read_metadata(idata, name: str) -> dict:
@@ -99,10 +123,14 @@ def _read_metadata(idata, name: str) -> dict:
         )
     try:
         meta = json.loads(raw)
-    except (json.JSONDecodeError, TypeError):
+    except (json.JSONDecodeError, TypeError, RecursionError):
         raise ValueError(f"{name} has corrupted bayes-unlearn metadata (not JSON).") from None
     if not isinstance(meta, dict):
         raise ValueError(f"{name} has corrupted bayes-unlearn metadata (not a JSON object).")
+    if _depth(meta) > _MAX_DEPTH:
+        raise ValueError(
+            f"{name} has corrupted bayes-unlearn metadata (nested deeper than {_MAX_DEPTH})."
+        )
     if meta.get("format") not in _READABLE:
         raise ValueError(
             f"{name} has format {meta.get('format')!r}; this version reads "
@@ -114,6 +142,25 @@ def _read_metadata(idata, name: str) -> dict:
     if unknown:
         raise ValueError(f"{name} has unexpected metadata keys {unknown}: refused.")
     return meta
+
+
+#: Written metadata nests 4 levels deep; far deeper documents only exhaust the recursion
+#: of whoever reads them next (json.dumps of the checksum, dataclass comparisons, ...).
+_MAX_DEPTH = 16
+
+
+def _depth(value) -> int:
+    """Nesting depth of a JSON document, without recursion."""
+    depth, level = 0, [value]
+    while level:
+        depth += 1
+        level = [
+            child
+            for node in level
+            if isinstance(node, dict | list)
+            for child in (node.values() if isinstance(node, dict) else node)
+        ]
+    return depth - 1
 
 
 def _verify(idata, meta: dict, key: bytes | None, name: str) -> None:
@@ -144,5 +191,10 @@ def _verify(idata, meta: dict, key: bytes | None, name: str) -> None:
         del idata[group]  # verified with the rest; derivable, so not kept
     try:
         layout.check_saved_layout(idata, meta.get("draws_source"))
+        layout.check_no_attributes(idata)
     except ValueError as err:
         raise ValueError(f"{name} does not match the saved layout: {err}.") from None
+    try:
+        layout.check_saved_metadata(meta, idata)
+    except ValueError as err:
+        raise ValueError(f"{name} has invalid bayes-unlearn metadata: {err}.") from None

@@ -35,7 +35,6 @@ Dau, H.-D. and Chopin, N. (2022). Waste-free sequential Monte Carlo. JRSS B 84(1
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import time
@@ -46,11 +45,11 @@ import numpy as np
 from bayes_unlearn import _weighted
 from bayes_unlearn._densities import forget_densities
 from bayes_unlearn._forget import forgotten, remaining_idata, remaining_scaling
-from bayes_unlearn._forked import default_cores, forked_pool
+from bayes_unlearn._forked import default_cores
 from bayes_unlearn._kernels import (
+    chains_pool,
     default_threads,
     hmc_chains,
-    hmc_trajectories,
     independent_mh,
     split_runner,
 )
@@ -59,7 +58,7 @@ from bayes_unlearn._random import RandomSeed, get_random_generator
 from bayes_unlearn.diagnostics import UnlearningDiagnostics, pareto_k_threshold
 from bayes_unlearn.posterior import Posterior
 
-__all__ = ["LIMITS", "SCHEDULE", "Tempered", "chains_pool", "smc", "smc_problems", "temper"]
+__all__ = ["LIMITS", "SCHEDULE", "Tempered", "smc", "smc_problems", "temper"]
 
 
 #: The tempering schedule's and moves' defaults (smc's keyword defaults, shared with causes).
@@ -372,22 +371,6 @@ FINAL_ESS = 0.25
 MAX_EXTENSIONS = 3
 EXTENSION_MARGIN = 1.2
 HMC_ESS_THRESHOLD = 0.2
-
-
-@contextlib.contextmanager
-def chains_pool(densities, Z, cores):
-    """Forked processes that run HMC chains on ``densities.tempered(·, t)`` (None for one).
-
-    The compiled PyTensor functions hold the GIL, so threads cannot share the chains; forked
-    children inherit the compiled functions, which are built here first.
-    """
-    densities.tempered(Z[:1], 0.0)
-
-    def run_part(args, starts, noise, options):  # args: (t,) from split_runner
-        return hmc_trajectories(starts, lambda z: densities.tempered(z, *args), noise, **options)
-
-    with forked_pool(run_part, cores) as pool:
-        yield pool
 
 
 def _temper_hmc(Z, densities, rng, *, ess_threshold, max_stages, start, pool):
