@@ -21,6 +21,7 @@ from bayes_unlearn._forked import forked_pool
 from bayes_unlearn.layout import posterior_dataset
 
 __all__ = [
+    "TARGET_ACCEPTANCE",
     "ChainsResult",
     "HMCNoise",
     "MoveResult",
@@ -33,6 +34,11 @@ __all__ = [
     "independent_mh",
     "split_runner",
 ]
+
+
+#: The acceptance HMC's step size is tuned towards, between stages of SMC and between the
+#: steps of a refresh.
+TARGET_ACCEPTANCE = 0.8
 
 
 def default_threads() -> int:

@@ -207,14 +207,10 @@ def _apply_journal(posterior, entries, *, name: str, key: bytes | None, random_s
 def _check_fingerprints(posterior, entry: journal.Entry, key: bytes | None) -> None:
     if key is None or not entry.fingerprints:
         return
-    from bayes_unlearn.integrity import row_fingerprints
-
-    X, y = posterior.training_data()
-    where = {int(r): i for i, r in enumerate(posterior.row_ids)}
-    ids = [i for i in entry.row_ids if i in where]
+    remaining = set(posterior.row_ids.tolist())
     expected = dict(zip(entry.row_ids, entry.fingerprints, strict=True))
-    pick = np.array([where[i] for i in ids], dtype=np.int64)
-    found = row_fingerprints(X[pick], y[pick], key)
+    ids = [i for i in entry.row_ids if i in remaining]
+    found = journal.fingerprints_of(posterior, ids, key)
     if any(not hmac.compare_digest(f, expected[i]) for f, i in zip(found, ids, strict=True)):
         raise journal.PendingRequestsError(
             "the journal's fingerprints do not match the rows of this file at those ids: "

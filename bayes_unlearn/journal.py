@@ -42,6 +42,7 @@ __all__ = [
     "check_not_undoing",
     "clear",
     "entry_for",
+    "fingerprints_of",
     "journal_path",
     "lock_path",
     "locked",
@@ -151,21 +152,20 @@ def _parse(raw: bytes, number: int, name: str) -> tuple[dict, Entry]:
     return line, Entry(tuple(ids), tuple(prints))
 
 
-def _read_lines(path) -> tuple[list[tuple[dict, Entry]], int]:
-    """The complete lines and the byte length they take (a torn last line is left out)."""
+def _read_lines(path) -> list[tuple[dict, Entry]]:
+    """The journal's complete lines, parsed (a torn last line is left out)."""
     jpath = journal_path(path)
     try:
         raw = jpath.read_bytes()
     except FileNotFoundError:
-        return [], 0
+        return []
     # A last line without its newline was cut short by a crash before its fsync returned,
     # so it was never acknowledged.
     complete = raw[: raw.rfind(b"\n") + 1]
-    lines = [
+    return [
         _parse(text, number, jpath.name)
         for number, text in enumerate(complete.splitlines(), start=1)
     ]
-    return lines, len(complete)
 
 
 def read(path, key: bytes | None = None) -> tuple[Entry, ...]:
@@ -177,13 +177,13 @@ def read(path, key: bytes | None = None) -> tuple[Entry, ...]:
         For a corrupted or edited line, a signed journal read without the key, or an
         unsigned one read with it.
     """
-    lines, _ = _read_lines(path)
+    lines = _read_lines(path)
     _verify(lines, key, journal_path(path).name)
     return tuple(entry for _, entry in lines)
 
 
-def _verify(lines, key: bytes | None, name: str) -> str:
-    """Check the chain of signatures; returns the last one ('' if none)."""
+def _verify(lines, key: bytes | None, name: str) -> None:
+    """Check the chain of signatures."""
     previous = ""
     for number, (line, _) in enumerate(lines, start=1):
         signed = "mac" in line
@@ -201,7 +201,6 @@ def _verify(lines, key: bytes | None, name: str) -> str:
                     "edited, or the key is not the one it was written with."
                 )
             previous = line["mac"]
-    return previous
 
 
 def append(path, entry: Entry, key: bytes | None = None) -> None:
@@ -310,20 +309,24 @@ def check_not_undoing(path, posterior) -> None:
 def entry_for(posterior, row_ids, key: bytes | None = None) -> Entry:
     """The journal entry of a request, validated as ``unlearn`` validates it (``ValueError``)."""
     from bayes_unlearn._validation import check_forget
-    from bayes_unlearn.integrity import row_fingerprints
 
     rows = check_forget(
         row_ids,
         remaining=posterior.row_ids,
         history=[req["row_ids"] for req in posterior.history],
     )
-    prints: tuple[str, ...] = ()
-    if key is not None:
-        X, y = posterior.training_data()
-        where = {int(r): i for i, r in enumerate(posterior.row_ids)}
-        pick = np.array([where[int(i)] for i in rows], dtype=np.int64)
-        prints = tuple(row_fingerprints(X[pick], y[pick], key))
-    return Entry(tuple(int(i) for i in rows), prints)
+    ids = tuple(int(i) for i in rows)
+    return Entry(ids, fingerprints_of(posterior, ids, key) if key is not None else ())
+
+
+def fingerprints_of(posterior, row_ids, key: bytes) -> tuple[str, ...]:
+    """Keyed fingerprints of the posterior's remaining rows ``row_ids``, in that order."""
+    from bayes_unlearn.integrity import row_fingerprints
+
+    X, y = posterior.training_data()
+    where = {int(r): i for i, r in enumerate(posterior.row_ids)}
+    pick = np.array([where[int(i)] for i in row_ids], dtype=np.int64)
+    return tuple(row_fingerprints(X[pick], y[pick], key))
 
 
 def pending(posterior, entries) -> list[Entry]:

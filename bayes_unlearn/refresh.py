@@ -37,7 +37,17 @@ import numpy as np
 
 from bayes_unlearn import _weighted
 from bayes_unlearn._densities import forget_densities
-from bayes_unlearn._kernels import Packer, default_threads, in_chunks, independent_mh
+from bayes_unlearn._forked import default_cores
+from bayes_unlearn._kernels import (
+    TARGET_ACCEPTANCE,
+    Packer,
+    chains_pool,
+    default_threads,
+    hmc_chains,
+    in_chunks,
+    independent_mh,
+    split_runner,
+)
 from bayes_unlearn._random import RandomSeed, get_random_generator
 from bayes_unlearn._rowwise import summed_log_likelihood
 from bayes_unlearn.diagnostics import UnlearningDiagnostics
@@ -141,15 +151,8 @@ def refresh(
     )
 
 
-#: The acceptance HMC's step size is tuned towards (as in SMC).
-TARGET_ACCEPTANCE = 0.8
-
-
 def _refresh_by_hmc(posterior: Posterior, rng, start: float, *, max_sweeps: int) -> Posterior:
     """Resampled draws moved by HMC on the compiled density until they forget their starts."""
-    from bayes_unlearn._forked import default_cores
-    from bayes_unlearn._kernels import chains_pool, hmc_chains, split_runner
-
     nothing = np.zeros(posterior.row_ids.size, dtype=bool)  # the target is p(θ | D_r)
     densities = forget_densities(posterior, nothing, posterior.standardizer)
     starts = densities.pack(posterior.params)[_weighted.systematic_resample(posterior.weights, rng)]

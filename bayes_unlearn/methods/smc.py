@@ -47,6 +47,7 @@ from bayes_unlearn._densities import forget_densities
 from bayes_unlearn._forget import forgotten, remaining_idata, remaining_scaling
 from bayes_unlearn._forked import default_cores
 from bayes_unlearn._kernels import (
+    TARGET_ACCEPTANCE,
     chains_pool,
     default_threads,
     hmc_chains,
@@ -359,13 +360,12 @@ def temper(
     return Tempered(Z, t, stages, n_evals, "independent MH", warm_start=warm)
 
 
-#: Waste-free HMC (see temper): states per chain; the acceptance the step size is tuned to;
-#: the share of chains run at temperatures below 1 (their particles only pick the next
+#: Waste-free HMC (see temper; the step size is tuned to ``_kernels.TARGET_ACCEPTANCE``):
+#: states per chain; the share of chains run at temperatures below 1 (their particles only pick the next
 #: stage's starts); the final chains' smallest bulk or tail ESS sought, as a share of the
 #: draws, by extending them by at most ``MAX_EXTENSIONS`` chain lengths, each extension
 #: aiming ``EXTENSION_MARGIN`` above the target; the ESS each stage's weights keep.
 CHAIN_LENGTH = 20
-TARGET_ACCEPTANCE = 0.8
 INTERMEDIATE_SHARE = 0.5
 FINAL_ESS = 0.25
 MAX_EXTENSIONS = 3
