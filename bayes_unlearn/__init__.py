@@ -13,6 +13,8 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "fit": "bayes_unlearn.fitting",
     "from_pymc": "bayes_unlearn.fitting",
+    "from_bambi": "bayes_unlearn.bambi_fits",
+    "to_bambi": "bayes_unlearn.bambi_fits",
     "unlearn": "bayes_unlearn.unlearning",
     "compare": "bayes_unlearn.comparison",
     "identify_causes": "bayes_unlearn.causes",
@@ -49,6 +51,7 @@ __all__ = sorted([*_EXPORTS, *_SUBMODULES, "__version__"])
 if TYPE_CHECKING:  # pragma: no cover
     from bayes_unlearn import datasets, numpy_models
     from bayes_unlearn.audit import ErasureAudit, audit_erasure
+    from bayes_unlearn.bambi_fits import from_bambi, to_bambi
     from bayes_unlearn.causes import Causes, identify_causes
     from bayes_unlearn.comparison import Comparison, compare
     from bayes_unlearn.diagnostics import (

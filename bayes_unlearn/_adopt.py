@@ -5,16 +5,25 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import pandas as pd
 
+from bayes_unlearn import _backend
 from bayes_unlearn.compiled import check_model
+from bayes_unlearn.sampling import free_variables
 
-__all__ = ["check_draws", "sampler_settings"]
+__all__ = [
+    "check_draws",
+    "is_model_object",
+    "model_object",
+    "model_rows_data",
+    "sampler_settings",
+]
 
 _SAMPLE_DIMS = ("chain", "draw")
 
 
 def check_draws(pm_model, idata, y: np.ndarray, *, observed: str):
-    """``idata.posterior`` reduced to the model's variables, or ``ValueError`` naming the misfit.
+    """``idata.posterior`` reduced to the model's free variables, or ``ValueError`` naming the misfit.
 
     Every free variable must be there with the model's shape (and dims, where both name
     them); a variable the model does not have means the draws come from another model.
@@ -40,11 +49,12 @@ def check_draws(pm_model, idata, y: np.ndarray, *, observed: str):
     for name in free:
         _check_variable(pm_model, posterior[name], name, tuple(shapes[name]))
     _check_observed(idata, obs_rv.name, y)
-    keep = [name for name in posterior.data_vars if name in set(free) | deterministics]
-    return posterior[keep]
+    return free_variables(pm_model, posterior)
 
 
-def _check_variable(pm_model, draws, name: str, shape: tuple[int, ...]) -> None:
+def _check_variable(pm_model, draws, name: str, shape: tuple[int, ...] | None) -> None:
+    if shape is None:
+        raise ValueError(f"The draws' variable {name!r} is not a free variable of the model.")
     if draws.dims[:2] != _SAMPLE_DIMS:
         raise ValueError(
             f"idata.posterior[{name!r}] has dims {draws.dims}; expected ('chain', 'draw', ...)."
@@ -73,6 +83,74 @@ def _check_observed(idata, name: str, y: np.ndarray) -> None:
             f"idata.observed_data[{name!r}] is not the 'y' given ({stored.shape} against "
             f"{y.shape}, or other values): pass the rows the model was fitted on, in order."
         )
+
+
+def model_rows_data(pm_model, X, y, *, observed: str, mean_fn=None, source=None):
+    """A ``pm.Model`` as :class:`PyMCModel` over :class:`ModelRows`, with its ``X`` and ``y``.
+
+    The model holds its rows: ``X`` is theirs (positions) and must be left out; ``y``, where
+    given, must be the model's observed values.
+    """
+    from bayes_unlearn.model_rows import MODEL_ROW, ModelRows
+    from bayes_unlearn.models import PyMCModel
+
+    rows = ModelRows(pm_model, observed if observed in pm_model.named_vars else None, source=source)
+    if X is not None:
+        raise ValueError(
+            "The 'X' parameter of from_pymc must be left out when 'model' is a pm.Model: the "
+            "model holds its rows (they are named by position). To give rows as a table, "
+            "pass the function that builds the model from (X, y) instead."
+        )
+    if y is not None:
+        y = np.asarray(y)
+        if y.shape != rows.y.shape or not np.allclose(y, rows.y, rtol=0, atol=1e-12):
+            raise ValueError(
+                f"The 'y' parameter of from_pymc is not the model's observed "
+                f"{rows.observed!r} ({y.shape} against {rows.y.shape}, or other values)."
+            )
+    X = pd.DataFrame({MODEL_ROW: rows.X[:, 0]})
+    y = pd.Series(rows.y, name=rows.observed)
+    return PyMCModel(rows, observed=rows.observed, mean_fn=mean_fn), X, y
+
+
+def is_model_object(obj) -> bool:
+    """A ``pm.Model`` or a Bambi model, which a file wrapped from one needs on load."""
+    return _backend.is_bambi_model(obj) or _backend.is_pymc_model(obj)
+
+
+def model_object(model, idata, meta: dict):
+    """The :class:`PyMCModel` over ``model`` (a ``pm.Model`` or Bambi model) for a file.
+
+    The file's rows are positions in the model: each must be there, with the model's
+    observed value, and the draws must be its free variables with their shapes.
+    """
+    from bayes_unlearn.model_rows import MODEL_ROW
+
+    if tuple(meta["feature_names"]) != (MODEL_ROW,):
+        raise TypeError(
+            "The 'model' parameter may be a pm.Model or a Bambi model only for a file wrapped "
+            "from one (bu.from_pymc(model, idata) or bu.from_bambi); this file was fitted "
+            "with a builder: pass bu.PyMCModel(builder)."
+        )
+    source = model if _backend.is_bambi_model(model) else None
+    pm_model = _backend.bambi_pymc_model(model) if source is not None else model
+    wrapped, _, _ = model_rows_data(
+        pm_model, None, None, observed=meta["model"].get("observed"), source=source
+    )
+    rows, y = idata.constant_data["X"].values[:, 0], idata.observed_data["y"].values
+    positions = wrapped.builder.positions(rows[:, None])
+    if not np.allclose(wrapped.builder.y[positions], y, rtol=0, atol=1e-12):
+        raise ValueError(
+            "The 'model' parameter is not the model this file was wrapped from: its observed "
+            "values at the file's rows differ."
+        )
+    for name in idata.posterior.data_vars:
+        _check_variable(pm_model, idata.posterior[name], name, _shapes(pm_model).get(name))
+    return wrapped
+
+
+def _shapes(pm_model) -> dict:
+    return {rv.name: tuple(pm_model.eval_rv_shapes()[rv.name]) for rv in pm_model.free_RVs}
 
 
 def sampler_settings(idata, target_accept: float, random_seed: int | None) -> dict:

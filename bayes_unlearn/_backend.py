@@ -44,3 +44,24 @@ def quiet_compile():
         yield
     finally:
         logger.setLevel(level)
+
+
+def is_pymc_model(obj) -> bool:
+    """Whether ``obj`` is a ``pm.Model`` (without importing PyMC for anything else)."""
+    return type(obj).__module__.startswith("pymc.") and isinstance(obj, pymc().Model)
+
+
+def is_bambi_model(obj) -> bool:
+    """Whether ``obj`` is a ``bambi.Model`` (without importing Bambi)."""
+    return type(obj).__module__.startswith("bambi.") and type(obj).__name__ == "Model"
+
+
+def bambi_pymc_model(model):
+    """The PyMC model a Bambi model builds (building it if it has not been)."""
+    if not is_bambi_model(model):
+        raise TypeError(
+            f"The 'model' parameter of from_bambi must be a bambi.Model. Got {type(model).__name__}."
+        )
+    if getattr(model, "backend", None) is None or getattr(model.backend, "model", None) is None:
+        model.build()
+    return model.backend.model

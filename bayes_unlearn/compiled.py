@@ -119,7 +119,6 @@ class CompiledModel:
 
     def _lift(self, loglik):
         """``loglik`` with its row-length constants replaced by row inputs."""
-        import pytensor.tensor as pt
         from pytensor.graph.replace import clone_replace
 
         if not self.lifted:
@@ -128,9 +127,7 @@ class CompiledModel:
         for k, (_, const) in enumerate(_row_constants(loglik, self.n_rows)):
             name = f"{LIFTED}{k}"
             self._row_vars[name] = const
-            self._row_inputs[name] = pt.tensor(
-                f"{name}_rows", dtype=const.dtype, shape=(None,) * const.ndim
-            )
+            self._row_inputs[name] = _tensor(f"{name}_rows", const.dtype, const.ndim)
             replace[const] = self._row_inputs[name]
         # Rebuilt node by node, so static shapes taken from the constants (e.g. 120 rows)
         # give way to the inputs' free ones, instead of a SpecifyShape pinning them.
@@ -538,11 +535,11 @@ def _compile_unconstrain(cm, pt, vectorize_graph, compile_):
 
     model = cm.model
     inputs = {
-        rv: pt.tensor(f"{rv.name}_draws", dtype=rv.dtype, shape=(None,) * (rv.ndim + 1))
+        rv: _tensor(f"{rv.name}_draws", rv.dtype, rv.ndim + 1)
         for rv in model.free_RVs
     }
     one = {
-        rv: pt.tensor(f"{rv.name}_one", dtype=rv.dtype, shape=(None,) * rv.ndim) for rv in inputs
+        rv: _tensor(f"{rv.name}_one", rv.dtype, rv.ndim) for rv in inputs
     }
     pieces = []
     for rv in model.free_RVs:
@@ -556,12 +553,22 @@ def _compile_unconstrain(cm, pt, vectorize_graph, compile_):
 
 def _row_inputs(row_vars: dict) -> dict:
     """A symbolic input, any number of rows, for every row variable."""
-    import pytensor.tensor as pt
 
     return {
-        name: pt.tensor(f"{name}_rows", dtype=var.dtype, shape=(None,) * var.ndim)
+        name: _tensor(f"{name}_rows", var.dtype, var.ndim)
         for name, var in row_vars.items()
     }
+
+
+def _tensor(name: str, dtype: str, ndim: int):
+    """A symbolic input of any length along each axis.
+
+    Built from its type: ``pt.tensor`` reads a name such as ``"1|g_sigma_draws"`` (Bambi's)
+    as a NumPy dtype string and fails.
+    """
+    import pytensor.tensor as pt
+
+    return pt.TensorType(dtype=dtype, shape=(None,) * ndim)(name=name)
 
 
 #: A compiled PyTensor function keeps its inputs and outputs in its own storage: two threads

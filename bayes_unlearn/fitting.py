@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from bayes_unlearn import _backend
 from bayes_unlearn._random import RandomSeed, seed_to_int
 from bayes_unlearn._validation import check_X_y
 from bayes_unlearn.diagnostics import ConvergenceWarning
@@ -151,8 +152,8 @@ def _fitted(idata, model, standardizer, feature_names, target_name, sampler, dia
 def from_pymc(
     model,
     idata,
-    X,
-    y,
+    X=None,
+    y=None,
     *,
     observed: str = "y",
     mean_fn=None,
@@ -171,17 +172,21 @@ def from_pymc(
 
     Parameters
     ----------
-    model : PyMCModel or callable
-        The model as a builder ``builder(X, y) -> pm.Model`` (or a :class:`PyMCModel`
-        wrapping one) that built the model ``idata`` was sampled from, given the same
-        ``X`` and ``y``. A refit calls it again on the remaining rows.
+    model : pm.Model, PyMCModel or callable
+        The model ``idata`` was sampled from: the ``pm.Model`` itself (its rows, in
+        ``pm.Data`` or baked in as arrays, are swapped by graph replacement for every subset:
+        :class:`~bayes_unlearn.model_rows.ModelRows`), or the builder
+        ``builder(X, y) -> pm.Model`` that built it from ``X`` and ``y`` (or a
+        :class:`PyMCModel` wrapping one). A refit builds it again on the remaining rows.
     idata : arviz.InferenceData
         From ``pm.sample()`` (or nutpie, NumPyro, BlackJAX through PyMC): its ``posterior``
         group, and ``sample_stats`` for the divergence count where present.
     X : array-like or DataFrame, shape (n, p)
-        The rows the model was fitted on, as the builder takes them.
+        The rows the builder was given. Leave out for a ``pm.Model``, which holds its rows
+        (``X`` is then each row's position in it).
     y : array-like or Series, shape (n,)
-        The observed values, in the same order.
+        The observed values, in the same order; for a ``pm.Model``, checked against its own
+        where given.
     observed, mean_fn, binary
         As in :class:`PyMCModel`, when ``model`` is a bare builder.
     row_ids : array-like of int, optional
@@ -214,13 +219,38 @@ def from_pymc(
     ...     idata = pm.sample()
     >>> post = bu.from_pymc(build, idata, X, y)  # doctest: +SKIP
     >>> bu.unlearn(post, forget=[3, 17])  # doctest: +SKIP
+
+    With the model object (``with pm.Model() as m: ...; idata = pm.sample()``):
+
+    >>> post = bu.from_pymc(m, idata)  # doctest: +SKIP
     """
+    from bayes_unlearn._adopt import model_rows_data
+
+    if _backend.is_pymc_model(model):
+        model, X, y = model_rows_data(model, X, y, observed=observed, mean_fn=mean_fn)
+    model = _as_pymc_model(model, observed=observed, mean_fn=mean_fn, binary=binary)
+    return adopt_fit(
+        model, idata, X, y, row_ids=row_ids, target_accept=target_accept, random_seed=random_seed
+    )
+
+
+def adopt_fit(
+    model: PyMCModel,
+    idata,
+    X,
+    y,
+    *,
+    row_ids=None,
+    target_accept: float = 0.9,
+    random_seed: RandomSeed = None,
+    source: str = "from_pymc",
+) -> Posterior:
+    """:func:`from_pymc` once ``model`` is a :class:`PyMCModel` (also :func:`from_bambi`'s)."""
     from bayes_unlearn._adopt import check_draws, sampler_settings
 
-    model = _as_pymc_model(model, observed=observed, mean_fn=mean_fn, binary=binary)
     if not hasattr(idata, "groups") or "posterior" not in idata.groups():
         raise TypeError(
-            "The 'idata' parameter of from_pymc must be an InferenceData with a posterior "
+            f"The 'idata' parameter of {source} must be an InferenceData with a posterior "
             f"group, as pm.sample() returns. Got {type(idata).__name__}."
         )
     feature_names, target_name = _names(X, y)
@@ -242,7 +272,7 @@ def from_pymc(
         feature_names=feature_names,
     )
     diagnostics = mcmc_diagnostics(
-        full, method="fit", reason="existing PyMC fit (from_pymc)", n_forget=0
+        full, method="fit", reason=f"existing fit ({source})", n_forget=0
     )
     return _fitted(full, model, standardizer, feature_names, target_name, sampler, diagnostics)
 
@@ -252,9 +282,9 @@ def _as_pymc_model(model, **spec) -> PyMCModel:
         return model
     if isinstance(model, BayesianModel) or not callable(model):
         raise TypeError(
-            "The 'model' parameter of from_pymc must be the function that builds the PyMC "
-            "model from (X, y), or bu.PyMCModel(builder); a pm.Model object cannot be built "
-            f"again on the remaining rows. Got {type(model).__name__}."
+            "The 'model' parameter of from_pymc must be the pm.Model that was sampled, the "
+            "function that builds it from (X, y), or bu.PyMCModel(builder). "
+            f"Got {type(model).__name__}."
         )
     return PyMCModel(model, **spec)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from bayes_unlearn import journal
+from bayes_unlearn._adopt import is_model_object, model_object
 from bayes_unlearn._random import RandomSeed
 from bayes_unlearn.diagnostics import UnlearningDiagnostics, UnreliableUnlearningWarning
 from bayes_unlearn.integrity import Key, check_key
@@ -39,7 +40,7 @@ def save(
 def load(
     path,
     *,
-    model: BayesianModel | None = None,
+    model=None,
     key: Key | None = None,
     trusted: Iterable[str] = (),
     random_seed: RandomSeed = None,
@@ -54,9 +55,11 @@ def load(
     Parameters
     ----------
     path : str or path-like
-    model : PyMCModel, optional
+    model : PyMCModel, pm.Model or bambi.Model, optional
         For posteriors of a custom PyMC model: the model, whose builder is then not imported
-        from the path the file names. Needed to refit or predict, not to reweight.
+        from the path the file names. Needed to refit or predict, not to reweight. For a
+        file wrapped from a model object (``bu.from_pymc(m, idata)``, ``bu.from_bambi``),
+        that object, which a file cannot hold; it is checked against the file's rows.
     key : bytes or str, optional
         The key the file was saved with. A signed file needs it; with a key, an unsigned
         file is refused (a signature can be stripped, so its absence is suspicious). A file
@@ -135,6 +138,8 @@ def _posterior(idata, meta: dict, model: BayesianModel | None, trusted) -> Poste
     for req in history:
         if not {"request", "method", "row_ids"} <= set(req):
             raise ValueError("a history entry lacks request, method or row_ids")
+    if model is not None and is_model_object(model):
+        model = model_object(model, idata, meta)
     model = model_from_dict(meta["model"], model, trusted=trusted)
     _check_parameters(model, idata.posterior, tuple(meta["feature_names"]))
     return Posterior(

@@ -456,7 +456,8 @@ class PyMCModel(BayesianModel):
             raise ValueError(
                 f"This posterior was fitted with a custom PyMC model and {where}. Pass it "
                 "again: bu.load(path, model=bu.PyMCModel(builder)), or define the builder "
-                "in an importable module."
+                "in an importable module; a posterior wrapped from a pm.Model or a Bambi "
+                "model needs that model: bu.load(path, model=model)."
             )
         return self.builder
 
@@ -563,7 +564,9 @@ class PyMCModel(BayesianModel):
     def to_dict(self):
         return {
             "kind": self.kind,
-            "builder": getattr(self.builder, "__qualname__", None),
+            "builder": None
+            if self.builder is None
+            else getattr(self.builder, "__qualname__", type(self.builder).__name__),
             "builder_path": import_path(self.builder) or self.builder_path,
             "mean_fn_path": import_path(self.mean_fn) if self.mean_fn is not None else None,
             "observed": self.observed,

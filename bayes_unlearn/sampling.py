@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "NUTS_SAMPLERS",
     "check_nuts_sampler",
+    "free_variables",
     "mcmc_diagnostics",
     "resample_like",
     "run_nuts",
@@ -112,7 +113,7 @@ def run_nuts(
     stats = idata.sample_stats if "sample_stats" in idata.groups() else None
     idata = assemble_idata(
         model,
-        idata.posterior,
+        free_variables(pm_model, idata.posterior),
         stats,
         X,
         y,
@@ -166,6 +167,17 @@ def resample_like(
         diagnostics=diagnostics,
         draws_source="refit",
     )
+
+
+def free_variables(pm_model, posterior):
+    """``posterior`` reduced to the model's free variables.
+
+    Deterministics go: one indexed by row (a per-row mean) would keep forgotten rows' values
+    in every file written after a request, and none follows the draws when a method moves
+    them. ``pm.compute_deterministics`` recomputes them from the stored draws.
+    """
+    free = {rv.name for rv in pm_model.free_RVs}
+    return posterior[[name for name in posterior.data_vars if name in free]]  # in its order
 
 
 def mcmc_diagnostics(

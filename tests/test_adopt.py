@@ -59,8 +59,8 @@ def test_draws_of_another_model_or_other_rows_are_refused(linear_data, sampled):
     missing = sampled.posterior.drop_vars("intercept")
     with pytest.raises(ValueError, match=r"lacks the model's free variables \['intercept'\]"):
         bu.from_pymc(linear_builder, az.InferenceData(posterior=missing), X, y)
-    with pytest.raises(TypeError, match="builds the PyMC model"):
-        bu.from_pymc(linear_builder(X, y), sampled, X, y)
+    with pytest.raises(TypeError, match="the pm.Model that was sampled"):
+        bu.from_pymc(object(), sampled, X, y)
     with pytest.raises(TypeError, match="posterior group"):
         bu.from_pymc(linear_builder, {"posterior": None}, X, y)
 
@@ -73,3 +73,40 @@ def test_a_wrapped_fit_saves_loads_and_refits_with_its_builder(linear_data, samp
     assert back.sampler == post.sampler
     refit = bu.unlearn(back, forget=FORGET, method="refit")
     assert refit.draws_source == "refit" and refit.diagnostics.reliable
+
+
+def test_a_model_object_is_wrapped_by_its_rows_and_forgets_exactly(linear_data, sampled):
+    """``from_pymc(model, idata)``: the model holds its rows; every subset by graph rebuild."""
+    X, y = linear_data
+    model = linear_builder(X, y)
+    post = bu.from_pymc(model, sampled, random_seed=1)
+    assert post.feature_names == ("model_row",)
+    assert_allclose(post.idata.constant_data["X"].values[:, 0], np.arange(len(y)))
+    # Same tolerance argument as the builder's test above.
+    for method in ("reweight", "smc"):
+        _, mean_err, log_sd_err, warned = unlearn_against_closed_form(post, X, y, FORGET, method)
+        assert not warned and mean_err < 0.15 and log_sd_err < 0.1, method
+    with pytest.raises(ValueError, match="must be left out"):
+        bu.from_pymc(model, sampled, X, y)
+    with pytest.raises(ValueError, match="is not the model's observed"):
+        bu.from_pymc(model, sampled, y=y + 1.0)
+
+
+def test_a_file_of_a_model_object_loads_only_with_that_model(linear_data, sampled, tmp_path):
+    X, y = linear_data
+    model = linear_builder(X, y)
+    gone = bu.unlearn(bu.from_pymc(model, sampled, random_seed=1), forget=FORGET)
+    gone.save(tmp_path / "obj.nc")
+    without = bu.load(tmp_path / "obj.nc")
+    with pytest.raises(ValueError, match=r"bu.load\(path, model=model\)"):
+        bu.unlearn(without, forget=[0], method="refit")
+    back = bu.load(tmp_path / "obj.nc", model=model)
+    refit = bu.unlearn(back, forget=[0], method="refit")
+    assert refit.diagnostics.reliable
+    assert refit.diagnostics.n_remaining == len(y) - len(FORGET) - 1
+    other = linear_builder(X, y + 1.0)
+    with pytest.raises(ValueError, match="not the model this file was wrapped from"):
+        bu.load(tmp_path / "obj.nc", model=other)
+    with pytest.raises(TypeError, match="only for a file wrapped from one"):
+        bu.from_pymc(linear_builder, sampled, X, y, random_seed=1).save(tmp_path / "b.nc")
+        bu.load(tmp_path / "b.nc", model=model)
