@@ -34,7 +34,7 @@ _EXPORTS = {
     "PyMCModel": "bayes_unlearn.models",
     "BayesianModel": "bayes_unlearn.models",
     "UnlearningDiagnostics": "bayes_unlearn.diagnostics",
-    "ConvergenceWarning": "bayes_unlearn.diagnostics",
+    "MCMCConvergenceWarning": "bayes_unlearn.diagnostics",
     "audit_erasure": "bayes_unlearn.audit",
     "ErasureAudit": "bayes_unlearn.audit",
     "UnreliableUnlearningWarning": "bayes_unlearn.diagnostics",
@@ -56,7 +56,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from bayes_unlearn.comparison import Comparison, compare
     from bayes_unlearn.diagnostics import (
         CauseDiagnostics,
-        ConvergenceWarning,
+        MCMCConvergenceWarning,
         UnlearningDiagnostics,
         UnreliableScoresWarning,
         UnreliableUnlearningWarning,
@@ -80,6 +80,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def __getattr__(name: str):
+    if name == "ConvergenceWarning":  # deprecated alias; diagnostics warns
+        from bayes_unlearn import diagnostics
+
+        return diagnostics.ConvergenceWarning
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     if name in _SUBMODULES:

@@ -137,7 +137,7 @@ def _cmd_fit(args) -> int:
             f"--features names unknown columns {unknown}; columns: {list(df.columns)}."
         )
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", bu.ConvergenceWarning)  # the verdict is printed below
+        warnings.simplefilter("ignore", bu.MCMCConvergenceWarning)  # the verdict is printed below
         post = bu.fit(
             _model(args),
             df[features],
@@ -171,7 +171,7 @@ def _cmd_forget(args) -> int:
         with warnings.catch_warnings():
             # Printed below instead, as the diagnostics' verdict.
             warnings.simplefilter("ignore", bu.UnreliableUnlearningWarning)
-            warnings.simplefilter("ignore", bu.ConvergenceWarning)
+            warnings.simplefilter("ignore", bu.MCMCConvergenceWarning)
             un = bu.unlearn(
                 post,
                 forget=rows,
@@ -222,7 +222,7 @@ def _cmd_demo(args) -> int:
     import bayes_unlearn as bu
 
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", bu.ConvergenceWarning)  # verdicts printed instead
+        warnings.simplefilter("ignore", bu.MCMCConvergenceWarning)  # verdicts printed instead
         return _demo(args)
 
 

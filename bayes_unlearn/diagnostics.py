@@ -10,7 +10,7 @@ __all__ = [
     "MIN_BULK_ESS",
     "RHAT_MAX",
     "CauseDiagnostics",
-    "ConvergenceWarning",
+    "MCMCConvergenceWarning",
     "UnlearningDiagnostics",
     "UnreliableScoresWarning",
     "UnreliableUnlearningWarning",
@@ -33,8 +33,29 @@ class UnreliableScoresWarning(UserWarning):
     """Cause scores whose own diagnostics say they cannot be trusted."""
 
 
-class ConvergenceWarning(UserWarning):
-    """The MCMC fit's own R-hat, ESS or divergence checks failed."""
+class MCMCConvergenceWarning(UserWarning):
+    """The MCMC fit's own R-hat, ESS or divergence checks failed.
+
+    Named apart from scikit-learn's ``ConvergenceWarning`` (an optimizer's), which a
+    filter on the bare name would also catch; ``bu.ConvergenceWarning`` is its deprecated
+    alias until 0.3.
+    """
+
+
+_RENAMED = {"ConvergenceWarning": "MCMCConvergenceWarning"}
+
+
+def __getattr__(name: str):
+    if name in _RENAMED:
+        import warnings
+
+        warnings.warn(
+            f"bayes_unlearn.{name} is renamed {_RENAMED[name]} (0.2); the old name goes in 0.3.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return globals()[_RENAMED[name]]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def pareto_k_threshold(n_draws: int) -> float:

@@ -11,7 +11,7 @@ import pandas as pd
 from bayes_unlearn import _backend
 from bayes_unlearn._random import RandomSeed, seed_to_int
 from bayes_unlearn._validation import check_X_y
-from bayes_unlearn.diagnostics import ConvergenceWarning
+from bayes_unlearn.diagnostics import MCMCConvergenceWarning
 from bayes_unlearn.layout import assemble_idata
 from bayes_unlearn.models import BayesianModel, PyMCModel, Standardizer
 from bayes_unlearn.posterior import Posterior
@@ -73,7 +73,7 @@ def fit(
 
     Warns
     -----
-    ConvergenceWarning
+    MCMCConvergenceWarning
         When R-hat, bulk ESS or divergent transitions say the chains did not converge;
         the same verdict is in ``diagnostics`` and every later unlearning step repeats it.
 
@@ -145,7 +145,7 @@ def _fitted(idata, model, standardizer, feature_names, target_name, sampler, dia
     )
     if not post.diagnostics.reliable:
         # stacklevel 3: the caller of fit or from_pymc.
-        warnings.warn(post.diagnostics.verdict, ConvergenceWarning, stacklevel=3)
+        warnings.warn(post.diagnostics.verdict, MCMCConvergenceWarning, stacklevel=3)
     return post
 
 
@@ -210,7 +210,7 @@ def from_pymc(
 
     Warns
     -----
-    ConvergenceWarning
+    MCMCConvergenceWarning
         When the fit's R-hat, bulk ESS or divergences say it did not converge.
 
     Examples

@@ -71,8 +71,12 @@ def run_nuts(
     method: str = "fit",
     reason: str = "initial fit",
     n_forget: int = 0,
+    order: tuple[str, ...] = (),
 ):
-    """NUTS on raw ``(X, y)``: the assembled ``InferenceData`` and its diagnostics."""
+    """NUTS on raw ``(X, y)``: the assembled ``InferenceData`` and its diagnostics.
+
+    ``order``: the variables' order in the result (a refit's: its posterior's).
+    """
     pm = _backend.pymc()
 
     X_std = standardizer.transform(X)
@@ -113,7 +117,7 @@ def run_nuts(
     stats = idata.sample_stats if "sample_stats" in idata.groups() else None
     idata = assemble_idata(
         model,
-        free_variables(pm_model, idata.posterior),
+        free_variables(pm_model, idata.posterior, order),
         stats,
         X,
         y,
@@ -158,6 +162,7 @@ def resample_like(
         method="refit",
         reason=reason,
         n_forget=n_forget,
+        order=tuple(posterior.idata.posterior.data_vars),
     )
     return dataclasses.replace(
         posterior,
@@ -169,15 +174,17 @@ def resample_like(
     )
 
 
-def free_variables(pm_model, posterior):
-    """``posterior`` reduced to the model's free variables.
+def free_variables(pm_model, posterior, order: tuple[str, ...] = ()):
+    """``posterior`` reduced to the model's free variables, in ``order`` where given.
 
     Deterministics go: one indexed by row (a per-row mean) would keep forgotten rows' values
     in every file written after a request, and none follows the draws when a method moves
-    them. ``pm.compute_deterministics`` recomputes them from the stored draws.
+    them. ``pm.compute_deterministics`` recomputes them from the stored draws. A refit keeps
+    the fitted posterior's order (a model rebuilt from its graph may list them otherwise).
     """
     free = {rv.name for rv in pm_model.free_RVs}
-    return posterior[[name for name in posterior.data_vars if name in free]]  # in its order
+    names = [name for name in (*order, *posterior.data_vars) if name in free]
+    return posterior[list(dict.fromkeys(names))]
 
 
 def mcmc_diagnostics(

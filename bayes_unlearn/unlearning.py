@@ -14,7 +14,7 @@ from typing import Literal
 from bayes_unlearn._forget import record_request
 from bayes_unlearn._random import RandomSeed
 from bayes_unlearn._validation import check_forget
-from bayes_unlearn.diagnostics import ConvergenceWarning, UnreliableUnlearningWarning
+from bayes_unlearn.diagnostics import MCMCConvergenceWarning, UnreliableUnlearningWarning
 from bayes_unlearn.integrity import Key
 from bayes_unlearn.methods import METHODS as FORGET_METHODS
 from bayes_unlearn.methods.auto import auto
@@ -81,7 +81,8 @@ def unlearn(
     key : bytes or str, optional
         A secret (≥ 16 bytes) kept outside the file. With it the request's history names
         the rows by keyed fingerprint too, so :meth:`Posterior.find_rows` can later say that
-        a row was already forgotten; without it only their ids are kept.
+        a row was already forgotten; without it only their ids are kept. Refused for a
+        NumPy model, which keeps no history.
     progressbar : bool, optional
         Progress bars (PyMC's while sampling, ours for long sweeps); default the
         ``progressbar`` option (:func:`bayes_unlearn.set_options`), shown only in a terminal
@@ -108,7 +109,7 @@ def unlearn(
     UnreliableUnlearningWarning
         When the method's own diagnostics fail (for reweighting: Pareto k̂ above
         ``min(1 - 1/log10 S, 0.7)``, or fewer effective draws than ``min_relative_ess · S``).
-    ConvergenceWarning
+    MCMCConvergenceWarning
         When the posterior being unlearned from did not converge (its fit's R-hat, ESS or
         divergence checks failed): the result inherits that.
 
@@ -127,6 +128,11 @@ def unlearn(
     from bayes_unlearn.numpy_models.facade import is_point_model, unlearn_point_model
 
     if is_point_model(posterior):
+        if key is not None:
+            raise TypeError(
+                "The 'key' parameter of unlearn is for a Posterior's request history; a NumPy "
+                f"model ({type(posterior).__name__}) keeps none. Leave 'key' out."
+            )
         return unlearn_point_model(
             posterior, forget, method=method, random_seed=random_seed, **options
         )
@@ -192,7 +198,7 @@ def _inherit_fit_problem(posterior: Posterior, result: Posterior) -> Posterior:
     warnings.warn(
         f"Unlearning from a posterior whose own checks failed: {_FIT_PROBLEM}. The result "
         "inherits that; refit with more tuning or draws.",
-        ConvergenceWarning,
+        MCMCConvergenceWarning,
         stacklevel=3,
     )
     r = result.diagnostics

@@ -66,7 +66,7 @@ def calibration(chains: int, draws: int) -> dict:
 
 
 def main() -> None:
-    warnings.simplefilter("ignore", bu.ConvergenceWarning)
+    warnings.simplefilter("ignore", bu.MCMCConvergenceWarning)
     rows = [calibration(c, d) for c, d in CONFIGS]
     info = machine()
     table = pd.DataFrame(rows).set_index("chains x draws")

@@ -59,7 +59,7 @@ def test_draws_of_another_model_or_other_rows_are_refused(linear_data, sampled):
     missing = sampled.posterior.drop_vars("intercept")
     with pytest.raises(ValueError, match=r"lacks the model's free variables \['intercept'\]"):
         bu.from_pymc(linear_builder, az.InferenceData(posterior=missing), X, y)
-    with pytest.raises(TypeError, match="the pm.Model that was sampled"):
+    with pytest.raises(TypeError, match=r"the pm\.Model that was sampled"):
         bu.from_pymc(object(), sampled, X, y)
     with pytest.raises(TypeError, match="posterior group"):
         bu.from_pymc(linear_builder, {"posterior": None}, X, y)

@@ -268,7 +268,7 @@ def test_levels_taken_from_the_data_are_refused_with_the_reason():
     with pytest.raises(compiled.RowsNotInputsError, match="change shape with its rows"):
         cm.confirm_rows(builder(X[:-1], y[:-1]))
     with warnings.catch_warnings():  # a short fit; its convergence is not what is tested
-        warnings.simplefilter("ignore", bu.ConvergenceWarning)
+        warnings.simplefilter("ignore", bu.MCMCConvergenceWarning)
         post = bu.fit(bu.PyMCModel(builder), X, y, draws=100, tune=100, chains=1, random_seed=0)
     with pytest.raises(ValueError, match="levels come from the data"):
         post.compiled()

@@ -309,7 +309,7 @@ class RobustRegression(bu.PolynomialRegression):
         return stats.t.logpdf(y, self.nu, loc=mu, scale=self.sigma)
 
 
-@pytest.mark.filterwarnings("ignore::bayes_unlearn.ConvergenceWarning")
+@pytest.mark.filterwarnings("ignore::bayes_unlearn.MCMCConvergenceWarning")
 def test_a_bayesian_model_subclass_is_saved_and_loaded(tmp_path, linear_data):
     X, y = linear_data
     model = RobustRegression(sigma=1.0, nu=5.0)

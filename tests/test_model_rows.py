@@ -51,7 +51,7 @@ def test_positions_must_be_the_models_rows():
     x, group, y = _data()
     rows = ModelRows(_written(x, group, y, data=True))
     for bad in ([[0.5]], [[N]], [[-1]], np.zeros((2, 2))):
-        with pytest.raises(ValueError, match="positions|one column"):
+        with pytest.raises(ValueError, match=r"positions|one column"):
             rows(np.asarray(bad, dtype=float), y[: len(bad)])
     with pytest.raises(ValueError, match="rows"):
         rows(np.zeros((3, 1)), y[:2])

@@ -10,7 +10,7 @@ from numpy.testing import assert_allclose
 import bayes_unlearn as bu
 
 # Short fits: these tests check likelihoods and priors, not convergence.
-pytestmark = pytest.mark.filterwarnings("ignore::bayes_unlearn.ConvergenceWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::bayes_unlearn.MCMCConvergenceWarning")
 
 
 def _pymc_pointwise(post):

@@ -73,7 +73,7 @@ def test_report_never_shows_forgotten_values_at_any_rounding(tmp_path, logistic_
     X = X.copy()
     X[[3, 17]] = [[7.3719, -8.4163, 9.2837], [6.1948, -5.8271, 4.9306]]
     with warnings.catch_warnings():  # the outliers make reweighting unreliable; not tested here
-        warnings.simplefilter("ignore", bu.ConvergenceWarning)
+        warnings.simplefilter("ignore", bu.MCMCConvergenceWarning)
         warnings.simplefilter("ignore", bu.UnreliableUnlearningWarning)
         post = bu.fit(bu.LogisticRegression(), X, y, draws=500, tune=500, chains=2, random_seed=2)
         un = bu.unlearn(post, forget=[3, 17], method="reweight")

@@ -137,16 +137,16 @@ def test_pima_one_percent_reweighting_agrees_with_refit(pima_split):
 
 def test_fit_warns_when_its_chains_do_not_converge_and_unlearning_says_so():
     X, y = bu.datasets.make_linear_regression(n=40, random_seed=1)
-    with pytest.warns(bu.ConvergenceWarning, match="did not converge"):
+    with pytest.warns(bu.MCMCConvergenceWarning, match="did not converge"):
         post = bu.fit(bu.PolynomialRegression(), X, y, draws=15, tune=5, chains=2, random_seed=0)
     assert not post.diagnostics.reliable
-    with pytest.warns(bu.ConvergenceWarning, match="did not converge"):
+    with pytest.warns(bu.MCMCConvergenceWarning, match="did not converge"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", bu.UnreliableUnlearningWarning)
             un = bu.unlearn(post, forget=[0], method="reweight")
     assert not un.diagnostics.reliable and "did not converge" in un.diagnostics.verdict
     # ... and so does a later request on the unlearned posterior (the problem is inherited).
-    with pytest.warns(bu.ConvergenceWarning):
+    with pytest.warns(bu.MCMCConvergenceWarning):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", bu.UnreliableUnlearningWarning)
             again = bu.unlearn(un, forget=[1], method="reweight")
@@ -177,3 +177,13 @@ def test_sequential_requests_compose_exactly_in_memory(linear_post, data):
         once = bu.unlearn(linear_post, forget=a + b, method="reweight")
     assert_allclose(step.log_weights, once.log_weights, rtol=0, atol=1e-10)
     assert sorted(step.forgotten_row_ids) == sorted(ids)
+
+
+def test_a_key_for_a_numpy_model_is_refused():
+    """A NumPy model keeps no request history, so a key would be silently ignored."""
+    from bayes_unlearn.numpy_models import PolynomialRegressor
+
+    x = np.linspace(-1, 1, 30)
+    model = PolynomialRegressor(degree=2).fit(x[:, None], x**2)
+    with pytest.raises(TypeError, match="keeps none"):
+        bu.unlearn(model, forget=[0, 1], method="retrain", key=b"k" * 16)
