@@ -26,7 +26,7 @@ bench: $(VENV)/.installed  ## timing benchmark; writes benchmarks/results/
 lint: $(VENV)/.installed  ## ruff, with the complexity rules in pyproject.toml
 	$(BIN)/ruff check bayes_unlearn tests benchmarks
 
-docs: $(VENV)/.installed  ## API reference, architecture notes, the notebook; warnings are errors
+docs: $(VENV)/.installed  ## the site: user guide, benchmark results, notebooks, API reference; warnings are errors
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 
 clean:

@@ -31,7 +31,7 @@ _EXPORTS = {
     "Posterior": "bayes_unlearn.posterior",
     "LogisticRegression": "bayes_unlearn.models",
     "PolynomialRegression": "bayes_unlearn.models",
-    "PyMCModel": "bayes_unlearn.models",
+    "PyMCModel": "bayes_unlearn.pymc_model",
     "BayesianModel": "bayes_unlearn.models",
     "UnlearningDiagnostics": "bayes_unlearn.diagnostics",
     "MCMCConvergenceWarning": "bayes_unlearn.diagnostics",
@@ -64,15 +64,11 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from bayes_unlearn.fitting import fit, from_pymc
     from bayes_unlearn.io import load, save
-    from bayes_unlearn.models import (
-        BayesianModel,
-        LogisticRegression,
-        PolynomialRegression,
-        PyMCModel,
-    )
+    from bayes_unlearn.models import BayesianModel, LogisticRegression, PolynomialRegression
     from bayes_unlearn.numpy_models.metrics import evaluate_unlearning
     from bayes_unlearn.options import get_options, set_options
     from bayes_unlearn.posterior import Posterior
+    from bayes_unlearn.pymc_model import PyMCModel
     from bayes_unlearn.repairing import Repair, repair
     from bayes_unlearn.reports import report
     from bayes_unlearn.stream import Acknowledgement, ForgetStream

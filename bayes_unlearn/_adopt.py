@@ -92,7 +92,7 @@ def model_rows_data(pm_model, X, y, *, observed: str, mean_fn=None, source=None)
     given, must be the model's observed values.
     """
     from bayes_unlearn.model_rows import MODEL_ROW, ModelRows
-    from bayes_unlearn.models import PyMCModel
+    from bayes_unlearn.pymc_model import PyMCModel
 
     rows = ModelRows(pm_model, observed if observed in pm_model.named_vars else None, source=source)
     if X is not None:

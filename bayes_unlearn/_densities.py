@@ -22,7 +22,8 @@ import numpy as np
 from bayes_unlearn._kernels import Packer, in_chunks
 from bayes_unlearn._rowwise import summed_log_likelihood
 from bayes_unlearn.layout import posterior_dataset
-from bayes_unlearn.models import PyMCModel, Standardizer
+from bayes_unlearn.pymc_model import PyMCModel
+from bayes_unlearn.scaling import Standardizer
 
 __all__ = ["ForgetDensities", "conditioning_densities", "forget_densities"]
 

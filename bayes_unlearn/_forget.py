@@ -14,7 +14,7 @@ import numpy as np
 
 from bayes_unlearn.integrity import Key, check_key, row_fingerprints
 from bayes_unlearn.layout import assemble_idata
-from bayes_unlearn.models import Standardizer
+from bayes_unlearn.scaling import Standardizer
 
 if TYPE_CHECKING:  # pragma: no cover
     from bayes_unlearn.posterior import Posterior

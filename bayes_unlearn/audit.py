@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bayes_unlearn import registry
 from bayes_unlearn._random import RandomSeed, get_random_generator, seed_to_int
 from bayes_unlearn._validation import check_X_y
 from bayes_unlearn.integrity import Key
@@ -49,7 +50,7 @@ __all__ = ["ErasureAudit", "audit_erasure"]
 RECONSTRUCTION_TOLERANCE = 0.01
 LEAK_SHARE = 0.9
 #: Files whose draws are MCMC chains, in which a repeated draw is a rejected proposal.
-_CHAIN_SOURCES = ("fit", "refit")
+_CHAIN_SOURCES = (registry.FIT, registry.REFIT.name)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -180,8 +181,8 @@ def _rows(post: Posterior, X, y, x_name: str, y_name: str):
 
 
 def _refit(post: Posterior, rng) -> Posterior:
-    from bayes_unlearn.models import Standardizer
     from bayes_unlearn.sampling import resample_like
+    from bayes_unlearn.scaling import Standardizer
 
     X, y = post.training_data()
     return resample_like(

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bayes_unlearn import registry
 from bayes_unlearn.options import set_options
 
 __all__ = ["main"]
@@ -25,8 +26,9 @@ __all__ = ["main"]
 _log = logging.getLogger("bayes_unlearn.cli")
 
 
-#: unlearn's methods (bayes_unlearn.unlearning.METHODS), without importing the package.
-_FORGET_METHODS = ["auto", "reweight", "moment_match", "smc", "refit"]
+#: The methods' names (the registry imports nothing heavy).
+_FORGET_METHODS = list(registry.names())
+_METHOD_HELP = "; ".join(f"{m.name}: {m.summary}" for m in registry.METHODS.values())
 
 
 def _read_csv(path: str) -> pd.DataFrame:
@@ -263,7 +265,7 @@ def _demo(args) -> int:
             bu.unlearn(
                 post,
                 forget=forget,
-                method="refit",
+                method=registry.REFIT.name,
                 random_seed=args.seed + k,
                 progressbar=args.progress,
             )
@@ -276,7 +278,7 @@ def _demo(args) -> int:
     print(f"refit vs refit (noise):   {noise}")
     acc = {
         name: float(np.mean(p.predict(X_test) == y_test.to_numpy()))
-        for name, p in (("original", post), ("unlearned", un), ("refit", ref))
+        for name, p in (("original", post), ("unlearned", un), (registry.REFIT.label, ref))
     }
     print("test accuracy: " + ", ".join(f"{k} {v:.3f}" for k, v in acc.items()))
     print("\nper-parameter fidelity (unlearned vs refit):")
@@ -497,10 +499,8 @@ def _parser_forget(sub) -> None:
     p.add_argument(
         "--method",
         choices=_FORGET_METHODS,
-        default="auto",
-        help="auto (default: the cheapest method whose diagnostics pass), reweight "
-        "(milliseconds), moment_match (draws moved by affine maps), smc (tempered SMC), "
-        "refit (exact)",
+        default=registry.AUTO.name,
+        help=_METHOD_HELP.replace("%", "%%"),
     )
     p.add_argument("--seed", type=int, default=None, help="seed of SMC, a refit or the refresh")
     _progress(p)
@@ -543,10 +543,10 @@ def _parser_causes(sub) -> None:
     p.add_argument("--target", help="target column in the failures CSV (default: the fit's)")
     p.add_argument(
         "--method",
-        choices=["auto", "reweight", "moment_match", "smc", "refit"],
-        default="auto",
-        help="how p(θ | D, F) is obtained (default auto: the first of reweight, "
-        "moment_match, smc whose diagnostics pass, else a refit)",
+        choices=_FORGET_METHODS,
+        default=registry.AUTO.name,
+        help="how p(θ | D, F) is obtained, by the forget methods' rungs run the other way "
+        "(default auto: the first whose diagnostics pass)",
     )
     p.add_argument(
         "--top-k",
@@ -582,8 +582,8 @@ def _parser_repair(sub) -> None:
     )
     p.add_argument(
         "--cause-method",
-        choices=["auto", "reweight", "moment_match", "smc", "refit"],
-        default="auto",
+        choices=_FORGET_METHODS,
+        default=registry.AUTO.name,
         help="how the cause scores are computed (default auto)",
     )
     p.add_argument(
@@ -594,7 +594,7 @@ def _parser_repair(sub) -> None:
     p.add_argument(
         "--method",
         choices=_FORGET_METHODS,
-        default="auto",
+        default=registry.AUTO.name,
         help="how each candidate forgets its rows (default auto)",
     )
     p.add_argument(

@@ -40,6 +40,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from bayes_unlearn import _backend, _scatter
+from bayes_unlearn._cache import LRUCache
 
 __all__ = ["CompiledModel", "RowsNotInputsError", "UnsupportedModelError", "check_model"]
 
@@ -92,6 +93,10 @@ class CompiledModel:
         Length of the flat unconstrained vector.
     row_data : dict of str to ndarray
         The training rows' values of every row input (the observed under ``"__observed__"``).
+    row_inputs : dict of str to TensorVariable
+        The symbolic row inputs, any number of rows, by the same names.
+    loglik : TensorVariable
+        Each row's log-likelihood in the value variables and :attr:`row_inputs`.
     """
 
     OBSERVED = "__observed__"
@@ -110,11 +115,11 @@ class CompiledModel:
         self._row_vars = _row_variables(model, self.obs_rv, self.n_rows)
         # The per-row log-likelihood graph with rows as inputs: built once, used by the
         # cache key and compilation.
-        self._row_inputs = _row_inputs(self._row_vars)
-        loglik = _row_log_likelihood(pm, model, self.obs_rv, self._row_vars, self._row_inputs)
+        self.row_inputs = _row_inputs(self._row_vars)
+        loglik = _row_log_likelihood(pm, model, self.obs_rv, self._row_vars, self.row_inputs)
         #: Places (in the graph's constants) of the row-length constants lifted into inputs.
         self.lifted = tuple(place for place, _ in _row_constants(loglik, self.n_rows))
-        self._loglik = self._lift(loglik)
+        self.loglik = self._lift(loglik)
         self.row_data = {name: np.asarray(_value_of(var)) for name, var in self._row_vars.items()}
 
     def _lift(self, loglik):
@@ -127,8 +132,8 @@ class CompiledModel:
         for k, (_, const) in enumerate(_row_constants(loglik, self.n_rows)):
             name = f"{LIFTED}{k}"
             self._row_vars[name] = const
-            self._row_inputs[name] = _tensor(f"{name}_rows", const.dtype, const.ndim)
-            replace[const] = self._row_inputs[name]
+            self.row_inputs[name] = _tensor(f"{name}_rows", const.dtype, const.ndim)
+            replace[const] = self.row_inputs[name]
         # Rebuilt node by node, so static shapes taken from the constants (e.g. 120 rows)
         # give way to the inputs' free ones, instead of a SpecifyShape pinning them.
         return clone_replace(loglik, replace, rebuild_strict=False)
@@ -293,10 +298,7 @@ class CompiledModel:
     # --- compilation --------------------------------------------------------------------
     @functools.cached_property
     def _functions(self) -> _Functions:
-        key = _structure_key(self)
-        if key not in _CACHE:
-            _CACHE[key] = _Functions(self)
-        return _CACHE[key]
+        return COMPILED.get(("functions", _structure_key(self)), lambda: _Functions(self))
 
 
 class _Functions:
@@ -315,8 +317,9 @@ class _Functions:
         return self._compiled[name]
 
 
-#: Compiled functions by model structure: every posterior of one model shares them.
-_CACHE: dict = {}
+#: Compiled functions by model structure (every posterior of one model shares them), and a
+#: user's model compiled for the data it was built on (:class:`~bayes_unlearn.pymc_model.PyMCModel`).
+COMPILED = LRUCache(maxsize=16)
 
 
 def _structure_key(cm: CompiledModel) -> str:
@@ -331,7 +334,7 @@ def _structure_key(cm: CompiledModel) -> str:
     model = cm.model
     # The prior is fixed by the free variables' generative graphs and their transforms
     # (cheaper to print than its log density graph).
-    graphs = [cm._loglik, *model.free_RVs]
+    graphs = [cm.loglik, *model.free_RVs]
     transforms = [type(model.rvs_to_transforms.get(rv)).__qualname__ for rv in model.free_RVs]
     text = debugprint(graphs, file="str", print_type=True)
     # Random generators print with their memory address; the seed does not change the graph.
@@ -431,11 +434,11 @@ def _graphs(cm: CompiledModel) -> dict:
     from pytensor.graph.replace import vectorize_graph
 
     model = cm.model
-    row_inputs = cm._row_inputs
+    row_inputs = cm.row_inputs
     values = [model.rvs_to_values[rv] for rv in model.free_RVs]
     loglik, logprior, prior_only = _checks_to_ninf(
         [
-            cm._loglik,
+            cm.loglik,
             model.logp(vars=model.free_RVs, jacobian=True, sum=True),
             model.logp(vars=model.free_RVs, jacobian=False, sum=True),
         ]
@@ -445,7 +448,7 @@ def _graphs(cm: CompiledModel) -> dict:
     # The row checks judged once per draw, on the sum, and kept out of the gradient (which
     # is meaningless where the density is -inf): per row they were switches over every
     # (draw, row) element and a sum of them.
-    raw, verdict = _checks_hoisted(cm._loglik)
+    raw, verdict = _checks_hoisted(cm.loglik)
     weighted = (weights * raw).sum()
     logp = pt.switch(verdict, weighted, -np.inf) + logprior
     grads = pt.grad(weighted + logprior, values)

@@ -8,17 +8,18 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from bayes_unlearn import _backend
+from bayes_unlearn import _backend, registry
 from bayes_unlearn._random import RandomSeed, seed_to_int
 from bayes_unlearn._validation import check_X_y
 from bayes_unlearn.diagnostics import MCMCConvergenceWarning
 from bayes_unlearn.layout import assemble_idata
-from bayes_unlearn.models import BayesianModel, PyMCModel, Standardizer
+from bayes_unlearn.models import BayesianModel
 from bayes_unlearn.posterior import Posterior
-from bayes_unlearn.sampling import check_nuts_sampler, mcmc_diagnostics, resample_like, run_nuts
+from bayes_unlearn.pymc_model import PyMCModel
+from bayes_unlearn.sampling import check_nuts_sampler, mcmc_diagnostics, run_nuts
+from bayes_unlearn.scaling import Standardizer
 
-# Re-exported for code written against earlier versions.
-__all__ = ["assemble_idata", "fit", "from_pymc", "mcmc_diagnostics", "resample_like"]
+__all__ = ["adopt_fit", "fit", "from_pymc"]
 
 
 def fit(
@@ -141,7 +142,7 @@ def _fitted(idata, model, standardizer, feature_names, target_name, sampler, dia
         target_name=target_name,
         sampler=sampler,
         diagnostics=diagnostics,
-        draws_source="fit",
+        draws_source=registry.FIT,
     )
     if not post.diagnostics.reliable:
         # stacklevel 3: the caller of fit or from_pymc.
@@ -272,7 +273,7 @@ def adopt_fit(
         feature_names=feature_names,
     )
     diagnostics = mcmc_diagnostics(
-        full, method="fit", reason=f"existing fit ({source})", n_forget=0
+        full, method=registry.FIT, reason=f"existing fit ({source})", n_forget=0
     )
     return _fitted(full, model, standardizer, feature_names, target_name, sampler, diagnostics)
 

@@ -9,20 +9,17 @@ from pathlib import Path
 
 import numpy as np
 
-from bayes_unlearn import journal
+from bayes_unlearn import journal, registry
 from bayes_unlearn._adopt import is_model_object, model_object
 from bayes_unlearn._random import RandomSeed
 from bayes_unlearn.diagnostics import UnlearningDiagnostics, UnreliableUnlearningWarning
+from bayes_unlearn.import_paths import UntrustedCodeError
 from bayes_unlearn.integrity import Key, check_key
-from bayes_unlearn.models import (
-    BUILT_IN_MODELS,
-    BayesianModel,
-    PyMCModel,
-    Standardizer,
-    UntrustedCodeError,
-    model_from_dict,
-)
+from bayes_unlearn.model_files import model_from_dict
+from bayes_unlearn.models import BUILT_IN_MODELS, BayesianModel
 from bayes_unlearn.posterior import Posterior
+from bayes_unlearn.pymc_model import PyMCModel
+from bayes_unlearn.scaling import Standardizer
 from bayes_unlearn.storage import FORMAT, read
 
 __all__ = ["FORMAT", "load", "save"]
@@ -199,7 +196,7 @@ def _apply_journal(posterior, entries, *, name: str, key: bytes | None, random_s
                 # The erasure must hold whatever the diagnostics say; they travel with it.
                 warnings.simplefilter("ignore", UnreliableUnlearningWarning)
                 posterior = unlearn(
-                    posterior, forget=rows, method="auto", key=key, random_seed=random_seed
+                    posterior, forget=rows, method=registry.AUTO.name, key=key, random_seed=random_seed
                 )
     except (journal.PendingRequestsError, ValueError, TypeError) as err:
         raise journal.PendingRequestsError(

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from bayes_unlearn import registry
 from bayes_unlearn._rowwise import sum_over_rows
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "check_saved_layout",
     "check_saved_metadata",
     "flatten_draws",
+    "positions_of",
     "posterior_dataset",
     "replace_sample_stats",
     "saved_diagnostics",
@@ -48,13 +50,10 @@ __all__ = [
 
 SAMPLE_DIMS = ("chain", "draw")
 
-#: Where a posterior's draws come from. "fit" and "refit" are NUTS on the rows they
-#: condition on; "reweight" draws carry importance weights; "moment_match" draws were moved
-#: by affine maps and carry importance weights; "smc" particles may repeat; "refresh" draws
-#: were resampled and moved by MCMC towards ``p(θ | D_r)``.
-DRAWS_SOURCES = ("fit", "refit", "reweight", "moment_match", "smc", "refresh")
-#: Sources whose draws may be written to a file as they are.
-SAVEABLE_SOURCES = ("fit", "refit", "refresh")
+#: Where a posterior's draws come from, and which may be written as they are: the
+#: registry's (a method's ``draws`` says what they are; "refresh" draws were resampled and
+#: moved by MCMC towards ``p(θ | D_r)``).
+DRAWS_SOURCES, SAVEABLE_SOURCES = registry.DRAWS_SOURCES, registry.SAVEABLE_SOURCES
 
 #: Nothing of size rows x draws is kept: pointwise log-likelihoods are computed on demand
 #: (:meth:`bayes_unlearn.Posterior.log_likelihood`), in chunks of rows.
@@ -245,7 +244,7 @@ def replace_sample_stats(idata, **variables: np.ndarray) -> xr.Dataset:
 def allowed_sample_stats(draws_source: str) -> frozenset[str]:
     """Names of the per-draw statistics a saved file with these draws may hold."""
     return frozenset({"log_joint"}) | (
-        NUTS_STATS if draws_source in ("fit", "refit") else frozenset()
+        NUTS_STATS if draws_source in _NUTS_SOURCES else frozenset()
     )
 
 
@@ -505,6 +504,21 @@ def saved_diagnostics(diagnostics) -> dict[str, Any] | None:
 
 
 _SAVED_REASONS = {
-    "refit": "exact refit on the remaining rows",
-    "refresh": "resampled and moved by MCMC towards p(θ | D_r)",
+    registry.REFIT.name: "exact refit on the remaining rows",
+    registry.REFRESH: "resampled and moved by MCMC towards p(θ | D_r)",
 }
+#: Draws of PyMC's NUTS, whose sampler statistics are kept.
+_NUTS_SOURCES = (registry.FIT, registry.REFIT.name)
+
+
+def positions_of(ids: np.ndarray, row_ids) -> np.ndarray:
+    """Positions in ``ids`` of ``row_ids`` (all of them for None); ``KeyError`` if one is absent."""
+    if row_ids is None:
+        return np.arange(ids.size)
+    wanted = np.asarray(row_ids, dtype=np.int64).ravel()
+    order = np.argsort(ids, kind="stable")
+    at = np.minimum(np.searchsorted(ids, wanted, sorter=order), max(ids.size - 1, 0))
+    positions = order[at] if ids.size else at
+    if not ids.size or (ids[positions] != wanted).any():
+        raise KeyError(f"Row ids not among the remaining rows: {row_ids}")
+    return positions

@@ -116,8 +116,10 @@ def on_rows(model, observed: str, rows: np.ndarray, y: np.ndarray, *, row_dim=No
     size = _fixed_size(fgraph, obs_value, n)
     if size is not None:  # PyMC sized the observed variable by its data: ``[n]``
         replace[size] = pt.constant(np.r_[rows.size, size.data[1:]].astype(size.dtype))
-    lengths = dict(fgraph._dim_lengths)
-    coords = dict(fgraph._coords)
+    # PyMC's model graphs carry the coords and dim lengths in these two attributes
+    # (fgraph_from_model writes them, model_from_fgraph reads them).
+    lengths = dict(fgraph._dim_lengths)  # noqa: SLF001
+    coords = dict(fgraph._coords)  # noqa: SLF001
     if row_dim is not None:
         old = lengths[row_dim]
         if old not in replace:
@@ -127,7 +129,7 @@ def on_rows(model, observed: str, rows: np.ndarray, y: np.ndarray, *, row_dim=No
     outputs = clone_replace(fgraph.outputs, replace, rebuild_strict=False)
     _copy_names(fgraph.outputs, outputs)
     rebuilt = FunctionGraph(outputs=outputs, clone=False)
-    rebuilt._coords, rebuilt._dim_lengths = coords, lengths
+    rebuilt._coords, rebuilt._dim_lengths = coords, lengths  # noqa: SLF001
     return pm.model.fgraph.model_from_fgraph(rebuilt, mutate_fgraph=True)
 
 

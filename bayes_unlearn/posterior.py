@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayes_unlearn import _weighted, journal, storage
+from bayes_unlearn import _weighted, journal, registry, storage
 from bayes_unlearn._random import RandomSeed
 from bayes_unlearn._rowwise import (
     dask_tasks,
@@ -28,11 +28,14 @@ from bayes_unlearn.layout import (
     SAMPLE_DIMS,
     SAVEABLE_SOURCES,
     flatten_draws,
+    positions_of,
     saved_idata,
 )
-from bayes_unlearn.models import BayesianModel, PyMCModel, Standardizer
+from bayes_unlearn.models import BayesianModel
 from bayes_unlearn.options import set_options
+from bayes_unlearn.pymc_model import PyMCModel
 from bayes_unlearn.refresh import refresh
+from bayes_unlearn.scaling import Standardizer
 
 __all__ = ["LAZY_VALUES", "Posterior"]
 
@@ -84,7 +87,7 @@ class Posterior:
     sampler: dict[str, Any]
     history: tuple[dict[str, Any], ...] = ()
     diagnostics: UnlearningDiagnostics | None = None
-    draws_source: str = "fit"
+    draws_source: str = registry.FIT
 
     # --- draws and weights -----------------------------------------------------------------
     @property
@@ -220,7 +223,7 @@ class Posterior:
         positions = self._positions(row_ids)
         with set_options(chunk_rows=chunk_rows) if chunk_rows is not None else nullcontext():
             return map_over_rows(
-                lambda rows: self._rows_log_likelihood(positions[rows]),
+                lambda rows: self.rows_log_likelihood(positions[rows]),
                 positions.size,
                 self.n_draws,
                 "log-likelihood",
@@ -235,7 +238,7 @@ class Posterior:
         """
         positions = self._positions(row_ids)
         return sum_over_rows(
-            lambda rows: self._rows_log_likelihood(positions[rows]).sum(axis=1),
+            lambda rows: self.rows_log_likelihood(positions[rows]).sum(axis=1),
             positions.size,
             self.n_draws,
             "log-likelihood",
@@ -243,21 +246,13 @@ class Posterior:
         )
 
     def _positions(self, row_ids) -> np.ndarray:
-        ids = self.row_ids
-        if row_ids is None:
-            return np.arange(ids.size)
-        wanted = np.asarray(row_ids, dtype=np.int64).ravel()
-        order = np.argsort(ids, kind="stable")
-        at = np.minimum(np.searchsorted(ids, wanted, sorter=order), max(ids.size - 1, 0))
-        positions = order[at] if ids.size else at
-        if not ids.size or (ids[positions] != wanted).any():
-            raise KeyError(f"Row ids not among the remaining rows: {row_ids}")
-        return positions
+        return positions_of(self.row_ids, row_ids)
 
     @cached_property
-    def _rows_log_likelihood(self):
-        """``positions ↦ log p(z_i | θ_s)`` for training rows at those positions (a user's
-        PyMC model is compiled and the draws unconstrained once, not once per chunk)."""
+    def rows_log_likelihood(self):
+        """``positions ↦ log p(z_i | θ_s)``, (draws, rows), for the training rows at those
+        positions (of :attr:`row_ids`). A user's PyMC model is compiled and the draws
+        unconstrained once, not once per chunk of rows."""
         X, y = self.training_data()
         return self.model.rows_log_likelihood(self.params, self.standardizer.transform(X), y)
 
@@ -366,7 +361,7 @@ class Posterior:
         positions = np.arange(self.row_ids.size)
 
         def block(rows: slice) -> np.ndarray:
-            ll = self._rows_log_likelihood(positions[rows]).T  # (rows, draws), as ArviZ wants
+            ll = self.rows_log_likelihood(positions[rows]).T  # (rows, draws), as ArviZ wants
             log_w, k_hat = az.psislw(-ll, reff)
             log_w += ll
             lppd = logsumexp(ll, axis=1) - np.log(n)
@@ -438,7 +433,7 @@ class Posterior:
             },
             index=draws.columns,
         )
-        if self.draws_source in ("fit", "refit"):
+        if self.draws_source in (registry.FIT, registry.REFIT.name):
             import arviz as az
 
             stats = az.summary(self.idata, kind="diagnostics")[["ess_bulk", "r_hat"]]
@@ -492,25 +487,8 @@ class Posterior:
             idata = saved_idata(source.idata, source.draws_source)
         idata.attrs = _provenance(source)
         if log_likelihood:
-            idata.add_groups(log_likelihood=source._log_likelihood_dataset())
+            idata.add_groups(log_likelihood=_log_likelihood_dataset(source))
         return idata
-
-    def _log_likelihood_dataset(self):
-        """ArviZ's group: in memory when small, else a Dask array computed a chunk at a time."""
-        import xarray as xr
-
-        post = self.idata.posterior
-        n_rows = self.row_ids.size
-        if n_rows * self.n_draws <= LAZY_VALUES:
-            ll = self.log_likelihood()
-        else:
-            ll = self._lazy_log_likelihood()
-        ll = ll.reshape(post.sizes["chain"], post.sizes["draw"], n_rows)
-        observed = self.idata.observed_data
-        return xr.Dataset(
-            {"y": (("chain", "draw", "obs_id"), ll)},
-            coords={"chain": post["chain"], "draw": post["draw"], "obs_id": observed["obs_id"]},
-        )
 
     def _lazy_log_likelihood(self):
         try:
@@ -523,7 +501,7 @@ class Posterior:
             ) from None
         positions = np.arange(self.row_ids.size)
         tasks = row_tasks(positions.size, self.n_draws, self.model.block_values)
-        delayed = dask_tasks(lambda rows: self._rows_log_likelihood(positions[rows]), tasks, joined)
+        delayed = dask_tasks(lambda rows: self.rows_log_likelihood(positions[rows]), tasks, joined)
         arrays = [
             da.from_delayed(
                 part, shape=(self.n_draws, task[-1].stop - task[0].start), dtype=np.float64
@@ -590,7 +568,7 @@ class Posterior:
         return fresh
 
     def __repr__(self) -> str:
-        last = self.diagnostics.method if self.diagnostics else "fit"
+        last = self.diagnostics.method if self.diagnostics else registry.FIT
         return (
             f"<Posterior {self.model.kind}: {self.n_draws} draws, {self.row_ids.size} rows, "
             f"{len(self.forgotten_row_ids)} forgotten, last step: {last}>"
@@ -606,3 +584,20 @@ def _provenance(post: Posterior) -> dict[str, Any]:
         "forget_requests": len(post.history),
         "rows_forgotten": len(post.forgotten_row_ids),
     }
+
+def _log_likelihood_dataset(self: Posterior):
+    """ArviZ's group: in memory when small, else a Dask array computed a chunk at a time."""
+    import xarray as xr
+
+    post = self.idata.posterior
+    n_rows = self.row_ids.size
+    if n_rows * self.n_draws <= LAZY_VALUES:
+        ll = self.log_likelihood()
+    else:
+        ll = self._lazy_log_likelihood()
+    ll = ll.reshape(post.sizes["chain"], post.sizes["draw"], n_rows)
+    observed = self.idata.observed_data
+    return xr.Dataset(
+        {"y": (("chain", "draw", "obs_id"), ll)},
+        coords={"chain": post["chain"], "draw": post["draw"], "obs_id": observed["obs_id"]},
+    )

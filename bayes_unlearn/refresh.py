@@ -52,7 +52,7 @@ from bayes_unlearn._random import RandomSeed, get_random_generator
 from bayes_unlearn._rowwise import summed_log_likelihood
 from bayes_unlearn.diagnostics import UnlearningDiagnostics
 from bayes_unlearn.layout import assemble_idata
-from bayes_unlearn.models import PyMCModel
+from bayes_unlearn.pymc_model import PyMCModel
 from bayes_unlearn.sampling import resample_like
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from bayes_unlearn import registry
 from bayes_unlearn._random import RandomSeed
 from bayes_unlearn.causes import Causes, identify_causes
 from bayes_unlearn.diagnostics import UnreliableUnlearningWarning
@@ -63,8 +64,8 @@ def repair(
     *,
     fractions: Sequence[float] = (0.25, 0.5, 0.75, 1.0),
     rule: Literal["one_se", "best"] = "one_se",
-    cause_method: Literal["auto", "reweight", "moment_match", "smc", "refit"] = "auto",
-    method: str = "auto",
+    cause_method: str = registry.AUTO.name,
+    method: str = registry.AUTO.name,
     allow_unreliable: bool = False,
     random_seed: RandomSeed = None,
     progressbar: bool | None = None,
@@ -92,9 +93,10 @@ def repair(
         lpd is within one standard error of the best (the standard error of the pointwise
         difference, as ``az.compare`` computes it), so rows are only forgotten when the
         trusted rows can tell that it helps.
-    cause_method : {"auto", "reweight", "moment_match", "smc", "refit"}, default "auto"
-        How :func:`~bayes_unlearn.identify_causes` obtains ``p(θ | D, F)``.
-    method : {"auto", "refit", "smc", "reweight"}, default "auto"
+    cause_method : str, default "auto"
+        How :func:`~bayes_unlearn.identify_causes` obtains ``p(θ | D, F)``: a name in
+        :data:`bayes_unlearn.registry.METHODS`.
+    method : str, default "auto"
         How each candidate forgets its rows (:func:`~bayes_unlearn.unlearn`).
     allow_unreliable : bool, default False
         Rank on cause scores whose own diagnostics failed instead of refusing to.
@@ -133,13 +135,12 @@ def repair(
     >>> fixed = bu.repair(post, X_val, y_val, method="refit")   # doctest: +SKIP
     >>> fixed.candidates                                        # doctest: +SKIP
     """
-    from bayes_unlearn.unlearning import METHODS, unlearn
+    from bayes_unlearn.unlearning import unlearn
 
     fractions = _check_fractions(fractions)
     if rule not in ("one_se", "best"):
         raise ValueError(f"The 'rule' parameter must be 'one_se' or 'best'. Got {rule!r}.")
-    if method not in METHODS:
-        raise ValueError(f"The 'method' parameter must be one of {list(METHODS)}. Got {method!r}.")
+    registry.get(method, caller="repair")
     scores = identify_causes(
         posterior,
         X_val,

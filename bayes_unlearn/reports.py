@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bayes_unlearn import registry
 from bayes_unlearn._files import write_atomically
 from bayes_unlearn.diagnostics import MIN_BULK_ESS, RHAT_MAX
 from bayes_unlearn.posterior import Posterior
@@ -60,7 +61,7 @@ def _verdict(post: Posterior) -> tuple[bool, str]:
     if d is None:
         return True, "No diagnostics recorded for this posterior."
     if d.reliable:
-        word = "Trustworthy" if d.method != "fit" else "Converged"
+        word = "Trustworthy" if d.method != registry.FIT else "Converged"
         return True, f"{word}: {d.verdict}"
     return False, f"Do not rely on this result; use method='refit'. {d.verdict}"
 
@@ -69,9 +70,9 @@ def _sampling_section(post: Posterior) -> str:
     import arviz as az
 
     source = post.draws_source
-    if source == "reweight" and post.diagnostics is not None:
-        source = post.diagnostics.details.get("reweighted_draws", "fit")
-    if source not in ("fit", "refit"):
+    if source == registry.REWEIGHT.name and post.diagnostics is not None:
+        source = post.diagnostics.details.get("reweighted_draws", registry.FIT)
+    if source not in (registry.FIT, registry.REFIT.name):
         return (
             f"<p>The draws were produced by {source} from stored draws, not by MCMC chains, "
             "so R-hat and chain plots do not apply; see the method diagnostics below.</p>"
@@ -137,7 +138,7 @@ def _request_section(post: Posterior) -> str:
 def _method_section(post: Posterior) -> str:
 
     d = post.diagnostics
-    if d is None or d.method == "fit":
+    if d is None or d.method == registry.FIT:
         return "<p>This is a fitted posterior; no unlearning method has run yet.</p>"
     facts = {
         "method": d.method,
@@ -317,7 +318,7 @@ def report(
         import dataclasses
 
         original = dataclasses.replace(
-            posterior, idata=_unweighted(posterior.idata), draws_source="fit"
+            posterior, idata=_unweighted(posterior.idata), draws_source=registry.FIT
         )
     ok, verdict = _verdict(posterior)
     sections = [

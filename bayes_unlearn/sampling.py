@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bayes_unlearn import _backend
+from bayes_unlearn import _backend, registry
 from bayes_unlearn._progress import wants_progress
 from bayes_unlearn._random import RandomSeed, seed_to_int
 from bayes_unlearn.diagnostics import MIN_BULK_ESS, RHAT_MAX, UnlearningDiagnostics
 from bayes_unlearn.layout import assemble_idata
-from bayes_unlearn.models import BayesianModel, Standardizer
+from bayes_unlearn.models import BayesianModel
+from bayes_unlearn.scaling import Standardizer
 
 if TYPE_CHECKING:  # pragma: no cover
     from bayes_unlearn.posterior import Posterior
@@ -68,7 +69,7 @@ def run_nuts(
     sampler: dict[str, Any],
     random_seed: int,
     progressbar: bool | None = None,
-    method: str = "fit",
+    method: str = registry.FIT,
     reason: str = "initial fit",
     n_forget: int = 0,
     order: tuple[str, ...] = (),
@@ -138,7 +139,7 @@ def resample_like(
     progressbar: bool | None = None,
     standardizer: Standardizer | None = None,
     history: tuple = (),
-    reason: str = "refit",
+    reason: str = registry.REFIT.name,
     n_forget: int = 0,
 ) -> Posterior:
     """NUTS on new raw data with a posterior's model, sampler settings and feature scaling.
@@ -159,7 +160,7 @@ def resample_like(
         sampler=posterior.sampler,
         random_seed=seed,
         progressbar=progressbar,
-        method="refit",
+        method=registry.REFIT.name,
         reason=reason,
         n_forget=n_forget,
         order=tuple(posterior.idata.posterior.data_vars),
@@ -170,7 +171,7 @@ def resample_like(
         standardizer=scaling,
         history=tuple(history),
         diagnostics=diagnostics,
-        draws_source="refit",
+        draws_source=registry.REFIT.name,
     )
 
 

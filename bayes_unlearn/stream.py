@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bayes_unlearn import journal
+from bayes_unlearn import journal, registry
 from bayes_unlearn._random import RandomSeed, get_random_generator
 from bayes_unlearn.diagnostics import UnreliableUnlearningWarning
 from bayes_unlearn.integrity import Key, check_key
@@ -204,13 +204,13 @@ class ForgetStream:
     def _apply(self, ids: tuple[int, ...], start: float) -> Acknowledgement:
         current = self._posterior
         result = self._reweight(current, ids)
-        method = "reweight"
+        method = registry.REWEIGHT.name
         if not result.diagnostics.reliable:
             fresh = current.refresh(random_seed=self._rng)
             self._reff = None
             result, method = self._reweight(fresh, ids), "refresh + reweight"
             if not result.diagnostics.reliable:
-                result = self._quietly(fresh, ids, method="auto")
+                result = self._quietly(fresh, ids, method=registry.AUTO.name)
                 method = f"auto: {result.diagnostics.method}"
         self._posterior = result
         self._n_requests += 1
@@ -293,7 +293,7 @@ class ForgetStream:
 
         if self._reff is None:  # once per set of draws: reweighting only moves their weights
             self._reff = relative_efficiency(posterior)
-        return self._quietly(posterior, ids, method="reweight", reff=self._reff)
+        return self._quietly(posterior, ids, method=registry.REWEIGHT.name, reff=self._reff)
 
     def _quietly(self, posterior: Posterior, ids, **options) -> Posterior:
         """``unlearn`` whose verdicts the stream acts on itself, not as warnings."""

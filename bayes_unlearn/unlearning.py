@@ -9,48 +9,23 @@ import dataclasses
 import difflib
 import inspect
 import warnings
-from typing import Literal
 
+from bayes_unlearn import registry
 from bayes_unlearn._forget import record_request
 from bayes_unlearn._random import RandomSeed
 from bayes_unlearn._validation import check_forget
 from bayes_unlearn.diagnostics import MCMCConvergenceWarning, UnreliableUnlearningWarning
 from bayes_unlearn.integrity import Key
-from bayes_unlearn.methods import METHODS as FORGET_METHODS
-from bayes_unlearn.methods.auto import auto
-from bayes_unlearn.methods.refit import refit
-from bayes_unlearn.methods.reweight import (
-    MIN_RELATIVE_ESS,
-    forget_log_ratios,
-    relative_efficiency,
-    reweight,
-)
-from bayes_unlearn.methods.smc import smc
 from bayes_unlearn.posterior import Posterior
 
-# The method functions are re-exported for code written against earlier versions.
-__all__ = [
-    "METHODS",
-    "MIN_RELATIVE_ESS",
-    "auto",
-    "forget_log_ratios",
-    "refit",
-    "relative_efficiency",
-    "reweight",
-    "smc",
-    "unlearn",
-]
-
-
-Method = Literal["reweight", "moment_match", "smc", "auto", "refit"]
-METHODS: tuple[str, ...] = ("reweight", "moment_match", "smc", "auto", "refit")
+__all__ = ["unlearn"]
 
 
 def unlearn(
     posterior,
     forget,
     *,
-    method: Method | str = "auto",
+    method: str = registry.AUTO.name,
     random_seed: RandomSeed = None,
     key: Key | None = None,
     progressbar: bool | None = None,
@@ -67,14 +42,15 @@ def unlearn(
         ``bayes_unlearn.numpy_models.neural.METHODS``), which keep their training rows.
     forget : array-like of int
         Training row ids to forget (see :meth:`Posterior.find_rows` to name rows by content).
-    method : {"auto", "reweight", "moment_match", "smc", "refit"}, default "auto"
+    method : str, default "auto"
+        A name in :data:`bayes_unlearn.registry.METHODS`.
         ``"auto"``: the cheapest of reweighting, moment matching, SMC and a refit whose own
         diagnostics pass, in that order. ``"reweight"``: importance-reweight the stored draws
         by ``1 / p(D_e | θ)`` (Nguyen et al. 2022), Pareto-smoothed (milliseconds).
         ``"moment_match"``: move the stored draws by affine maps towards the new posterior,
         then reweight (Paananen et al. 2021; :func:`bayes_unlearn.methods.moment_match.moment_match`).
         ``"smc"``: move the stored draws to the new posterior by tempered SMC
-        (:func:`bayes_unlearn.smc.smc`). ``"refit"``: exact MCMC on the remaining rows with
+        (:func:`bayes_unlearn.methods.smc.smc`). ``"refit"``: exact MCMC on the remaining rows with
         the stored model and sampler settings (the reference).
     random_seed : int, Generator or None
         Seed of SMC or a refit; for a refit None reuses the seed stored at fit time.
@@ -93,7 +69,7 @@ def unlearn(
         PSIS; default as ``az.loo`` computes it), ``min_ess`` (default 100),
         ``min_relative_ess`` (default 0.75). moment_match: ``max_iterations``, ``covariance``,
         ``split``, ``reff``, ``min_ess``, ``min_relative_ess``. smc: see
-        :func:`bayes_unlearn.smc.smc`. auto: the reweight options, ``moment_match_options``
+        :func:`bayes_unlearn.methods.smc.smc`. auto: the reweight options, ``moment_match_options``
         and ``smc_options`` (dicts).
 
     Returns
@@ -141,20 +117,15 @@ def unlearn(
             "The 'posterior' parameter of unlearn must be a Posterior or a fitted NumPy model "
             f"(bayes_unlearn.numpy_models). Got {type(posterior).__name__}."
         )
-    if method not in METHODS:
-        hint = difflib.get_close_matches(str(method), METHODS, n=1)
-        raise ValueError(
-            f"The 'method' parameter of unlearn must be one of {list(METHODS)}. "
-            f"Got {method!r}." + (f" Did you mean {hint[0]!r}?" if hint else "")
-        )
+    entry = registry.get(method)
     rows = check_forget(
         forget,
         remaining=posterior.row_ids,
         history=[req["row_ids"] for req in posterior.history],
     )
-    run = FORGET_METHODS[method]
+    run = entry.function
     common = {"random_seed": random_seed, "progressbar": progressbar}
-    _check_options(run, method, options)
+    _check_options(entry, options)
     accepted = inspect.signature(run).parameters
     result = run(posterior, rows, **{k: v for k, v in common.items() if k in accepted}, **options)
     if key is not None:
@@ -169,15 +140,14 @@ def unlearn(
     return result
 
 
-def _check_options(run, method: str, options: dict) -> None:
+def _check_options(entry: registry.Method, options: dict) -> None:
     """Refuse options the method does not take, with a suggestion, before any work."""
-    internal = {"posterior", "rows", "random_seed", "progressbar", "requested"}
-    known = [name for name in inspect.signature(run).parameters if name not in internal]
+    known = list(entry.options)
     for name in options:
         if name not in known:
             hint = difflib.get_close_matches(name, known, n=1)
             raise TypeError(
-                f"unlearn(method={method!r}) takes no option {name!r}; its options are "
+                f"unlearn(method={entry.name!r}) takes no option {name!r}; its options are "
                 f"{known or 'none'}." + (f" Did you mean {hint[0]!r}?" if hint else "")
             )
 
@@ -188,9 +158,10 @@ _FIT_PROBLEM = "the MCMC fit these draws descend from did not converge"
 def _inherit_fit_problem(posterior: Posterior, result: Posterior) -> Posterior:
     """Carry a failed fit's verdict into results that reuse its draws, and warn."""
     d = posterior.diagnostics
-    if d is None or result.draws_source == "refit":
+    if d is None or result.draws_source == registry.REFIT.name:
         return result
-    failed_fit = (d.method in ("fit", "refit") and not d.reliable) or d.details.get(
+    nuts = d.method in (registry.FIT, registry.REFIT.name)
+    failed_fit = (nuts and not d.reliable) or d.details.get(
         "inherited_problem"
     )
     if not failed_fit:

@@ -49,7 +49,7 @@ def run(setting, forget_of, retain_access, rows):
                 "avg_gap": 0.0,
             }
         )
-        original = model._derived(np.isin(model.row_ids_, forget), "none")
+        original = model.derived(np.isin(model.row_ids_, forget), "none")
         rows.append(
             {
                 "setting": setting,

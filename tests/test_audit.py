@@ -27,7 +27,7 @@ from bayes_unlearn import audit, layout
 from bayes_unlearn import refresh as refresh_module
 from bayes_unlearn._kernels import MoveResult
 from bayes_unlearn.methods import refit as refit_method
-from bayes_unlearn.models import Standardizer
+from bayes_unlearn.scaling import Standardizer
 from tests.conftest import closed_form_posterior
 
 FORGET = [7]  # one row: the reconstruction attack then solves for its values

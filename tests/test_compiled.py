@@ -328,9 +328,16 @@ def test_a_posterior_of_a_custom_model_reuses_its_compiled_model(custom_linear_p
     assert custom_linear_post.compiled() is custom_linear_post.compiled()
 
 
-def test_a_custom_model_keeps_its_compiled_path_by_data(custom_linear_post, linear_data):
+def test_a_custom_model_keeps_its_compiled_path_by_data(
+    custom_linear_post, linear_data, monkeypatch
+):
     """A new posterior's log-likelihood and log-prior ask for the same data in turn: the
-    model is built and its graphs made once for both (the compiled functions are shared)."""
+    model is built and its graphs made once for both (the compiled functions are shared).
+    The cache is bounded: here at two entries, the least recently used goes."""
+    from bayes_unlearn import compiled
+    from bayes_unlearn._cache import LRUCache
+
+    monkeypatch.setattr(compiled, "COMPILED", LRUCache(maxsize=2))
     X, y = linear_data
     model = custom_linear_post.model
     first = model._compiled(X[:50], y[:50])

@@ -14,7 +14,7 @@ from bayes_unlearn.example_models import (
     radon_above_action_level,
     radon_varying_slopes,
 )
-from bayes_unlearn.models import import_path
+from bayes_unlearn.import_paths import import_path
 
 
 @pytest.fixture(scope="module")

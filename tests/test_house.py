@@ -99,7 +99,7 @@ def test_the_cycle_finder_finds_a_cycle():
 
 
 #: Test files about the package as a whole rather than one module.
-CROSS_CUTTING = {"test_house.py", "test_notebooks.py"}
+CROSS_CUTTING = {"test_house.py", "test_notebooks.py", "test_docs.py"}
 
 
 def _unmirrored(tests: Path, package: Path) -> list[str]:

@@ -17,8 +17,8 @@ import pytest
 import bayes_unlearn as bu
 from bayes_unlearn import journal, layout, storage
 from bayes_unlearn.cli import EXIT_LOCKED, EXIT_PENDING, main
+from bayes_unlearn.import_paths import UntrustedCodeError
 from bayes_unlearn.integrity import file_checksum
-from bayes_unlearn.models import UntrustedCodeError
 
 KEY = b"k" * 32
 

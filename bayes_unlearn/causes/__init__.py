@@ -16,10 +16,10 @@ from __future__ import annotations
 import dataclasses
 import time
 import warnings
-from typing import Literal
 
 import numpy as np
 
+from bayes_unlearn import registry
 from bayes_unlearn._random import RandomSeed
 from bayes_unlearn._validation import check_X_y
 from bayes_unlearn.causes._result import Causes, score_table
@@ -30,15 +30,12 @@ from bayes_unlearn.posterior import Posterior
 
 __all__ = ["MIN_ESS", "Causes", "identify_causes"]
 
-_METHODS = ("auto", "reweight", "moment_match", "smc", "refit")
-
-
 def identify_causes(
     posterior: Posterior,
     X_fail,
     y_fail,
     *,
-    method: Literal["auto", "reweight", "moment_match", "smc", "refit"] = "auto",
+    method: str = registry.AUTO.name,
     top_k: int | None = None,
     threshold: float = 0.0,
     random_seed: RandomSeed = None,
@@ -57,8 +54,9 @@ def identify_causes(
         The model that fails (weighted posteriors are handled).
     X_fail, y_fail : array-like
         The failure cases with their correct targets.
-    method : {"auto", "reweight", "moment_match", "smc", "refit"}, default "auto"
-        How ``p(θ | D, F)`` is obtained, the forget ladder in the other direction.
+    method : str, default "auto"
+        A name in :data:`bayes_unlearn.registry.METHODS`: how ``p(θ | D, F)`` is obtained,
+        the forget ladder in the other direction.
         ``"reweight"``: the stored draws reweighted by ``p(F | θ)``, Pareto-smoothed
         (milliseconds). ``"moment_match"``: the draws moved towards ``p(θ | D, F)`` by
         affine maps, then reweighted. ``"smc"``: tempering ``p(F | θ)`` in. ``"refit"``:
@@ -111,7 +109,8 @@ def identify_causes(
     start = time.perf_counter()
     ctx = Context(posterior, X_f, y_f, random_seed, progressbar)
     try:
-        conditioned, diagnostics = auto(ctx) if method == "auto" else RUNGS[method](ctx)
+        rung = auto if method == registry.AUTO.name else RUNGS[method]
+        conditioned, diagnostics = rung(ctx)
     except NotApplicable as err:
         raise ValueError(f"identify_causes(method={method!r}) does not apply: {err}.") from err
     before, after, se = score_rows(posterior, conditioned)
@@ -129,8 +128,7 @@ def _check_arguments(posterior, X_fail, y_fail, method, top_k):
         raise TypeError(
             f"The 'posterior' parameter must be a Posterior. Got {type(posterior).__name__}."
         )
-    if method not in _METHODS:
-        raise ValueError(f"The 'method' parameter must be one of {list(_METHODS)}. Got {method!r}.")
+    registry.get(method, caller="identify_causes")
     n_rows = posterior.row_ids.size
     if top_k is not None and not (isinstance(top_k, int | np.integer) and 1 <= top_k <= n_rows):
         raise ValueError(

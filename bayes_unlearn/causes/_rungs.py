@@ -10,20 +10,18 @@ import dataclasses
 
 import numpy as np
 
-from bayes_unlearn import _weighted
+from bayes_unlearn import _weighted, registry
 from bayes_unlearn._ladder import Skip, climb
 from bayes_unlearn._random import RandomSeed
 from bayes_unlearn.causes._scores import Conditioned
 from bayes_unlearn.diagnostics import CauseDiagnostics, importance_problems, pareto_k_threshold
+from bayes_unlearn.layout import positions_of
 from bayes_unlearn.posterior import Posterior
 
 __all__ = ["MIN_ESS", "RUNGS", "Context", "NotApplicable", "auto"]
 
 #: Fewer effective draws than this after reweighting by p(F | θ) make the scores unreliable.
 MIN_ESS = 100.0
-
-_LABELS = {"reweight": "reweighting", "moment_match": "moment matching", "smc": "SMC"}
-
 
 @dataclasses.dataclass(frozen=True)
 class Context:
@@ -64,7 +62,7 @@ def _reweighted(ctx: Context):
         "failures move the posterior too far for the stored draws. Use method='auto' or 'refit'."
     )
     diagnostics = CauseDiagnostics(
-        method="reweight",
+        method=registry.REWEIGHT.name,
         reason="requested",
         n_failures=len(ctx.y_f),
         n_rows=posterior.row_ids.size,
@@ -95,10 +93,10 @@ def _refitted(ctx: Context):
         random_seed=ctx.random_seed,
         progressbar=ctx.progressbar,
     )
-    at = joint._positions(ids)  # the training rows among the joint rows
+    at = positions_of(joint.row_ids, ids)  # the training rows among the joint rows
     d = joint.diagnostics
     diagnostics = CauseDiagnostics(
-        method="refit",
+        method=registry.REFIT.name,
         reason="requested",
         n_failures=len(ctx.y_f),
         n_rows=ids.size,
@@ -114,7 +112,7 @@ def _refitted(ctx: Context):
     )
     conditioned = Conditioned(
         weights=joint.weights,
-        rows=lambda positions: joint._rows_log_likelihood(at[positions]),
+        rows=lambda positions: joint.rows_log_likelihood(at[positions]),
         chains=_chains(joint),
     )
     return conditioned, diagnostics
@@ -160,7 +158,7 @@ def _moment_matched(ctx: Context, warm_start: dict | None = None):
     )
     return conditioned, _diagnostics(
         ctx,
-        "moment_match",
+        registry.MOMENT_MATCH.name,
         problems,
         pareto_k=float(k_hat),
         pareto_k_threshold=pareto_k_threshold(n),
@@ -196,7 +194,7 @@ def _tempered(ctx: Context, start=None):
     }
     problems = smc_problems(res, LIMITS)
     return conditioned, _diagnostics(
-        ctx, "smc", problems, min_ess=LIMITS["min_ess"], details=details
+        ctx, registry.SMC.name, problems, min_ess=LIMITS["min_ess"], details=details
     )
 
 
@@ -218,7 +216,7 @@ def _training_rows(posterior: Posterior, params: dict):
 
 
 def _diagnostics(ctx: Context, method: str, problems, **fields) -> CauseDiagnostics:
-    label = _LABELS[method]
+    label = registry.METHODS[method].label
     return CauseDiagnostics(
         method=method,
         reason="requested",
@@ -244,9 +242,9 @@ def auto(ctx: Context):
         return conditioned, d
 
     rungs = (
-        ("reweighting", reweighted),
-        ("moment matching", lambda: _moment_matched(ctx, warm)),
-        ("SMC", lambda: _tempered(ctx, warm.get("start"))),
+        (registry.REWEIGHT.label, reweighted),
+        (registry.MOMENT_MATCH.label, lambda: _moment_matched(ctx, warm)),
+        (registry.SMC.label, lambda: _tempered(ctx, warm.get("start"))),
     )
     found = climb(rungs, diagnostics=lambda result: result[1])
     conditioned, d = found.result if found.result is not None else _refitted(ctx)
@@ -254,8 +252,8 @@ def auto(ctx: Context):
 
 
 RUNGS = {
-    "reweight": _reweighted,
-    "moment_match": _moment_matched,
-    "smc": _tempered,
-    "refit": _refitted,
+    registry.REWEIGHT.name: _reweighted,
+    registry.MOMENT_MATCH.name: _moment_matched,
+    registry.SMC.name: _tempered,
+    registry.REFIT.name: _refitted,
 }

@@ -47,7 +47,7 @@ def score_rows(posterior, conditioned: Conditioned) -> tuple[np.ndarray, ...]:
     post = posterior.idata.posterior
     chains = (post.sizes["chain"], post.sizes["draw"])
     w, wa = posterior.weights, conditioned.weights
-    rows_ll = posterior._rows_log_likelihood
+    rows_ll = posterior.rows_log_likelihood
     positions = np.arange(posterior.row_ids.size)
 
     def block(rows: slice) -> np.ndarray:

@@ -6,6 +6,7 @@ import dataclasses
 
 import numpy as np
 
+from bayes_unlearn import registry
 from bayes_unlearn._ladder import Skip, climb
 from bayes_unlearn._random import RandomSeed
 from bayes_unlearn.methods.moment_match import MIN_ESS_MM, moment_match
@@ -44,12 +45,15 @@ def auto(
             moved["draws"] = result
         return result
 
+    def reweighted():
+        return reweight(posterior, rows, requested=registry.AUTO.name, **reweight_options)
+
     rungs = (
-        ("reweighting", lambda: reweight(posterior, rows, requested="auto", **reweight_options)),
-        ("moment matching", matched),
+        (registry.REWEIGHT.label, reweighted),
+        (registry.MOMENT_MATCH.label, matched),
         # SMC may start from moment matching's draws (see methods.smc's ``start``).
         (
-            "SMC",
+            registry.SMC.label,
             lambda: _smc(posterior, rows, random_seed, moved.get("draws"), smc_options),
         ),
     )
@@ -60,7 +64,7 @@ def auto(
             found.result, found.reason + (" (from moment matching's draws)" if warm else "")
         )
     return _with_reason(
-        refit(posterior, rows, random_seed=random_seed, progressbar=progressbar, requested="auto"),
+        refit(posterior, rows, random_seed=random_seed, progressbar=progressbar, requested=registry.AUTO.name),
         found.reason,
     )
 
@@ -74,7 +78,7 @@ def _moment_match(posterior, rows, options):
             f"it needs {needed:.0f} effective draws, the posterior has {posterior.n_draws} draws"
         )
     options = {"min_ess_gain": AUTO_MIN_ESS_GAIN, **(options or {})}
-    return moment_match(posterior, rows, requested="auto", **options)
+    return moment_match(posterior, rows, requested=registry.AUTO.name, **options)
 
 
 #: In ``auto``, moment matching keeps a map (once k̂ passes) only if it raises the ESS by
@@ -86,7 +90,7 @@ AUTO_MIN_ESS_GAIN = 0.1
 
 def _smc(posterior, rows, random_seed, start, options):
     options = {"start": start, **(options or {})}
-    return smc(posterior, rows, random_seed=random_seed, requested="auto", **options)
+    return smc(posterior, rows, random_seed=random_seed, requested=registry.AUTO.name, **options)
 
 
 def _with_reason(result: Posterior, reason: str) -> Posterior:

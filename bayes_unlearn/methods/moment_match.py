@@ -32,7 +32,7 @@ import time
 
 import numpy as np
 
-from bayes_unlearn import _weighted
+from bayes_unlearn import _weighted, registry
 from bayes_unlearn._densities import forget_densities
 from bayes_unlearn._forget import forgotten, remaining_idata, remaining_scaling
 from bayes_unlearn._kernels import default_threads
@@ -70,7 +70,7 @@ def moment_match(
     min_ess: float = MIN_ESS_MM,
     min_relative_ess: float = MIN_RELATIVE_ESS_MM,
     min_ess_gain: float | None = None,
-    requested: str = "moment_match",
+    requested: str = registry.MOMENT_MATCH.name,
 ) -> Posterior:
     """Importance sampling from the stored draws moved by moment-matching affine maps.
 
@@ -326,7 +326,7 @@ def _result(posterior, rows, dataset, log_ratio, new_scaling, *, requested, reff
     problems = importance_problems(float(k_hat), ess, n, min_ess)
     steps = " → ".join(s["transform"] for s in details["steps"]) or "no map improved k̂"
     diagnostics = UnlearningDiagnostics(
-        method="moment_match",
+        method=registry.MOMENT_MATCH.name,
         reason=f"requested ({steps})",
         n_forget=int(rows.size),
         n_remaining=int((~forget).sum()),
@@ -341,14 +341,14 @@ def _result(posterior, rows, dataset, log_ratio, new_scaling, *, requested, reff
         ess_importance=ess,
         min_ess=min_ess,
         seconds=details.pop("seconds"),
-        details={**details, "reweighted_draws": "moment_match"},
+        details={**details, "reweighted_draws": registry.MOMENT_MATCH.name},
     )
     return forgotten(
         posterior,
         rows,
         idata=idata,
         scaling=new_scaling,
-        method="moment_match",
+        method=registry.MOMENT_MATCH.name,
         requested=requested,
         diagnostics=diagnostics,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bayes_unlearn import registry
 from bayes_unlearn._forget import record_request, remaining_scaling
 from bayes_unlearn._random import RandomSeed
 from bayes_unlearn.posterior import Posterior
@@ -18,7 +19,7 @@ def refit(
     *,
     random_seed: RandomSeed = None,
     progressbar: bool | None = None,
-    requested: str = "refit",
+    requested: str = registry.REFIT.name,
 ) -> Posterior:
     """Exact retrain: MCMC on the remaining rows with the stored model and sampler settings.
 
@@ -34,7 +35,7 @@ def refit(
         random_seed=random_seed,
         progressbar=progressbar,
         standardizer=remaining_scaling(posterior, rows),
-        history=record_request(posterior, rows, "refit", requested=requested),
+        history=record_request(posterior, rows, registry.REFIT.name, requested=requested),
         reason="requested (exact retrain)",
         n_forget=int(rows.size),
     )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bayes_unlearn import _ess, _weighted
+from bayes_unlearn import _ess, _weighted, registry
 from bayes_unlearn._forget import forgotten, remaining_scaling, scaling_log_prior_shift
 from bayes_unlearn.diagnostics import (
     UnlearningDiagnostics,
@@ -75,7 +75,7 @@ def reweight(
     reff: float | None = None,
     min_ess: float = 100.0,
     min_relative_ess: float = MIN_RELATIVE_ESS,
-    requested: str = "reweight",
+    requested: str = registry.REWEIGHT.name,
 ) -> Posterior:
     """Importance-reweight stored draws from ``p(θ | D)`` to ``p(θ | D \\ D_e)``.
 
@@ -120,7 +120,7 @@ def reweight(
         rows,
         idata=idata,
         scaling=new_scaling,
-        method="reweight",
+        method=registry.REWEIGHT.name,
         requested=requested,
         diagnostics=diagnostics,
     )
@@ -128,9 +128,9 @@ def reweight(
 
 def _draws_origin(posterior: Posterior) -> str:
     """What produced the draws a reweighting weights (through earlier reweightings)."""
-    if posterior.draws_source != "reweight":
+    if posterior.draws_source != registry.REWEIGHT.name:
         return posterior.draws_source
-    return posterior.diagnostics.details.get("reweighted_draws", "fit")
+    return posterior.diagnostics.details.get("reweighted_draws", registry.FIT)
 
 
 def _reweight_diagnostics(
@@ -144,7 +144,7 @@ def _reweight_diagnostics(
         "posterior too far for the stored draws. Use method='auto' or method='refit'."
     )
     return UnlearningDiagnostics(
-        method="reweight",
+        method=registry.REWEIGHT.name,
         reason="requested" + (" (PSIS)" if pareto_smoothing else " (raw IS)"),
         n_forget=int(n_forget),
         n_remaining=int(n_remaining),

@@ -40,7 +40,7 @@ class ForgettableMixin:
         mask = np.isin(self.row_ids_, rows)
         return mask, ~mask
 
-    def _derived(self, mask_forget, method):
+    def derived(self, mask_forget, method):
         """A copy that keeps only the retained rows and records the request.
 
         Shallow: every attribute a method changes (the rows, the history, ``params_`` or

@@ -63,7 +63,7 @@ class MLPClassifier(ClassifierMixin, ForgettableMixin, BaseEstimator):
         W, b = params[-1]
         return acts, acts[-1] @ W + b
 
-    def _grads(self, params, X, y_onehot, *, sample_weight=None):
+    def gradients(self, params, X, y_onehot, *, sample_weight=None):
         """Gradients of the mean cross-entropy w.r.t. parameters and the input."""
         acts, logits = self._forward(params, X)
         w = np.ones(len(X)) if sample_weight is None else sample_weight
@@ -77,10 +77,12 @@ class MLPClassifier(ClassifierMixin, ForgettableMixin, BaseEstimator):
                 delta = delta * (acts[layer] > 0)
         return grads[::-1], delta  # delta is now d loss / d input
 
-    def _onehot(self, y):
+    def onehot(self, y):
+        """``y`` as rows of indicators over :attr:`classes_`."""
         return (np.asarray(y)[:, None] == self.classes_[None, :]).astype(float)
 
-    def _init_params(self, n_in, rng):
+    def init_params(self, n_in, rng):
+        """Fresh weights and biases for ``n_in`` inputs (He-scaled normal, from ``rng``)."""
         sizes = [n_in, *self.hidden, self.classes_.size]
         return [
             (rng.normal(0, np.sqrt(2.0 / a), (a, b)), np.zeros(b))
@@ -98,14 +100,14 @@ class MLPClassifier(ClassifierMixin, ForgettableMixin, BaseEstimator):
         params = [(W.copy(), b.copy()) for W, b in params]
         m = [(np.zeros_like(W), np.zeros_like(b)) for W, b in params]
         v = [(np.zeros_like(W), np.zeros_like(b)) for W, b in params]
-        Y = self._onehot(y)
+        Y = self.onehot(y)
         step, beta1, beta2 = 0, 0.9, 0.999
         sign = -1.0 if ascent else 1.0
         for _ in range(epochs):
             order = rng.permutation(len(X))
             for start in range(0, len(X), self.batch_size):
                 idx = order[start : start + self.batch_size]
-                grads, _ = self._grads(params, X[idx], Y[idx])
+                grads, _ = self.gradients(params, X[idx], Y[idx])
                 extra = penalty(params) if penalty is not None else None
                 step += 1
                 new = []
@@ -135,7 +137,7 @@ class MLPClassifier(ClassifierMixin, ForgettableMixin, BaseEstimator):
         self._store_fit_data(X, y, row_ids)
         rng = get_random_generator(self.random_seed)
         self.params_ = self.train(
-            self._init_params(X.shape[1], rng),
+            self.init_params(X.shape[1], rng),
             X,
             y,
             epochs=self.epochs,
@@ -161,9 +163,9 @@ class MLPClassifier(ClassifierMixin, ForgettableMixin, BaseEstimator):
         logits = self._forward(self.params_, validate_data(self, X, dtype=np.float64, reset=False))[
             1
         ]
-        return -(log_softmax(logits, axis=1) * self._onehot(y)).sum(axis=1)
+        return -(log_softmax(logits, axis=1) * self.onehot(y)).sum(axis=1)
 
     def input_gradient(self, X, y):
         """d loss / d x for each row (used by adversarial attacks)."""
-        _, dx = self._grads(self.params_, X, self._onehot(y))
+        _, dx = self.gradients(self.params_, X, self.onehot(y))
         return dx * len(X)

@@ -26,7 +26,7 @@ def _data(model, mask):
 
 
 def _finish(model, mask, params, name):
-    new = model._derived(mask, name)
+    new = model.derived(mask, name)
     new.params_ = params
     return new
 
@@ -44,7 +44,7 @@ def retrain(model, mask, *, retain_access=True, random_seed: RandomSeed = None):
     (_, _), (X_r, y_r) = _data(model, mask)
     rng = get_random_generator(model.random_seed if random_seed is None else random_seed)
     params = model.train(
-        model._init_params(X_r.shape[1], rng),
+        model.init_params(X_r.shape[1], rng),
         X_r,
         y_r,
         epochs=model.epochs,
@@ -185,7 +185,7 @@ def boundary_shrink(
 
 
 def _saliency_mask(model, X_f, y_f, fraction):
-    grads, _ = model._grads(model.params_, X_f, model._onehot(y_f))
+    grads, _ = model.gradients(model.params_, X_f, model.onehot(y_f))
     flat = np.concatenate([np.abs(g).ravel() for gw, gb in grads for g in (gw, gb)])
     cut = np.quantile(flat, 1.0 - fraction)
     return [

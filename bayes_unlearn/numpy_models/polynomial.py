@@ -63,7 +63,8 @@ class PolynomialRegressor(RegressorMixin, ForgettableMixin, BaseEstimator):
         self.degree = degree
         self.alpha = alpha
 
-    def _design(self, X):
+    def design(self, X):
+        """The design matrix: a column of ones and the standardized powers of ``X``."""
         Z = (X - self.x_mean_) / self.x_scale_
         return np.column_stack([np.ones(len(Z)), polynomial_design(Z, self.degree)])
 
@@ -76,11 +77,12 @@ class PolynomialRegressor(RegressorMixin, ForgettableMixin, BaseEstimator):
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         self.x_mean_, self.x_scale_ = feature_scaling(X)
         self._store_fit_data(X, y, row_ids)
-        self.coef_ = self._solve(X, y)
+        self.coef_ = self.solve(X, y)
         return self
 
-    def _solve(self, X, y):
-        A = self._design(X)
+    def solve(self, X, y):
+        """Ridge coefficients on ``(X, y)``: penalty ``alpha``, the intercept unpenalized."""
+        A = self.design(X)
         penalty = self.alpha * np.eye(A.shape[1])
         penalty[0, 0] = 0.0
         return np.linalg.solve(A.T @ A + penalty + 1e-12 * np.eye(A.shape[1]), A.T @ y)
@@ -88,7 +90,7 @@ class PolynomialRegressor(RegressorMixin, ForgettableMixin, BaseEstimator):
     def predict(self, X):
         """Predicted mean for each row."""
         self._check_is_fitted()
-        return self._design(validate_data(self, X, dtype=np.float64, reset=False)) @ self.coef_
+        return self.design(validate_data(self, X, dtype=np.float64, reset=False)) @ self.coef_
 
 
 def emse_objective(coef, A_w, y_w, A_u, y_u, *, mu: float, sigma: float | None):
@@ -128,7 +130,7 @@ def emse_unlearn(
     from scipy.optimize import minimize
 
     _check_emse_options(mu, sigma)
-    A = model._design(model.X_fit_)
+    A = model.design(model.X_fit_)
     A_w, y_w = A[~mask_forget], model.y_fit_[~mask_forget]
     A_u, y_u = A[mask_forget], model.y_fit_[mask_forget]
     if sigma is None:
@@ -144,7 +146,7 @@ def emse_unlearn(
     )
     if not (result.success and np.isfinite(result.fun)):
         raise FloatingPointError(f"EMSE minimization did not converge: {result.message}")
-    new = model._derived(mask_forget, "emse")
+    new = model.derived(mask_forget, "emse")
     new.coef_ = result.x
     new.emse_history_ = np.asarray(history)
     return new
@@ -176,8 +178,8 @@ def _check_bounded(A_w, A_u, mu) -> None:
 
 def retrain(model: PolynomialRegressor, mask_forget: np.ndarray, random_seed: RandomSeed = None):
     """Exact answer: least squares on the retained rows (same standardization)."""
-    new = model._derived(mask_forget, "retrain")
-    new.coef_ = model._solve(new.X_fit_, new.y_fit_)
+    new = model.derived(mask_forget, "retrain")
+    new.coef_ = model.solve(new.X_fit_, new.y_fit_)
     return new
 
 
