@@ -19,7 +19,12 @@ import numpy as np
 
 from bayes_unlearn import _backend
 
-__all__ = ["N_COUNTIES", "radon_above_action_level", "radon_varying_slopes"]
+__all__ = [
+    "N_COUNTIES",
+    "radon_above_action_level",
+    "radon_varying_slopes",
+    "radon_varying_slopes_baked",
+]
 
 #: Minnesota counties in the radon data; fixed so any subset of homes builds the same model.
 N_COUNTIES = 85
@@ -38,9 +43,26 @@ def radon_varying_slopes(X, y):
     ``α_c = μ_α + τ_α z_c``, ``β_c = μ_β + τ_β w_c`` with standard-normal ``z``, ``w``;
     Normal(0, 5) priors on ``μ``, HalfNormal(2) on ``τ`` and ``σ``.
     """
+    return _varying_slopes(X, y, baked=False)
+
+
+def radon_varying_slopes_baked(X, y):
+    """:func:`radon_varying_slopes` with the homes' county and floor as plain NumPy arrays.
+
+    The way most PyMC examples are written: the rows are constants in the graph, which
+    :mod:`bayes_unlearn.compiled` lifts into inputs.
+    """
+    return _varying_slopes(X, y, baked=True)
+
+
+def _varying_slopes(X, y, *, baked: bool):
     pm = _backend.pymc()
     with pm.Model(coords={"county": np.arange(N_COUNTIES)}) as model:
-        county_idx, floor_data = _homes(pm, X)
+        if baked:
+            X = np.asarray(X, dtype=np.float64)
+            county_idx, floor_data = X[:, 0].astype(np.int64), X[:, 1]
+        else:
+            county_idx, floor_data = _homes(pm, X)
         mu_a = pm.Normal("mu_a", 0.0, 5.0)
         tau_a = pm.HalfNormal("tau_a", 2.0)
         mu_b = pm.Normal("mu_b", 0.0, 5.0)
@@ -55,7 +77,7 @@ def radon_varying_slopes(X, y):
             a[county_idx] + b[county_idx] * floor_data,
             sigma,
             observed=np.asarray(y, dtype=np.float64),
-            dims="home",
+            dims=None if baked else "home",
         )
     return model
 

@@ -21,8 +21,14 @@ A user's PyMC model has gradients on its compiled density, so its draws are move
 instead (:func:`bayes_unlearn._kernels.hmc_chains`, SMC's kernel: the resampled draws'
 covariance as mass matrix, the step size tuned towards an acceptance of 0.8), one step at a
 time for every draw at once, until every draw has moved, none repeats another, and the draws
-have forgotten where they started: no coordinate's correlation between the resampled
-starting draws and the current ones exceeds ``4 / sqrt(S)`` (what independent draws show).
+have forgotten where they started: no coordinate's correlation between the starting points
+and the current draws exceeds ``4 / sqrt(S)`` (what independent draws show). For reweighted
+draws the starting points are the resampled draws. SMC's draws are states of short HMC
+chains at the target, each started from a particle resampled by weights that depend on the
+forgotten rows; a draw depends on them only through its chain's start (the chains' kernel
+leaves ``p(θ | D_r)`` invariant), so those starts are what the draws must forget, and the
+refresh begins with SMC's last step size (:class:`bayes_unlearn._kernels.Origins`). Their
+effective size, counting the draws of one SMC chain as one chain, is ``ess_bulk``.
 Only the last state of each chain is kept. Where that takes more than ``max_sweeps`` steps,
 the posterior is refitted exactly, and ``diagnostics.reason`` says why.
 """
@@ -41,11 +47,14 @@ from bayes_unlearn._forked import default_cores
 from bayes_unlearn._kernels import (
     TARGET_ACCEPTANCE,
     Packer,
+    chains_ess,
     chains_pool,
     default_threads,
     hmc_chains,
     in_chunks,
     independent_mh,
+    memory,
+    origins_of,
     split_runner,
 )
 from bayes_unlearn._random import RandomSeed, get_random_generator
@@ -151,40 +160,47 @@ def refresh(
     )
 
 
+#: The refresh's HMC while the draws still remember their starts: SMC's trajectories and
+#: step-size multipliers (±20%, per step and chain). Once only draws that have not moved
+#: yet hold it up, short trajectories (one accepted proposal is all they need) and a wider
+#: range of multipliers, so that a draw where the step is too long for its neighbourhood
+#: (the neck of a hierarchical model's funnel) soon tries a short one (radon, a county
+#: forgotten: the last of 4000 draws moved after 15 steps at ±20%, 6 this way).
+REMEMBERING = {"trajectory": 1.5, "jitter_range": (0.8, 1.2)}
+STRAGGLING = {"trajectory": 0.5, "jitter_range": (0.2, 1.2)}
+
+
 def _refresh_by_hmc(posterior: Posterior, rng, start: float, *, max_sweeps: int) -> Posterior:
     """Resampled draws moved by HMC on the compiled density until they forget their starts."""
     nothing = np.zeros(posterior.row_ids.size, dtype=bool)  # the target is p(θ | D_r)
     densities = forget_densities(posterior, nothing, posterior.standardizer)
-    starts = densities.pack(posterior.params)[_weighted.systematic_resample(posterior.weights, rng)]
+    draws = densities.pack(posterior.params)
+    idx = _weighted.systematic_resample(posterior.weights, rng)
+    # SMC's draws depend on the forgotten rows only through their chains' starts.
+    origins = origins_of(posterior.idata, draws)
+    starts = draws[idx] if origins is None else origins.draws[idx]
     n, d = starts.shape
     cholesky = np.linalg.cholesky(np.atleast_2d(np.cov(starts, rowvar=False)) + 1e-9 * np.eye(d))
-    step, Z, moved = min(1.0, 1.2 * d**-0.25), starts, np.zeros(n, dtype=bool)
-    sweeps, acceptance, memory = 0, [], np.inf
     with chains_pool(densities, starts, default_cores()) as pool:
-        while sweeps < max_sweeps:
-            chains = hmc_chains(
-                Z,
-                lambda z: densities.tempered(z, 1.0),
-                rng,
-                length=2,
-                step_size=step,
-                cholesky=cholesky,
-                run=None if pool is None else split_runner(pool, 1.0),
-            )
-            moved |= np.any(chains.last != Z, axis=1)
-            Z, sweeps = chains.last, sweeps + 1
-            acceptance.append(chains.acceptance)
-            step *= float(np.exp(2.0 * (chains.acceptance - TARGET_ACCEPTANCE)))
-            memory = _memory(starts, Z)
-            if moved.all() and memory <= 4 / np.sqrt(n) and _distinct(Z) == n:
-                break
-    if not (moved.all() and memory <= 4 / np.sqrt(n)):
-        why = f"after {sweeps} HMC steps the draws still correlate {memory:.2f} with their starts"
-        return _refit_instead(posterior, rng, why)
+        move = _walk(
+            starts,
+            starts if origins is None else origins.starts[idx],
+            lambda z: densities.tempered(z, 1.0),
+            rng,
+            step=min(1.0, 1.2 * d**-0.25) if origins is None else origins.step_size,
+            cholesky=cholesky,
+            pool=pool,
+            max_sweeps=max_sweeps,
+        )
+        # Draws of one SMC chain started close together: count them as such.
+        ess = None if origins is None else chains_ess(move.Z, origins.n_chains)
+    if not move.done:
+        why = f"after {move.sweeps} HMC steps the draws still correlate {move.memory:.2f} with "
+        return _refit_instead(posterior, rng, why + _AGAINST[origins is None])
     X, y = posterior.training_data()
     idata = assemble_idata(
         posterior.model,
-        densities.dataset(Z),
+        densities.dataset(move.Z),
         None,
         X,
         y,
@@ -192,7 +208,7 @@ def _refresh_by_hmc(posterior: Posterior, rng, start: float, *, max_sweeps: int)
         standardizer=posterior.standardizer,
         feature_names=posterior.feature_names,
     )
-    move = _Moved(float(np.mean(acceptance)), sweeps, memory)
+    move = dataclasses.replace(move, ess=ess, against=_AGAINST[origins is None])
     return dataclasses.replace(
         posterior,
         idata=idata,
@@ -201,22 +217,51 @@ def _refresh_by_hmc(posterior: Posterior, rng, start: float, *, max_sweeps: int)
     )
 
 
+#: What the refresh's draws must have forgotten: SMC's chain starts, or the resampled draws.
+_AGAINST = {False: "their SMC chains' starts", True: "the starting draws"}
+
+
+def _walk(starts, reference, target, rng, *, step, cholesky, pool, max_sweeps) -> _Moved:
+    """One HMC step at a time for every draw until every draw has moved, none repeats, and
+    no coordinate correlates more than ``4 / sqrt(S)`` with ``reference``."""
+    n = starts.shape[0]
+    Z, moved, acceptance = starts, np.zeros(n, dtype=bool), []
+    remembered = memory(reference, Z)
+    while len(acceptance) < max_sweeps:
+        straggling = remembered <= 4 / np.sqrt(n)
+        chains = hmc_chains(
+            Z,
+            target,
+            rng,
+            length=2,
+            step_size=step,
+            cholesky=cholesky,
+            **(STRAGGLING if straggling else REMEMBERING),
+            run=None if pool is None else split_runner(pool, 1.0),
+        )
+        moved |= np.any(chains.last != Z, axis=1)
+        Z = chains.last
+        acceptance.append(chains.acceptance)
+        if not straggling:  # short steps would push the step size up, away from the stragglers
+            step *= float(np.exp(2.0 * (chains.acceptance - TARGET_ACCEPTANCE)))
+        remembered = memory(reference, Z)
+        if moved.all() and remembered <= 4 / np.sqrt(n) and _distinct(Z) == n:
+            break
+    done = bool(moved.all() and remembered <= 4 / np.sqrt(n))
+    return _Moved(float(np.mean(acceptance)), len(acceptance), remembered, Z, done)
+
+
 @dataclasses.dataclass(frozen=True)
 class _Moved:
     """The HMC refresh's record, in the independent-MH refresh's terms."""
 
     acceptance: float
     sweeps: int  # HMC steps every draw took
-    memory: float  # largest |correlation| of a coordinate with the starting draws
-
-
-def _memory(starts: np.ndarray, Z: np.ndarray) -> float:
-    """Largest |correlation| over coordinates between the starting draws and ``Z``."""
-    a, b = starts - starts.mean(axis=0), Z - Z.mean(axis=0)
-    scale = np.sqrt((a**2).sum(axis=0) * (b**2).sum(axis=0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        corr = (a * b).sum(axis=0) / scale
-    return float(np.nanmax(np.abs(corr))) if np.isfinite(corr).any() else 0.0
+    memory: float  # largest |correlation| of a coordinate with what the draws must forget
+    Z: np.ndarray
+    done: bool  # every draw moved and the memory is below 4 / sqrt(S)
+    ess: float | None = None  # smallest bulk or tail ESS, counting SMC's chains as chains
+    against: str = _AGAINST[True]
 
 
 def _distinct(Z: np.ndarray) -> int:
@@ -227,7 +272,7 @@ def _diagnostics(posterior: Posterior, move, distinct: int, seconds: float):
     step = posterior.diagnostics
     reliable = step.reliable if step is not None else True
     how = (
-        f"{move.sweeps} HMC steps (correlation with the starting draws {move.memory:.3f})"
+        f"{move.sweeps} HMC steps (correlation with {move.against} {move.memory:.3f})"
         if isinstance(move, _Moved)
         else "every draw moved (≥ 1 accepted proposal)"
     )
@@ -244,6 +289,7 @@ def _diagnostics(posterior: Posterior, move, distinct: int, seconds: float):
         reliable=reliable,
         verdict=verdict,
         distinct_draws=distinct,
+        ess_bulk=getattr(move, "ess", None),
         acceptance=move.acceptance,
         seconds=seconds,
         details={

@@ -76,3 +76,87 @@ def test_draws_that_still_remember_their_starts_are_refitted_instead(custom_line
     un = bu.unlearn(custom_linear_post, forget=np.arange(12), method="reweight")
     fresh = un.refresh(random_seed=3, max_sweeps=1)
     assert fresh.draws_source == "refit" and "correlate" in fresh.diagnostics.reason
+
+
+def test_smc_draws_are_refreshed_against_their_chains_starts(custom_linear_post, linear_data):
+    from bayes_unlearn._kernels import memory, origins_of
+    from tests.conftest import closed_form_posterior
+
+    X, y = linear_data
+    forget = np.arange(40)
+    un = bu.unlearn(custom_linear_post, forget=forget, method="smc", random_seed=1)
+    draws = un.compiled().unconstrain(un.params)
+    origins = origins_of(un.idata, draws)
+    # SMC recorded, for each particle, the resampled particle its final chain started from;
+    # its burn-in left the particles forgetting them to what independent draws show.
+    assert origins is not None and origins.starts.shape == draws.shape
+    assert origins.step_size > 0 and origins.n_chains == -(-un.n_draws // 20)
+    assert memory(origins.starts, origins.draws) <= 4 / np.sqrt(un.n_draws)
+    # The record belongs to these draws only: other draws or another object get none.
+    assert origins_of(un.idata, draws + 1e-6) is None
+    assert origins_of(un.idata.copy(), draws) is None
+    fresh = un.refresh(random_seed=0)
+    d = fresh.diagnostics
+    assert fresh.draws_source == "refresh" and "SMC chains' starts" in d.verdict
+    assert d.distinct_draws == fresh.n_draws
+    # The refreshed draws still remember nothing of the starts, and are counted by SMC's
+    # chains: an ESS between SMC's own smallest one and the independent draws' 4000 (ArviZ's
+    # estimate of antithetic chains can exceed it by a little).
+    new = fresh.compiled().unconstrain(fresh.params)
+    assert memory(origins.starts, new) <= 4 / np.sqrt(un.n_draws)
+    assert 0.5 * un.diagnostics.ess_bulk <= d.ess_bulk <= 1.2 * fresh.n_draws
+    keep = np.setdiff1d(np.arange(len(y)), forget)
+    mean, cov = closed_form_posterior(X[keep], y[keep])
+    sd = np.sqrt(np.diag(cov))
+    table = fresh.summary()
+    assert_allclose(table["mean"], mean, rtol=0, atol=4 * sd.max() / np.sqrt(d.ess_bulk))
+    assert_allclose(table["sd"], sd, rtol=4 / np.sqrt(2 * d.ess_bulk))
+
+
+def test_chains_ess_is_arviz_smallest_bulk_or_tail_ess():
+    import warnings
+
+    import arviz as az
+
+    from bayes_unlearn._kernels import chains_ess
+
+    rng = np.random.default_rng(0)
+    states = np.zeros((200, 20, 6))
+    noise = rng.standard_normal(states.shape)
+    for t in range(20):  # AR(1) chains, two coordinates skewed
+        states[:, t] = (0.6 * states[:, t - 1] if t else 0.0) + noise[:, t]
+    states[..., :2] = np.exp(states[..., :2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = az.convert_to_dataset(states)
+        expected = min(float(az.ess(data, method=m)["x"].min()) for m in ("bulk", "tail"))
+    assert_allclose(chains_ess(states.reshape(-1, 6), 200), expected, rtol=1e-10)
+
+
+def _funnel(z):
+    """Neal's funnel in 2-D: v ~ N(0, 1), x | v ~ N(0, e^v); log density and gradient."""
+    v, x = z[:, 0], z[:, 1]
+    log_p = -0.5 * v**2 - 0.5 * x**2 * np.exp(-v) - 0.5 * v
+    grad = np.column_stack([-v + 0.5 * x**2 * np.exp(-v) - 0.5, -x * np.exp(-v)])
+    return log_p, grad
+
+
+def test_draws_in_a_funnels_neck_move_sooner_with_short_jittered_steps(monkeypatch):
+    from bayes_unlearn import refresh as module
+
+    rng = np.random.default_rng(4)
+    v = rng.standard_normal(2000)
+    starts = np.column_stack([v, np.exp(v / 2) * rng.standard_normal(2000)])
+    far = rng.permutation(starts)  # already forgotten: only moving every draw is left
+    options = {"step": 0.5, "cholesky": np.diag(starts.std(axis=0)), "pool": None}
+
+    def steps():
+        walk = module._walk(
+            starts, far, _funnel, np.random.default_rng(1), max_sweeps=60, **options
+        )
+        assert walk.done
+        return walk.sweeps
+
+    with_stragglers = steps()  # 6 steps
+    monkeypatch.setattr(module, "STRAGGLING", module.REMEMBERING)
+    assert with_stragglers < 0.7 * steps()  # 13 steps

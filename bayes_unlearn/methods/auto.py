@@ -59,7 +59,7 @@ def auto(
     )
     found = climb(rungs, diagnostics=lambda result: result.diagnostics)
     if found.result is not None:
-        warm = found.result.diagnostics.details.get("start") == "the warm start's draws"
+        warm = found.result.diagnostics.details.get("warm_start", False)
         return _with_reason(
             found.result, found.reason + (" (from moment matching's draws)" if warm else "")
         )
