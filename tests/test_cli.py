@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from numpy.testing import assert_allclose
 
 import bayes_unlearn as bu
 from bayes_unlearn.cli import main
@@ -25,21 +26,9 @@ def csv(
 @pytest.fixture(scope="module")
 def fitted(csv):
     out = csv.parent / "post.nc"
-    assert main(
-        [
-            "fit",
-            str(csv),
-            "--target",
-            "target",
-            "--model",
-            "polynomial",
-            "--sigma",
-            "1",
-            *FAST,
-            "-o",
-            str(out),
-        ]
-    ) in (0, 3)
+    argv = ["fit", str(csv), "--target", "target", "--model", "polynomial", "--sigma", "1"]
+    # Converged: bulk ESS 632 of 800 (minimum 400), R-hat 1.006, no divergences: exit 0.
+    assert main([*argv, *FAST, "-o", str(out)]) == 0
     return out
 
 
@@ -157,8 +146,97 @@ def test_damaged_file_is_one_line_and_exit_1(fitted, capsys, tmp_path):
     assert "failed its checksum" in err and len(err.splitlines()) == 1
 
 
-def test_the_method_choices_are_unlearns_methods():
-    from bayes_unlearn import cli
-    from bayes_unlearn.unlearning import METHODS
+def test_the_method_choices_are_unlearns_methods(capsys):
+    from bayes_unlearn import registry
+    from bayes_unlearn.cli import build_parser
 
-    assert sorted(cli._FORGET_METHODS) == sorted(METHODS)
+    for name in registry.names():
+        assert build_parser().parse_args(["forget", "p.nc", "--method", name]).method == name
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["forget", "p.nc", "--method", "mcmc"])
+    assert exc.value.code == 2 and ", ".join(map(repr, registry.names())) in capsys.readouterr().err
+
+
+def test_a_fit_that_did_not_converge_exits_3_and_says_so(csv, capsys, tmp_path):
+    out = tmp_path / "short.nc"
+    argv = ["fit", str(csv), "--target", "target", "--model", "polynomial", "--sigma", "1"]
+    short = ["--draws", "30", "--tune", "10", "--chains", "2", "--no-progress"]
+    assert main([*argv, *short, "-o", str(out)]) == 3  # R-hat 1.11, bulk ESS 21 of 60
+    text = capsys.readouterr().out
+    assert "verdict: MCMC did not converge" in text and f"to {out}" in text
+    assert not bu.load(out).diagnostics.reliable  # saved all the same, with its verdict
+
+
+def _forget_with(fitted, tmp_path, name, *flags):
+    out = tmp_path / f"{name}.nc"
+    argv = ["forget", str(fitted), "--rows", "3,17,42", "--seed", "1", *flags, "-o", str(out)]
+    assert main(argv) == 0
+    return bu.load(out)
+
+
+def test_chunk_rows_and_dask_reach_every_sweep_over_rows(fitted, tmp_path, monkeypatch):
+    """forget (reweighting, then the refresh before saving sweeps the 57 rows left):
+    ``--chunk-rows 7`` cuts every sweep into blocks of 7 rows, ``--dask`` runs them as Dask
+    tasks, and neither changes a number (the same blocks are combined in the same order)."""
+    import dask
+
+    from bayes_unlearn import _rowwise
+    from bayes_unlearn.options import get_options
+
+    sweeps = []
+    row_tasks = _rowwise.row_tasks
+
+    def recorded(*args, **kwargs):
+        tasks = row_tasks(*args, **kwargs)
+        sizes = [rows.stop - rows.start for task in tasks for rows in task]
+        sweeps.append((get_options()["chunk_rows"], get_options()["dask"], sizes))
+        return tasks
+
+    monkeypatch.setattr(_rowwise, "row_tasks", recorded)
+    plain = _forget_with(fitted, tmp_path, "plain")
+    assert sweeps and all(c is None and not d and len(s) == 1 for c, d, s in sweeps)
+    assert max(s[0] for *_, s in sweeps) == 57  # one block holds every row
+
+    sweeps.clear()
+    chunked = _forget_with(fitted, tmp_path, "chunked", "--chunk-rows", "7")
+    assert sweeps and all(c == 7 and max(s) <= 7 for c, _, s in sweeps)
+    assert [7] * 8 + [1] in [s for *_, s in sweeps]  # the 57 rows in 9 blocks
+
+    sweeps.clear()
+    computed = []
+    compute = dask.compute
+
+    def on_dask(*delayed, **kwargs):
+        computed.append(len(delayed))
+        return compute(*delayed, **kwargs)
+
+    monkeypatch.setattr(dask, "compute", on_dask)
+    dasked = _forget_with(fitted, tmp_path, "dask", "--dask")
+    assert sweeps and all(d for _, d, _ in sweeps)
+    assert len(computed) == len(sweeps)  # every sweep ran as Dask tasks
+    assert get_options()["chunk_rows"] is None and not get_options()["dask"]  # restored
+
+    for other in (chunked, dasked):
+        for name, values in plain.params.items():
+            assert_allclose(other.params[name], values, rtol=1e-9, atol=1e-12)
+
+
+def test_an_audit_of_a_file_that_still_holds_the_rows_exits_3(fitted, csv, capsys, tmp_path):
+    """The fitted file, audited as if row 5 had been forgotten, against a refit without it:
+    the row is still stored verbatim, so the audit fails."""
+    ref = tmp_path / "refit.nc"
+    argv = ["forget", str(fitted), "--rows", "5", "--method", "refit", "--seed", "2"]
+    assert main([*argv, "-o", str(ref)]) == 0
+    pd.read_csv(csv).iloc[[5]].to_csv(tmp_path / "row5.csv", index=False)
+    capsys.readouterr()
+    argv = [
+        "audit",
+        str(fitted),
+        "--forgotten",
+        str(tmp_path / "row5.csv"),
+        "--reference",
+        str(ref),
+    ]
+    assert main(argv) == 3
+    out = capsys.readouterr().out
+    assert "Erasure audit FAILED" in out and "rows stored verbatim" in out

@@ -70,7 +70,7 @@ def test_raw_importance_weights_option(linear_post):
 
 
 def test_forget_log_ratios_are_the_reweighting_ratios(linear_post):
-    from bayes_unlearn.unlearning import forget_log_ratios
+    from bayes_unlearn.methods.reweight import forget_log_ratios
 
     un = bu.unlearn(linear_post, forget=[2, 5], method="reweight")
     assert_allclose(
@@ -101,13 +101,26 @@ def test_reweighting_is_accurate_or_says_it_is_not(seed, chains, draws):
     case where plain PSIS k̂ can pass while the estimates are off. For each of 6 seeds and
     S = 1000 (2 x 500) and S = 4000 (4 x 1000) NUTS draws, the reweighted means and log-sds are
     within 0.2 posterior sd of the closed form on every parameter, or the result says it is
-    unreliable and warns.
+    unreliable and warns. And it is not honest by refusing everything: forgetting 2 random
+    rows (k̂ small, most of the ESS kept) is called reliable, without a warning, and matches
+    the closed form within Monte Carlo error.
     """
     X, y = _honesty_case(seed)
     model = bu.PolynomialRegression(
         sigma=1.0, intercept_prior_sd=10.0, coef_prior_sd=10.0, standardize=False
     )
     post = bu.fit(model, X, y, draws=draws, tune=500, chains=chains, random_seed=seed)
+    easy = np.random.default_rng(seed).choice(len(y), size=2, replace=False)
+    un, mean_err, log_sd_err, warned = unlearn_against_closed_form(post, X, y, easy, "reweight")
+    assert un.diagnostics.reliable and not warned, un.diagnostics
+    assert un.diagnostics.pareto_k < 0.5
+    # Monte Carlo error, in posterior sds: 1 / sqrt(ESS) for a mean, 1 / sqrt(2 ESS) for a
+    # log-sd, ESS = importance ESS x MCMC efficiency; 4.5 standard errors (3 parameters).
+    ess = un.diagnostics.ess * mcmc_efficiency(post)
+    assert mean_err < 4.5 / np.sqrt(ess) and log_sd_err < 4.5 / np.sqrt(2 * ess), (
+        f"2 rows forgotten: mean error {mean_err:.3f} sd, log-sd error {log_sd_err:.3f}, "
+        f"ESS {ess:.0f}"
+    )
     for fraction in (0.2, 0.5):
         forget = np.flatnonzero(X[:, 0] > np.quantile(X[:, 0], 1 - fraction))
         un, mean_err, log_sd_err, warned = unlearn_against_closed_form(
