@@ -149,7 +149,11 @@ def _with_offsets(model, draws):
 
 
 def _shift_intercepts(model, draws, sign: float):
-    """``Intercept ± x̄ · β`` for every component whose predictors Bambi centered."""
+    """``Intercept ± x̄ · β`` for every component whose predictors Bambi centered.
+
+    As Bambi's own ``PyMCModel.run`` uncenters it after sampling, from the same members of
+    its backend (the extra pins Bambi below 0.18).
+    """
     draws = draws.copy()
     for name, component in model.backend.distributional_components.items():
         spec = model.components[name]
