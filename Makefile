@@ -15,7 +15,7 @@ demo: $(VENV)/.installed  ## fit Pima, forget 1% of rows, compare with an exact 
 	$(BIN)/bayes-unlearn demo
 
 test: $(VENV)/.installed  ## the whole test suite, on two workers (pytest-xdist)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2
 
 test-fast: $(VENV)/.installed  ## skip the tests marked slow
 	$(BIN)/python -m pytest -n 2 -m "not slow"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+from filelock import FileLock
 from hypothesis import HealthCheck, settings
 
 import bayes_unlearn as bu
@@ -156,3 +159,17 @@ def custom_linear_post(linear_data):
     return bu.fit(
         bu.PyMCModel(linear_builder), X, y, draws=1000, tune=1000, chains=4, random_seed=11
     )
+
+
+def made_once(tmp_path_factory, name: str, make) -> Path:
+    """``make(path)`` run by the first xdist worker to get here; the others wait and reuse it.
+
+    For fixtures too slow to build on every worker (a Bambi fit, the docs site); the
+    directory above each worker's base temp is shared by the run's workers.
+    """
+    root = tmp_path_factory.getbasetemp().parent
+    path = root / name
+    with FileLock(str(root / f"{name}.lock")):
+        if not path.exists():
+            make(path)
+    return path

@@ -22,6 +22,8 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from tests.conftest import made_once
+
 pytestmark = pytest.mark.slow
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -89,19 +91,22 @@ def _squash(text: str) -> str:
     return " ".join(text.split())
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def site(tmp_path_factory) -> Path:
+    """The site, built once per run (the first worker builds, the others wait for it)."""
     pytest.importorskip("sphinx")
     pytest.importorskip("myst_nb")
-    out = tmp_path_factory.mktemp("docs") / "html"
-    cmd = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html"]
-    cmd += ["-d", str(out.parent / "doctrees"), str(DOCS), str(out)]
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, f"sphinx-build failed:\n{run.stderr[-4000:]}"
-    return out
+
+    def build(out):
+        cmd = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html"]
+        cmd += ["-d", str(out.parent / "doctrees"), str(DOCS), str(out)]
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, f"sphinx-build failed:\n{run.stderr[-4000:]}"
+
+    return made_once(tmp_path_factory, "docs_html", build)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def pages(site) -> dict[Path, _Page]:
     found = {path: _parse(path) for path in sorted(site.rglob("*.html"))}
     assert len(found) > 20, "the site has fewer pages than its user guide alone"
