@@ -144,13 +144,12 @@ def model_object(model, idata, meta: dict):
             "The 'model' parameter is not the model this file was wrapped from: its observed "
             "values at the file's rows differ."
         )
+    shapes = pm_model.eval_rv_shapes()  # once: it evaluates the model's shape graph
+    free = {rv.name for rv in pm_model.free_RVs}
     for name in idata.posterior.data_vars:
-        _check_variable(pm_model, idata.posterior[name], name, _shapes(pm_model).get(name))
+        shape = tuple(shapes[name]) if name in free else None
+        _check_variable(pm_model, idata.posterior[name], name, shape)
     return wrapped
-
-
-def _shapes(pm_model) -> dict:
-    return {rv.name: tuple(pm_model.eval_rv_shapes()[rv.name]) for rv in pm_model.free_RVs}
 
 
 def sampler_settings(idata, target_accept: float, random_seed: int | None) -> dict:

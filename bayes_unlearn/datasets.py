@@ -26,6 +26,7 @@ __all__ = [
     "impute_zeros",
     "load_pima",
     "load_radon",
+    "make_group_membership",
     "make_linear_regression",
     "make_polynomial_regression",
 ]
@@ -217,6 +218,35 @@ def make_linear_regression(
     coef = np.asarray(coef, dtype=float)
     X = rng.standard_normal((n, coef.size))
     return X, intercept + X @ coef + sigma * rng.standard_normal(n)
+
+
+def make_group_membership(n_groups: int, n_forgotten: int, *, random_seed: RandomSeed = None):
+    """Rows whose membership a model can see: one effect per group, groups of one row.
+
+    ``y = effect[group] + 0.5 x + N(0, 1)`` with ``effect ~ 1 + 3 N(0, 1)``. Groups
+    ``0..n_forgotten-1`` have one training row each (the rows to forget: a model without
+    pooling follows them), the other groups three; two fresh rows of each forgotten group
+    are never seen. The positive control of an erasure audit: membership inference must
+    succeed on a file that kept the rows.
+
+    Returns
+    -------
+    X, y : training rows, ``X`` = (group, x)
+    X_unseen, y_unseen : the never-seen rows
+    forgotten : ndarray of int, the positions of the forgotten rows (``0..n_forgotten-1``)
+    """
+    rng = get_random_generator(random_seed)
+    effect = 1.0 + 3.0 * rng.standard_normal(n_groups)
+
+    def rows(group):
+        x = rng.standard_normal(group.size)
+        y = effect[group] + 0.5 * x + rng.standard_normal(group.size)
+        return np.column_stack([group, x]), y
+
+    forgotten = np.arange(n_forgotten)
+    X, y = rows(np.r_[forgotten, np.repeat(np.arange(n_forgotten, n_groups), 3)])
+    X_unseen, y_unseen = rows(np.repeat(forgotten, 2))
+    return X, y, X_unseen, y_unseen, forgotten
 
 
 def make_polynomial_regression(

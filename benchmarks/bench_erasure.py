@@ -196,18 +196,9 @@ def group_effects(X, y):
 
 def run_custom(tmp: Path) -> list[dict]:
     """The group model's original, unlearned and refit files, audited against one refit."""
-    rng = np.random.default_rng(0)
-    effect = 1.0 + 3.0 * rng.standard_normal(N_GROUPS)
-
-    def rows(group):
-        x = rng.standard_normal(group.size)
-        return np.column_stack([group, x]), effect[group] + 0.5 * x + rng.standard_normal(
-            group.size
-        )
-
-    forgotten = np.arange(N_FORGOTTEN_GROUPS)
-    X, y = rows(np.r_[forgotten, np.repeat(np.arange(N_FORGOTTEN_GROUPS, N_GROUPS), 3)])
-    X_u, y_u = rows(np.repeat(forgotten, 2))
+    X, y, X_u, y_u, forgotten = bu.datasets.make_group_membership(
+        N_GROUPS, N_FORGOTTEN_GROUPS, random_seed=0
+    )
     model = bu.PyMCModel(group_effects)
     post = bu.fit(model, X, y, draws=1000, tune=1000, chains=2, random_seed=1)
     with warnings.catch_warnings():

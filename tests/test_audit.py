@@ -363,19 +363,9 @@ def group_effects(X, y):
 def groups():
     """Groups 0-14 have one training row each (the rows forgotten), groups 15-29 three; two
     fresh rows of each forgotten group are never seen. Fit, and an exact refit without them."""
-    rng = np.random.default_rng(0)
-    effect = 1.0 + 3.0 * rng.standard_normal(N_GROUPS)
-
-    def rows(group):
-        x = rng.standard_normal(group.size)
-        return np.column_stack([group, x]), effect[group] + 0.5 * x + rng.standard_normal(
-            group.size
-        )
-
-    forgotten = np.arange(N_FORGOTTEN_GROUPS)
-    kept = np.repeat(np.arange(N_FORGOTTEN_GROUPS, N_GROUPS), 3)
-    X, y = rows(np.r_[forgotten, kept])
-    X_unseen, y_unseen = rows(np.repeat(forgotten, 2))
+    X, y, X_unseen, y_unseen, forgotten = bu.datasets.make_group_membership(
+        N_GROUPS, N_FORGOTTEN_GROUPS, random_seed=0
+    )
     model = bu.PyMCModel(group_effects)
     # 2 x 1000 draws: with 31 parameters, 2 x 500 puts the largest R-hat at the 1.01 limit.
     fit = bu.fit(model, X, y, draws=1000, tune=500, chains=2, random_seed=1)

