@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "fit": "bayes_unlearn.fitting",
     "from_pymc": "bayes_unlearn.fitting",
+    "precompile": "bayes_unlearn.fitting",
     "from_bambi": "bayes_unlearn.bambi_fits",
     "to_bambi": "bayes_unlearn.bambi_fits",
     "unlearn": "bayes_unlearn.unlearning",
@@ -62,7 +63,7 @@ if TYPE_CHECKING:  # pragma: no cover
         UnreliableUnlearningWarning,
         pareto_k_threshold,
     )
-    from bayes_unlearn.fitting import fit, from_pymc
+    from bayes_unlearn.fitting import fit, from_pymc, precompile
     from bayes_unlearn.io import load, save
     from bayes_unlearn.models import BayesianModel, LogisticRegression, PolynomialRegression
     from bayes_unlearn.numpy_models.metrics import evaluate_unlearning

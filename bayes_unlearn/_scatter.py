@@ -29,8 +29,6 @@ in calls of 200 draws went from 0.087 s to 0.047 s per 4000 draws.
 
 from __future__ import annotations
 
-import numpy as np
-
 from bayes_unlearn import _backend
 
 __all__ = ["TAGS", "mode"]
@@ -43,43 +41,14 @@ _LAST_AXIS_TAG = "bayes_unlearn_last_axis_sum"
 TAGS = (_TAG, _SWITCH_TAG, _FILL_SUM_TAG, _LAST_AXIS_TAG)
 
 
-def _op_class():
-    from pytensor.graph.basic import Apply
-    from pytensor.graph.op import Op
-
-    class ScatterAdd(Op):
-        """``x`` with ``y[i]`` added to row ``idx[i]`` (repeated indices add up)."""
-
-        __props__ = ()
-
-        def make_node(self, x, y, idx):
-            return Apply(self, [x, y, idx], [x.type()])
-
-        def perform(self, node, inputs, output_storage):
-            x, y, idx = inputs
-            out = x.copy()
-            if idx.size:
-                idx = np.where(idx < 0, idx + x.shape[0], idx)
-                y = np.broadcast_to(y, (idx.size, *x.shape[1:]))
-                if (idx[1:] < idx[:-1]).any():  # rows sorted by group need no reordering
-                    order = np.argsort(idx, kind="stable")
-                    idx, y = idx[order], y[order]
-                starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])
-                out[idx[starts]] += np.add.reduceat(y, starts, axis=0)
-            output_storage[0][0] = out
-
-        def infer_shape(self, fgraph, node, shapes):
-            return [shapes[0]]
-
-    return ScatterAdd()
-
-
 def _register() -> None:
     from pytensor.compile import optdb
     from pytensor.graph.rewriting.basic import in2out, node_rewriter
     from pytensor.tensor.subtensor import AdvancedIncSubtensor1
 
-    scatter_add = _op_class()
+    from bayes_unlearn._ops import ScatterAdd
+
+    scatter_add = ScatterAdd()
 
     @node_rewriter([AdvancedIncSubtensor1])
     def use_scatter_add(fgraph, node):
@@ -128,26 +97,10 @@ def _lift_switch():
 
 
 def _last_axis_sum():
-    from pytensor.graph.basic import Apply
-    from pytensor.graph.op import Op
     from pytensor.graph.rewriting.basic import node_rewriter
     from pytensor.tensor.math import Sum
-    from pytensor.tensor.type import TensorType
 
-    class LastAxisSum(Op):
-        """``x.sum(axis=-1)`` by NumPy (pairwise, vectorized)."""
-
-        __props__ = ()
-
-        def make_node(self, x):
-            out = TensorType(x.dtype, shape=x.type.shape[:-1])()
-            return Apply(self, [x], [out])
-
-        def perform(self, node, inputs, output_storage):
-            output_storage[0][0] = np.add.reduce(inputs[0], axis=-1)
-
-        def infer_shape(self, fgraph, node, shapes):
-            return [shapes[0][:-1]]
+    from bayes_unlearn._ops import LastAxisSum
 
     last_axis_sum = LastAxisSum()
 

@@ -39,10 +39,21 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from bayes_unlearn import _backend, _scatter
+from bayes_unlearn import _backend, _function_cache, _scatter
 from bayes_unlearn._cache import LRUCache
 
 __all__ = ["CompiledModel", "RowsNotInputsError", "UnsupportedModelError", "check_model"]
+
+#: The compiled functions (each compiled on first use; :meth:`CompiledModel.precompile`).
+FUNCTIONS = (
+    "loglik",
+    "loglik_sums",
+    "logprior",
+    "logprior_constrained",
+    "logp_grad",
+    "constrain",
+    "unconstrain",
+)
 
 #: Most values of a (draws, rows) intermediate per compiled call (8 MB): larger batches of
 #: draws are split (:meth:`CompiledModel._in_batches`).
@@ -296,30 +307,45 @@ class CompiledModel:
         return [np.asarray(data[name]) for name in self._row_vars]
 
     # --- compilation --------------------------------------------------------------------
+    def precompile(self) -> None:
+        """Compile (or load from the disk cache) every function, now rather than on first use."""
+        for name in FUNCTIONS:
+            self._functions[name]
+
     @functools.cached_property
     def _functions(self) -> _Functions:
-        return COMPILED.get(("functions", _structure_key(self)), lambda: _Functions(self))
+        key = _structure_key(self)
+        return COMPILED.get(("functions", key), lambda: _Functions(self, key))
 
 
 class _Functions:
-    """The compiled functions of one model structure, each compiled on first use."""
+    """The compiled functions of one model structure, each compiled on first use (or loaded
+    from :mod:`~bayes_unlearn._function_cache`, where an earlier process compiled it)."""
 
-    def __init__(self, cm: CompiledModel):
+    def __init__(self, cm: CompiledModel, key: str):
         self._cm = cm
+        self._key = key
         self._compiled: dict = {}
+        self._graphs: dict | None = None
 
     def __getitem__(self, name: str):
         if name not in self._compiled:
-            if not self._compiled:
-                self._graphs = _graphs(self._cm)
             with _backend.quiet_compile():
-                self._compiled[name] = self._graphs[name]()
+                function = _DISK.load(self._key, name)
+                if function is None:
+                    if self._graphs is None:
+                        self._graphs = _graphs(self._cm)
+                    function = self._graphs[name]()
+                    _DISK.store(self._key, name, function)
+            self._compiled[name] = function
         return self._compiled[name]
 
 
 #: Compiled functions by model structure (every posterior of one model shares them), and a
 #: user's model compiled for the data it was built on (:class:`~bayes_unlearn.pymc_model.PyMCModel`).
 COMPILED = LRUCache(maxsize=16)
+#: The same functions on disk, for later processes (:mod:`~bayes_unlearn._function_cache`).
+_DISK = _function_cache.FunctionCache(__name__, _scatter.__name__, "bayes_unlearn._ops")
 
 
 def _structure_key(cm: CompiledModel) -> str:

@@ -19,7 +19,7 @@ from bayes_unlearn.pymc_model import PyMCModel
 from bayes_unlearn.sampling import check_nuts_sampler, mcmc_diagnostics, run_nuts
 from bayes_unlearn.scaling import Standardizer
 
-__all__ = ["adopt_fit", "fit", "from_pymc"]
+__all__ = ["adopt_fit", "fit", "from_pymc", "precompile"]
 
 
 def fit(
@@ -301,3 +301,35 @@ def _check_row_ids(row_ids, n: int) -> np.ndarray:
     if np.unique(ids).size != n:
         raise ValueError("The 'row_ids' parameter must not repeat an id.")
     return ids.astype(np.int64)
+
+
+def precompile(posterior: Posterior) -> None:
+    """Compile now every function that forgetting and saving use for this posterior's model.
+
+    A user's own PyMC model (a builder, a ``pm.Model`` or a Bambi model) is otherwise compiled
+    on the first request that needs each function: about ten seconds of PyTensor's graph
+    rewriting, paid by the first request in every new process. Compiled functions are kept in
+    memory and on disk (in PyTensor's ``compiledir``, under ``bayes_unlearn/``; see
+    :mod:`bayes_unlearn._function_cache`), so a later process (a CLI call, a worker per
+    deletion request) loads them instead. Call this once after a fit, where the time is
+    spent ahead of any request. Built-in models compute in NumPy and need nothing compiled.
+
+    Parameters
+    ----------
+    posterior : Posterior
+        Any posterior of the model (the functions depend on its structure, not its rows).
+    """
+    if not isinstance(posterior, Posterior):
+        raise TypeError(
+            f"The 'posterior' parameter of precompile must be a Posterior. Got "
+            f"{type(posterior).__name__}."
+        )
+    from bayes_unlearn.compiled import RowsNotInputsError
+
+    if not isinstance(posterior.model, PyMCModel):
+        return
+    try:
+        compiled = posterior.compiled()
+    except RowsNotInputsError:  # a model whose rows cannot be inputs is refitted
+        return
+    compiled.precompile()
