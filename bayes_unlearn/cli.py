@@ -309,6 +309,7 @@ def _cmd_causes(args) -> int:
             fail,
             y_fail,
             method=args.method,
+            score=args.score,
             top_k=args.top_k,
             threshold=args.threshold,
             random_seed=args.seed,
@@ -339,6 +340,7 @@ def _repair(args) -> int:
         y_val,
         rule=args.rule,
         cause_method=args.cause_method,
+        score=args.score,
         method=args.method,
         allow_unreliable=args.allow_unreliable,
         random_seed=args.seed,
@@ -347,7 +349,9 @@ def _repair(args) -> int:
     print(f"candidates (log predictive density of the {len(val)} trusted rows):")
     print(fixed.candidates.round(3).to_string())
     scores = fixed.scores.table
-    print(f"forgetting the top {fixed.n_causes} of {len(scores)} training rows by r(z)")
+    print(
+        f"forgetting the top {fixed.n_causes} of {len(scores)} training rows by {fixed.scores.score}"
+    )
     if args.causes:
         scores.assign(forgotten=scores.index.isin(fixed.causes)).to_csv(args.causes)
         print(f"wrote the cause scores to {args.causes}")
@@ -526,11 +530,24 @@ def _parser_predict(sub) -> None:
     p.set_defaults(func=_cmd_predict)
 
 
+def _score(p) -> None:
+    from bayes_unlearn.causes import DEFAULT_SCORE, SCORES
+
+    p.add_argument(
+        "--score",
+        choices=sorted(SCORES),
+        default=DEFAULT_SCORE,
+        help="the ranking: misfit (default; to the model that has learned the failures), "
+        "r (Tanno et al.'s r(z)) or surprise (ignores the failures)",
+    )
+
+
 def _parser_causes(sub) -> None:
     p = sub.add_parser(
         "causes",
         help="score training rows by their responsibility for failures",
-        description="Cause identification (Tanno et al. 2022): r(z) for every training row; "
+        description="Cause identification (Tanno et al. 2022): r(z), the misfit and the "
+        "surprise of every training row; "
         "exit code 3 if the scores are unreliable.",
     )
     p.add_argument("posterior")
@@ -548,11 +565,12 @@ def _parser_causes(sub) -> None:
         help="how p(θ | D, F) is obtained, by the forget methods' rungs run the other way "
         "(default auto: the first whose diagnostics pass)",
     )
+    _score(p)
     p.add_argument(
         "--top-k",
         type=int,
         default=None,
-        help="mark the top K rows as causes (default: r > threshold)",
+        help="mark the top K rows as causes (default: as many as have r > threshold)",
     )
     p.add_argument("--threshold", type=float, default=0.0)
     p.add_argument("--top", type=int, default=20, help="rows to print (default 20)")
@@ -586,6 +604,7 @@ def _parser_repair(sub) -> None:
         default=registry.AUTO.name,
         help="how the cause scores are computed (default auto)",
     )
+    _score(p)
     p.add_argument(
         "--allow-unreliable",
         action="store_true",

@@ -563,13 +563,8 @@ def _compile_unconstrain(cm, pt, vectorize_graph, compile_):
     from pytensor.graph.replace import graph_replace
 
     model = cm.model
-    inputs = {
-        rv: _tensor(f"{rv.name}_draws", rv.dtype, rv.ndim + 1)
-        for rv in model.free_RVs
-    }
-    one = {
-        rv: _tensor(f"{rv.name}_one", rv.dtype, rv.ndim) for rv in inputs
-    }
+    inputs = {rv: _tensor(f"{rv.name}_draws", rv.dtype, rv.ndim + 1) for rv in model.free_RVs}
+    one = {rv: _tensor(f"{rv.name}_one", rv.dtype, rv.ndim) for rv in inputs}
     pieces = []
     for rv in model.free_RVs:
         transform = model.rvs_to_transforms.get(rv)
@@ -583,10 +578,7 @@ def _compile_unconstrain(cm, pt, vectorize_graph, compile_):
 def _row_inputs(row_vars: dict) -> dict:
     """A symbolic input, any number of rows, for every row variable."""
 
-    return {
-        name: _tensor(f"{name}_rows", var.dtype, var.ndim)
-        for name, var in row_vars.items()
-    }
+    return {name: _tensor(f"{name}_rows", var.dtype, var.ndim) for name, var in row_vars.items()}
 
 
 def _tensor(name: str, dtype: str, ndim: int):
@@ -620,8 +612,10 @@ if hasattr(os, "register_at_fork"):
 def _row_log_likelihood(pm, model, obs_rv, row_vars: dict, row_inputs: dict):
     """The observed variable's elementwise log density, in value variables and row inputs.
 
-    PyMC sizes an observed variable by its data (a constant such as ``[100]``); that size is
-    replaced by the row input's own shape, so the graph follows any number of rows.
+    PyMC sizes an observed variable by its data (a constant such as ``[100]``) or by the
+    length of its row dim (a shared variable where the dim is mutable, as Bambi's ``__obs__``);
+    either is replaced by the row input's own shape, so the graph follows any number of rows
+    and one compiled function (one structure key) serves every subset of them.
     """
     from pytensor.graph.basic import Constant
     from pytensor.graph.replace import graph_replace
@@ -631,6 +625,10 @@ def _row_log_likelihood(pm, model, obs_rv, row_vars: dict, row_inputs: dict):
     size = obs_rv.owner.inputs[1]
     if isinstance(size, Constant) and np.ndim(size.data) == 1 and size.data.size:
         loglik = graph_replace(loglik, {size: obs_input.shape[: size.data.size]}, strict=False)
+    row_dim = (model.named_vars_to_dims.get(obs_rv.name) or (None,))[0]
+    length = model.dim_lengths.get(row_dim) if row_dim is not None else None
+    if hasattr(length, "get_value"):
+        loglik = graph_replace(loglik, {length: obs_input.shape[0]}, strict=False)
     loglik = model.replace_rvs_by_values([loglik])[0]
     data = {
         var: row_inputs[name] for name, var in row_vars.items() if name != CompiledModel.OBSERVED

@@ -20,7 +20,7 @@ import pandas as pd
 
 from bayes_unlearn import registry
 from bayes_unlearn._random import RandomSeed
-from bayes_unlearn.causes import Causes, identify_causes
+from bayes_unlearn.causes import DEFAULT_SCORE, Causes, check_score, identify_causes
 from bayes_unlearn.diagnostics import UnreliableUnlearningWarning
 from bayes_unlearn.posterior import Posterior
 
@@ -65,6 +65,7 @@ def repair(
     fractions: Sequence[float] = (0.25, 0.5, 0.75, 1.0),
     rule: Literal["one_se", "best"] = "one_se",
     cause_method: str = registry.AUTO.name,
+    score: str = DEFAULT_SCORE,
     method: str = registry.AUTO.name,
     allow_unreliable: bool = False,
     random_seed: RandomSeed = None,
@@ -72,9 +73,9 @@ def repair(
 ) -> Repair:
     """Find the training rows that make the model worse on trusted data, and forget them.
 
-    Scores every training row by ``r(z)`` with the trusted rows as the failure set
-    (:func:`~bayes_unlearn.identify_causes`), then tries forgetting the top
-    ``K = round(f · #{r > 0})`` rows for each ``f`` in ``fractions`` and compares the
+    Scores every training row with the trusted rows as the failure set
+    (:func:`~bayes_unlearn.identify_causes`, ranked by ``score``), then tries forgetting the
+    top ``K = round(f · #{r > 0})`` rows for each ``f`` in ``fractions`` and compares the
     candidates, ``K = 0`` (no change) included, by the log predictive density (lpd) of the
     trusted rows.
 
@@ -96,6 +97,9 @@ def repair(
     cause_method : str, default "auto"
         How :func:`~bayes_unlearn.identify_causes` obtains ``p(θ | D, F)``: a name in
         :data:`bayes_unlearn.registry.METHODS`.
+    score : {"r", "misfit", "surprise"}, default "r"
+        The ranking the top ``K`` are taken from (see :func:`~bayes_unlearn.identify_causes`
+        and ``benchmarks/results/cause_ranking.md`` for how they compare).
     method : str, default "auto"
         How each candidate forgets its rows (:func:`~bayes_unlearn.unlearn`).
     allow_unreliable : bool, default False
@@ -141,11 +145,13 @@ def repair(
     if rule not in ("one_se", "best"):
         raise ValueError(f"The 'rule' parameter must be 'one_se' or 'best'. Got {rule!r}.")
     registry.get(method, caller="repair")
+    check_score(score, caller="repair")
     scores = identify_causes(
         posterior,
         X_val,
         y_val,
         method=cause_method,
+        score=score,
         random_seed=random_seed,
         progressbar=progressbar,
     )
@@ -154,7 +160,7 @@ def repair(
             f"The cause scores are unreliable ({scores.diagnostics.verdict}) Use "
             "cause_method='auto' or 'refit', or pass allow_unreliable=True to rank on them."
         )
-    ranked = scores.table.index.to_numpy()  # sorted by decreasing r
+    ranked = scores.table.index.to_numpy()  # in the ranking's order
     n_pos = int((scores.table["r"] > 0).sum())
     # At least one row must remain, so K stops one short of the whole training set.
     sizes = sorted({min(round(f * n_pos), ranked.size - 1) for f in fractions} - {0})

@@ -85,8 +85,9 @@ def unlearn_against_closed_form(post, X, y, forget, method):
     return un, mean_err, log_sd_err, warned
 
 
-def closed_form_cause_scores(X, y, X_fail, y_fail, sigma=SIGMA, prior_sd=PRIOR_SD):
-    """Exact ``r(z) = E_{p(θ|D)}[log p(z|θ)] − E_{p(θ|D,F)}[log p(z|θ)]`` for every row of ``D``.
+def closed_form_cause_scores(X, y, X_fail, y_fail, sigma=SIGMA, prior_sd=PRIOR_SD, *, misfit=False):
+    """Exact ``r(z) = E_{p(θ|D)}[log p(z|θ)] − E_{p(θ|D,F)}[log p(z|θ)]`` for every row of ``D``
+    (with ``misfit``, also the exact misfit ``−E_{p(θ|D,F)}[log p(z|θ)]``).
 
     For the Gaussian posterior ``N(m, C)`` and ``z = (x, y)``:
     ``E[log p(z|θ)] = −log(2πσ²)/2 − ((y − a·m)² + a·C·a) / (2σ²)`` with ``a = (1, x)``.
@@ -101,7 +102,8 @@ def closed_form_cause_scores(X, y, X_fail, y_fail, sigma=SIGMA, prior_sd=PRIOR_S
     joint = closed_form_posterior(
         np.vstack([X, X_fail]), np.concatenate([y, y_fail]), sigma, prior_sd
     )
-    return before - expected_log_lik(*joint)
+    after = expected_log_lik(*joint)
+    return (before - after, -after) if misfit else before - after
 
 
 @pytest.fixture(scope="session")

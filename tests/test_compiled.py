@@ -369,3 +369,25 @@ def test_weighted_sums_of_rows_match_the_pointwise_log_likelihood(hierarchical_c
         ll[:, rows].sum(axis=1),
         rtol=1e-12,
     )
+
+
+def _with_row_dim(n):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(n)
+    with pm.Model(coords={"obs": np.arange(n)}) as model:
+        b = pm.Normal("b", 0, 1)
+        s = pm.HalfNormal("s", 1)
+        pm.Normal("y", b * pm.Data("x", x, dims="obs"), s, observed=x, dims="obs")
+    return model
+
+
+def test_one_compiled_structure_serves_every_row_count_of_a_row_dim():
+    """The row dim's length (a shared variable, as Bambi's ``__obs__``) follows the rows: a
+    request that leaves 29 of 30 rows reuses the functions compiled for 30."""
+    full, fewer = CompiledModel(_with_row_dim(30)), CompiledModel(_with_row_dim(29))
+    assert hasattr(full.model.dim_lengths["obs"], "get_value")
+    assert compiled._structure_key(full) == compiled._structure_key(fewer)
+    u = np.array([[0.5, np.log(1.2)]])
+    point = {"b": 0.5, "s_log__": np.log(1.2)}
+    (expected,) = fewer.model.compile_logp(vars=[fewer.model["y"]], sum=False)(point)
+    assert_allclose(full.pointwise_log_likelihood(u, fewer.row_data)[0], expected, rtol=1e-12)

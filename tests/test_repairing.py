@@ -59,6 +59,27 @@ def test_repair_best_rule_takes_the_highest_lpd(shifted, trusted):
     assert fixed.n_causes == fixed.candidates["lpd"].idxmax()
 
 
+def test_repair_takes_its_top_rows_from_the_ranking_asked_for(shifted, trusted):
+    post, *_ = shifted
+    fixed = bu.repair(
+        post,
+        *trusted,
+        fractions=(0.5,),
+        rule="best",
+        score="misfit",
+        method="refit",
+        random_seed=6,
+    )
+    assert fixed.scores.score == "misfit" and fixed.scores.table["misfit"].is_monotonic_decreasing
+    n_pos = int((fixed.scores.table["r"] > 0).sum())
+    assert list(fixed.candidates.index) == [0, round(0.5 * n_pos)]
+    k = fixed.candidates.index[-1]
+    forgotten = bu.unlearn(
+        post, forget=fixed.scores.table.index[:k], method="refit", random_seed=6
+    ).log_predictive_density(*trusted)
+    assert np.isclose(fixed.candidates.loc[k, "lpd"], forgotten, rtol=1e-10)
+
+
 def test_repair_refuses_unreliable_cause_scores(shifted, trusted):
     post, *_ = shifted  # the 40 trusted rows: k̂ 1.14 for the reweighted scores
     with (
@@ -97,6 +118,7 @@ def test_repair_skips_unreliable_candidates(shifted, trusted):
         ({"method": "mcmc"}, "'method'"),
         ({"rule": "1se"}, "'rule'"),
         ({"cause_method": "mcmc"}, "'method'"),
+        ({"score": "influence"}, "'score' parameter of repair"),
     ],
 )
 def test_repair_bad_arguments(shifted, trusted, kwargs, match):

@@ -22,13 +22,20 @@ import numpy as np
 from bayes_unlearn import registry
 from bayes_unlearn._random import RandomSeed
 from bayes_unlearn._validation import check_X_y
-from bayes_unlearn.causes._result import Causes, score_table
+from bayes_unlearn.causes._result import (
+    DEFAULT_SCORE,
+    SCORES,
+    Causes,
+    check_score,
+    score_table,
+)
 from bayes_unlearn.causes._rungs import MIN_ESS, RUNGS, Context, NotApplicable, auto
 from bayes_unlearn.causes._scores import score_rows
 from bayes_unlearn.diagnostics import UnreliableScoresWarning
 from bayes_unlearn.posterior import Posterior
 
-__all__ = ["MIN_ESS", "Causes", "identify_causes"]
+__all__ = ["DEFAULT_SCORE", "MIN_ESS", "SCORES", "Causes", "check_score", "identify_causes"]
+
 
 def identify_causes(
     posterior: Posterior,
@@ -36,6 +43,7 @@ def identify_causes(
     y_fail,
     *,
     method: str = registry.AUTO.name,
+    score: str = DEFAULT_SCORE,
     top_k: int | None = None,
     threshold: float = 0.0,
     random_seed: RandomSeed = None,
@@ -43,10 +51,17 @@ def identify_causes(
 ) -> Causes:
     """Score every training row by its responsibility for the failure cases ``F``.
 
-    ``r(z) = E_{p(θ|D)}[log p(z|θ)] − E_{p(θ|D,F)}[log p(z|θ)]``: how much less likely a
-    training row becomes once the model also learns the failures. Rows with large ``r(z)``
-    pull the model towards the failures; forget them to repair it
-    (``bu.unlearn(posterior, forget=causes.row_ids)``).
+    ``r(z) = E_{p(θ|D)}[log p(z|θ)] − E_{p(θ|D,F)}[log p(z|θ)]`` (Tanno et al.): how much
+    less likely a training row becomes once the model also learns the failures. Rows with
+    large ``r(z)`` pull the model towards the failures; forget them to repair it
+    (``bu.unlearn(posterior, forget=causes.row_ids)``, or :func:`repair`, which also chooses
+    the ranking and how many rows to forget on trusted rows).
+
+    Two other rankings come from the same two expectations: the row's **misfit** to the
+    model that has learned ``F``, ``−E_{p(θ|D,F)}[log p(z|θ)]`` (``r(z)`` plus the row's
+    surprise), and its **surprise** ``−E_{p(θ|D)}[log p(z|θ)]`` (no ``F``). On flipped labels
+    the misfit finds the bad rows better than ``r(z)`` at 10-30% random flips and ``r(z)``
+    is better at 50% and on a corrupted subgroup (``benchmarks/results/cause_ranking.md``).
 
     Parameters
     ----------
@@ -63,10 +78,15 @@ def identify_causes(
         MCMC on ``D ∪ F`` with the stored model and sampler settings (exact, a refit's
         cost). ``"auto"``: the first of these whose own diagnostics pass, in that order;
         ``diagnostics.reason`` names each rung left and why.
+    score : {"r", "misfit", "surprise"}, default "r"
+        The ranking (the table's order): Tanno et al.'s ``r(z)``, the misfit to the model
+        that has learned ``F``, or the surprise (which ignores ``F``). All three are columns
+        of the table whichever ranks (:meth:`Causes.ranked_by`).
     top_k : int, optional
-        Mark the ``top_k`` highest-scoring rows as causes instead of ``r > threshold``.
+        Mark the ``top_k`` highest-ranked rows as causes.
     threshold : float, default 0.0
-        Rows with ``r(z) > threshold`` are causes (Tanno et al. use 0).
+        Without ``top_k``, as many rows are causes as have ``r(z) > threshold`` (Tanno et
+        al.'s rule, with 0), taken in the ranking's order.
     random_seed : int, Generator or None
         Seed of the refit; None reuses the fit's seed.
     progressbar : bool, optional
@@ -106,6 +126,7 @@ def identify_causes(
     optimistic and ``se`` runs about 1.3x too small (``benchmarks/results/cause_se.md``).
     """
     X_f, y_f = _check_arguments(posterior, X_fail, y_fail, method, top_k)
+    check_score(score, caller="identify_causes")
     start = time.perf_counter()
     ctx = Context(posterior, X_f, y_f, random_seed, progressbar)
     try:
@@ -113,13 +134,14 @@ def identify_causes(
         conditioned, diagnostics = rung(ctx)
     except NotApplicable as err:
         raise ValueError(f"identify_causes(method={method!r}) does not apply: {err}.") from err
-    before, after, se = score_rows(posterior, conditioned)
+    scores = score_rows(posterior, conditioned)
     diagnostics = dataclasses.replace(diagnostics, seconds=time.perf_counter() - start)
     if not diagnostics.reliable:
         warnings.warn(diagnostics.verdict, UnreliableScoresWarning, stacklevel=2)
     return Causes(
-        table=score_table(posterior.row_ids, before, after, se, top_k, threshold),
+        table=score_table(posterior.row_ids, scores, score, top_k, threshold),
         diagnostics=diagnostics,
+        score=score,
     )
 
 

@@ -10,7 +10,25 @@ import pandas as pd
 
 from bayes_unlearn.diagnostics import CauseDiagnostics
 
-__all__ = ["Causes", "score_table"]
+__all__ = ["DEFAULT_SCORE", "SCORES", "Causes", "check_score", "score_table"]
+
+
+#: The rankings :func:`~bayes_unlearn.identify_causes` offers, each a column of the table:
+#: ``misfit`` = −E_{p(θ|D,F)}[log p(z|θ)] = r(z) + surprise (how badly the row fits the model
+#: that has also learned the failures); Tanno et al.'s ``r`` = E_{p(θ|D)}[log p(z|θ)] −
+#: E_{p(θ|D,F)}[log p(z|θ)]; ``surprise`` = −E_{p(θ|D)}[log p(z|θ)] (no failure set).
+SCORES = ("misfit", "r", "surprise")
+#: :func:`~bayes_unlearn.identify_causes`' default ranking (Tanno et al.'s).
+DEFAULT_SCORE = "r"
+
+
+def check_score(score, caller: str, extra: tuple[str, ...] = ()) -> None:
+    """Refuse a ranking :data:`SCORES` (or ``extra``) does not name."""
+    if score not in SCORES + extra:
+        raise ValueError(
+            f"The 'score' parameter of {caller} must be one of {sorted(SCORES + extra)}. "
+            f"Got {score!r}."
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,15 +38,28 @@ class Causes:
     Attributes
     ----------
     table : DataFrame
-        Indexed by ``row_id``, sorted by decreasing ``r``, with columns ``r``, ``se`` (Monte
-        Carlo standard error), ``z`` (``r / se``), ``log_lik`` (``E_{p(θ|D)}[log p(z|θ)]``,
-        low for rows the model finds surprising), ``rank`` (1 = strongest) and ``is_cause``.
+        Indexed by ``row_id``, sorted by the decreasing ranking score (:attr:`score`), with
+        columns ``r`` (Tanno et al.'s score), ``se`` (its Monte Carlo standard error), ``z``
+        (``r / se``), ``misfit`` (``−E_{p(θ|D,F)}[log p(z|θ)]``) and ``misfit_se``,
+        ``surprise`` (``−E_{p(θ|D)}[log p(z|θ)]``; ``log_lik`` is its negative), ``rank`` (1 =
+        strongest) and ``is_cause``.
     diagnostics : CauseDiagnostics
         The method that ran, why, and whether its diagnostics passed.
+    score : str
+        The ranking: ``"r"``, ``"misfit"`` or ``"surprise"`` (:meth:`ranked_by` gives
+        another).
     """
 
     table: pd.DataFrame
     diagnostics: CauseDiagnostics
+    score: str = DEFAULT_SCORE
+
+    def ranked_by(self, score: str) -> Causes:
+        """The same scores ranked by another of :data:`SCORES`: as many causes, in its order."""
+        check_score(score, caller="Causes.ranked_by")
+        n_causes = int(self.table["is_cause"].sum())
+        table = _ranked(self.table.drop(columns=["rank", "is_cause"]), score, n_causes)
+        return dataclasses.replace(self, table=table, score=score)
 
     @property
     def row_ids(self) -> np.ndarray:
@@ -43,20 +74,21 @@ class Causes:
     def __repr__(self) -> str:
         d = self.diagnostics
         return (
-            f"Causes({self.row_ids.size} of {d.n_rows} rows, method={d.method!r}, "
-            f"reliable={d.reliable})\n{self.table.head(10).round(4).to_string()}"
+            f"Causes({self.row_ids.size} of {d.n_rows} rows, score={self.score!r}, "
+            f"method={d.method!r}, reliable={d.reliable})\n{self.table.head(10).round(4).to_string()}"
         )
 
     def _repr_html_(self) -> str:
         d = self.diagnostics
         return (
-            f"<p>{self.row_ids.size} causes of {d.n_failures} failures among {d.n_rows} rows; "
-            f"method {d.method}; {d.verdict}</p>" + self.table.head(20).to_html()
+            f"<p>{self.row_ids.size} causes of {d.n_failures} failures among {d.n_rows} rows, "
+            f"ranked by {self.score}; method {d.method}; {d.verdict}</p>"
+            + self.table.head(20).to_html()
         )
 
     # Until 0.2, a Causes also behaves as the DataFrame identify_causes used to return.
     def __getattr__(self, name: str):
-        if name.startswith("__") or name in ("table", "diagnostics"):
+        if name.startswith("__") or name in ("table", "diagnostics", "score"):
             raise AttributeError(name)
         _warn_dataframe_use(name)
         if name == "attrs":
@@ -89,14 +121,32 @@ def _legacy_attrs(d: CauseDiagnostics) -> dict:
     return attrs
 
 
-def score_table(row_ids, before, after, se, top_k, threshold) -> pd.DataFrame:
-    """The scores, strongest first, with the causes marked."""
+def score_table(row_ids, scores, score, top_k, threshold) -> pd.DataFrame:
+    """The scores, strongest ``score`` first, with the causes marked.
+
+    ``scores``: ``before``, ``after``, the se of ``before − after`` and of ``after``. Without
+    ``top_k``, as many rows are causes as have ``r > threshold`` (Tanno et al.'s rule), taken
+    in the order of ``score``.
+    """
+    before, after, se, se_after = scores
     r = before - after
     table = pd.DataFrame(
-        {"r": r, "se": se, "z": r / np.where(se > 0, se, np.nan), "log_lik": before},
+        {
+            "r": r,
+            "se": se,
+            "z": r / np.where(se > 0, se, np.nan),
+            "misfit": -after,
+            "misfit_se": se_after,
+            "surprise": -before,
+            "log_lik": before,
+        },
         index=pd.Index(row_ids, name="row_id"),
     )
-    table = table.sort_values("r", ascending=False, kind="stable")
+    return _ranked(table, score, top_k if top_k is not None else int((r > threshold).sum()))
+
+
+def _ranked(table: pd.DataFrame, score: str, n_causes: int) -> pd.DataFrame:
+    table = table.sort_values(score, ascending=False, kind="stable")
     table["rank"] = np.arange(1, len(table) + 1)
-    table["is_cause"] = (table["rank"] <= top_k) if top_k is not None else (table["r"] > threshold)
+    table["is_cause"] = table["rank"] <= n_causes
     return table

@@ -43,7 +43,8 @@ class Conditioned:
 
 
 def score_rows(posterior, conditioned: Conditioned) -> tuple[np.ndarray, ...]:
-    """``before``, ``after`` and the standard error of ``before − after`` for every row."""
+    """``before``, ``after``, the standard error of ``before − after`` and that of ``after``
+    alone, for every row."""
     post = posterior.idata.posterior
     chains = (post.sizes["chain"], post.sizes["draw"])
     w, wa = posterior.weights, conditioned.weights
@@ -59,7 +60,8 @@ def score_rows(posterior, conditioned: Conditioned) -> tuple[np.ndarray, ...]:
             infl = ll * (w - wa)[:, None]
             infl -= np.outer(w, before)
             infl += np.outer(wa, after)
-            return np.stack([before, after, monte_carlo_se(infl, chains)])
+            se_after = monte_carlo_se(wa[:, None] * (ll - after), chains)
+            return np.stack([before, after, monte_carlo_se(infl, chains), se_after])
         ll_a = conditioned.rows(positions[rows])
         after = wa @ ll_a
         se_before = monte_carlo_se(w[:, None] * (ll - before), chains)
@@ -67,16 +69,15 @@ def score_rows(posterior, conditioned: Conditioned) -> tuple[np.ndarray, ...]:
             se_after = ll_a.std(axis=0) / np.sqrt(conditioned.effective_size)
         else:
             se_after = monte_carlo_se(wa[:, None] * (ll_a - after), conditioned.chains)
-        return np.stack([before, after, np.hypot(se_before, se_after)])
+        return np.stack([before, after, np.hypot(se_before, se_after), se_after])
 
-    before, after, se = map_over_rows(
+    return map_over_rows(
         block,
         positions.size,
         posterior.n_draws,
         "cause scores",
         values=posterior.model.block_values,
     )
-    return before, after, se
 
 
 def monte_carlo_se(influence: np.ndarray, chains: tuple[int, int]) -> np.ndarray:

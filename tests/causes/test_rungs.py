@@ -24,12 +24,32 @@ def test_causes_rank_the_corrupted_rows_first(shifted, method):
     causes = bu.identify_causes(post, X_fail, y_fail, method=method, random_seed=2)
     table = causes.table
     is_bad = np.isin(table.index, bad)
-    assert roc_auc_score(is_bad, table["r"]) > 0.95
+    assert causes.score == "r"
+    for score in ("r", "misfit"):
+        assert roc_auc_score(is_bad, table[score]) > 0.95
     assert list(table["rank"]) == list(range(1, 151))
     assert table["r"].is_monotonic_decreasing
     assert (table["is_cause"] == (table["r"] > 0)).all()
     assert list(causes.row_ids) == list(table.index[table["r"] > 0])
     assert causes.diagnostics.method == method and causes.diagnostics.n_failures == 10
+    # misfit = −E_{D,F}[log p] = r + surprise, surprise = −E_D[log p]
+    np.testing.assert_allclose(table["misfit"], table["r"] + table["surprise"], atol=1e-9)
+    np.testing.assert_allclose(table["surprise"], -table["log_lik"])
+    # Another ranking of the same scores: as many causes (r > 0), in its order.
+    by_misfit = bu.identify_causes(
+        post, X_fail, y_fail, method=method, score="misfit", random_seed=2
+    )
+    assert by_misfit.score == "misfit" and by_misfit.table["misfit"].is_monotonic_decreasing
+    n_pos = int(causes.table["is_cause"].sum())
+    assert list(by_misfit.row_ids) == list(by_misfit.table.index[:n_pos])
+    pd.testing.assert_frame_equal(by_misfit.table, causes.ranked_by("misfit").table)
+    assert set(by_misfit.row_ids) != set(causes.row_ids)  # the orders differ where it matters
+
+
+def test_an_unknown_ranking_is_refused_naming_the_choices(shifted):
+    post, _, X_fail, y_fail = shifted
+    with pytest.raises(ValueError, match=r"'score' parameter of identify_causes .*'misfit'"):
+        bu.identify_causes(post, X_fail, y_fail, score="influence")
 
 
 def test_reweight_and_refit_scores_agree_within_monte_carlo_error(shifted):
@@ -147,19 +167,25 @@ def test_standard_errors_are_calibrated_against_the_closed_form():
     y = 1.0 + 2.0 * X[:, 0] + 0.5 * rng.standard_normal(150)
     X_fail = rng.uniform(1, 2, (2, 1))
     y_fail = 2.0 + 2.0 * X_fail[:, 0] + 0.5 * rng.standard_normal(2)
-    exact = closed_form_cause_scores(X, y, X_fail, y_fail, sigma=0.5, prior_sd=10.0)
+    exact, exact_misfit = closed_form_cause_scores(
+        X, y, X_fail, y_fail, sigma=0.5, prior_sd=10.0, misfit=True
+    )
     model = bu.PolynomialRegression(
         sigma=0.5, intercept_prior_sd=10.0, coef_prior_sd=10.0, standardize=False
     )
-    z = []
+    z, z_misfit = [], []
     for seed in range(CALIBRATION_FITS):
         post = bu.fit(model, X, y, draws=1000, tune=300, chains=2, random_seed=seed)
         causes = bu.identify_causes(post, X_fail, y_fail, method="reweight")
         table = causes.table.loc[post.row_ids]
         z.append((table["r"].to_numpy() - exact) / table["se"].to_numpy())
-    mean_sq = float(np.mean(np.square(z)))
+        z_misfit.append((table["misfit"].to_numpy() - exact_misfit) / table["misfit_se"].to_numpy())
     low, high = chi2.ppf([0.001, 0.999], CALIBRATION_FITS) / CALIBRATION_FITS
-    assert low < mean_sq < high, f"mean z² {mean_sq:.2f} outside [{low:.2f}, {high:.2f}]"
+    for name, errors in (("r", z), ("misfit", z_misfit)):
+        mean_sq = float(np.mean(np.square(errors)))
+        assert low < mean_sq < high, (
+            f"{name}: mean z² {mean_sq:.2f} outside [{low:.2f}, {high:.2f}]"
+        )
 
 
 def test_top_k_and_repair(shifted):
