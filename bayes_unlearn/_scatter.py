@@ -3,28 +3,26 @@
 **A faster scatter-add** for the batched gradients of indexed (hierarchical) models. The
 gradient of ``a[county_idx]`` is a scatter-add of per-row terms into per-county
 totals. Vectorized over draws, PyTensor runs it as ``AdvancedIncSubtensor1`` on a matrix,
-which has no C implementation and falls back to ``np.add.at``: half the time of the radon
-model's log density + gradient over 4000 draws. :class:`ScatterAdd` does the same sum by
-sorting the indices (unless the rows come sorted by group, as the radon homes do: 0.25 ->
-0.14 ms per 100 draws) and adding each run of equal indices with ``np.add.reduceat``;
-the rewrite swaps it in only in the functions :mod:`bayes_unlearn.compiled` builds (the
-``mode()`` below), never in PyMC's own sampling.
+which has no C implementation and falls back to ``np.add.at``, about half the time of the
+radon model's log density and gradient. :class:`~bayes_unlearn._ops.ScatterAdd` does the
+same sum by sorting the indices (unless the rows come sorted by group, as the radon homes
+do) and adding each run of equal indices with ``np.add.reduceat``; the rewrite swaps it in
+only in the functions :mod:`bayes_unlearn.compiled` builds (the ``mode()`` below), never in
+PyMC's own sampling.
 
 **One evaluation where a switch picks between two images of one function.** PyMC's Bernoulli
 log-likelihood is ``switch(y, −softplus(−x), −softplus(x))``; compiled, both branches are
 computed for every element and one is thrown away. ``switch(c, f(a), f(b))`` for an
 elementwise unary ``f`` becomes ``f(switch(c, a, b))`` (applied again, the shared negation
-then the softplus move out): the same numbers, with half the transcendental work (the radon
-logistic model's log-likelihood over 4000 draws x 919 homes, 0.18 s -> 0.10 s; its log density
-and gradient 0.21 s -> 0.16 s).
+then the softplus move out): the same numbers, with half the transcendental work.
 
 **Sums without waste.** A sum over the last, contiguous axis runs in NumPy
-(``LastAxisSum``): PyTensor's C reduction adds one element at a time (0.31 ms for a
-100 x 919 block, NumPy 0.026 ms). And a gradient's ``sum(fill(x, y), axis)``, where ``x``
-has length 1 on that axis and only lends its shape, sums ``y`` alone instead of building
-the (draws, rows) array first. With the row checks judged once per draw
-(``compiled._checks_hoisted``), the radon model's log density and gradient
-in calls of 200 draws went from 0.087 s to 0.047 s per 4000 draws.
+(:class:`~bayes_unlearn._ops.LastAxisSum`): PyTensor's C reduction adds one element at a
+time. And a gradient's ``sum(fill(x, y), axis)``, where ``x`` has length 1 on that axis and
+only lends its shape, sums ``y`` alone instead of building the (draws, rows) array first.
+
+What they save is measured in ``benchmarks/results/gradient.md`` (the radon models' log
+density and gradient with and without them, and the two sums).
 """
 
 from __future__ import annotations
