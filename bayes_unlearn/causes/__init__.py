@@ -54,8 +54,8 @@ def identify_causes(
     ``r(z) = E_{p(θ|D)}[log p(z|θ)] − E_{p(θ|D,F)}[log p(z|θ)]`` (Tanno et al.): how much
     less likely a training row becomes once the model also learns the failures. Rows with
     large ``r(z)`` pull the model towards the failures; forget them to repair it
-    (``bu.unlearn(posterior, forget=causes.row_ids)``, or :func:`repair`, which also chooses
-    the ranking and how many rows to forget on trusted rows).
+    (``bu.unlearn(posterior, forget=causes.row_ids)``, or :func:`repair`, which chooses how
+    many to forget on trusted rows).
 
     Two other rankings come from the same two expectations: the row's **misfit** to the
     model that has learned ``F``, ``−E_{p(θ|D,F)}[log p(z|θ)]`` (``r(z)`` plus the row's

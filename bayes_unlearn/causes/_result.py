@@ -22,12 +22,11 @@ SCORES = ("misfit", "r", "surprise")
 DEFAULT_SCORE = "r"
 
 
-def check_score(score, caller: str, extra: tuple[str, ...] = ()) -> None:
-    """Refuse a ranking :data:`SCORES` (or ``extra``) does not name."""
-    if score not in SCORES + extra:
+def check_score(score, caller: str) -> None:
+    """Refuse a ranking :data:`SCORES` does not name."""
+    if score not in SCORES:
         raise ValueError(
-            f"The 'score' parameter of {caller} must be one of {sorted(SCORES + extra)}. "
-            f"Got {score!r}."
+            f"The 'score' parameter of {caller} must be one of {sorted(SCORES)}. Got {score!r}."
         )
 
 

@@ -236,3 +236,7 @@ def test_cli_causes(shifted, tmp_path, capsys):
     cheap = ["causes", str(tmp_path / "post.nc"), "--failures", str(tmp_path / "fail.csv")]
     assert main([*cheap, "--method", "reweight"]) == 3  # unreliable scores: exit code 3
     assert "The reweighted scores are unreliable" in capsys.readouterr().out
+    assert table["r"].is_monotonic_decreasing  # r(z) ranks by default
+    by_misfit = tmp_path / "misfit.csv"
+    assert main([*cheap, "--score", "misfit", "--seed", "2", "-o", str(by_misfit)]) == 0
+    assert pd.read_csv(by_misfit)["misfit"].is_monotonic_decreasing
