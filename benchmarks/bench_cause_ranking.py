@@ -1,11 +1,10 @@
 """Which ranking finds corrupted training rows: r(z), the misfit or the surprise.
 
 For every training row ``z``, from one posterior ``p(θ|D)`` and its update ``p(θ|D,F)`` on the
-trusted rows ``F`` (:func:`bayes_unlearn.identify_causes`, ``method="auto"``):
-
-* ``r(z) = E_{p(θ|D)}[log p(z|θ)] − E_{p(θ|D,F)}[log p(z|θ)]`` (Tanno et al. 2022);
-* the surprise ``−E_{p(θ|D)}[log p(z|θ)]`` (no ``F``);
-* the misfit ``−E_{p(θ|D,F)}[log p(z|θ)] = r(z) + surprise``.
+trusted rows ``F`` (:func:`bayes_unlearn.identify_causes`, ``method="auto"``): Tanno et al.'s
+``r(z) = E_{p(θ|D)}[log p(z|θ)] − E_{p(θ|D,F)}[log p(z|θ)]``, the surprise
+``−E_{p(θ|D)}[log p(z|θ)]`` (no ``F``) and the misfit ``−E_{p(θ|D,F)}[log p(z|θ)] = r(z) +
+surprise``.
 
 Logistic regression (``bu.LogisticRegression``, NUTS 4 x 1000 draws) on two public data sets
 shipped offline: Pima (768 rows, 8 features; the protocol of ``bench_causes``: 80/20
