@@ -88,7 +88,7 @@ def main() -> None:
     lines += [
         "",
         "reliable: k̂ within min(1 - 1/log10 S, 0.7) and ESS >= 75% of the draws; where it is "
-        "not, bu.unlearn's default (auto) moves on to SMC.",
+        "not, bu.unlearn's default (auto) climbs to moment matching, then SMC.",
     ]
     write("reweight_vs_refit", {"machine": info, "results": rows}, "\n".join(lines))
 
