@@ -308,9 +308,8 @@ def precompile(posterior: Posterior) -> None:
 
     A user's own PyMC model (a builder, a ``pm.Model`` or a Bambi model) is otherwise compiled
     on the first request that needs each function: seconds of PyTensor's graph rewriting
-    (tens of seconds when its C cache is empty too), paid by the first request in every new
-    process. Compiled functions are kept in
-    memory and on disk (in PyTensor's ``compiledir``, under ``bayes_unlearn/``; see
+    (tens of seconds when its C cache is empty too). Compiled functions are kept in memory
+    and on disk (in PyTensor's ``compiledir``, under ``bayes_unlearn/``; see
     :mod:`bayes_unlearn._function_cache`), so a later process (a CLI call, a worker per
     deletion request) loads them instead. Call this once after a fit, where the time is
     spent ahead of any request. Built-in models compute in NumPy and need nothing compiled.

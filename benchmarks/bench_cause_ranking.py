@@ -47,6 +47,7 @@ from sklearn.model_selection import train_test_split
 
 import bayes_unlearn as bu
 from benchmarks._common import machine, write
+from benchmarks.bench_causes import summarize
 
 SPLITS = int(os.environ.get("BENCH_SPLITS", 20))
 REPAIR_SPLITS = int(os.environ.get("BENCH_REPAIR_SPLITS", 10))
@@ -135,11 +136,6 @@ def interval(values) -> tuple[float, float, float]:
     return float(values.mean()), float(values.mean() - half), float(values.mean() + half)
 
 
-def fmt(values) -> str:
-    mean, low, high = interval(values)
-    return f"{mean:.3f} [{low:.3f}, {high:.3f}]"
-
-
 def score_summary(table: pd.DataFrame) -> tuple[list[str], list[dict]]:
     lines = [
         "| data | corruption | corrupted | misfit AUC | r(z) AUC | surprise AUC "
@@ -154,9 +150,9 @@ def score_summary(table: pd.DataFrame) -> tuple[list[str], list[dict]]:
         met = g["misfit_auc"].mean() >= low
         verdicts.append({"data": name, "corruption": kind, "level": level, "met": bool(met)})
         lines.append(
-            f"| {name} | {kind} | {g['rate'].mean():.0%} | {fmt(g['misfit_auc'])} "
-            f"| {fmt(g['r_auc'])} | {fmt(g['surprise_auc'])} "
-            f"| {fmt(g['misfit_auc'] - g[better])} | {'yes' if met else 'no'} |"
+            f"| {name} | {kind} | {g['rate'].mean():.0%} | {summarize(g['misfit_auc'])} "
+            f"| {summarize(g['r_auc'])} | {summarize(g['surprise_auc'])} "
+            f"| {summarize(g['misfit_auc'] - g[better])} | {'yes' if met else 'no'} |"
         )
     return lines, verdicts
 
@@ -225,8 +221,8 @@ def repair_summary(table: pd.DataFrame) -> list[str]:
     ]
     for rate, g in table.groupby("rate"):
         lines.append(
-            f"| {rate:.0%} | {fmt(g['clean'])} | {fmt(g['corrupted'])} | {fmt(g['repair (misfit)'])} "
-            f"| {fmt(g['repair (r)'])} | {fmt(g['repair (misfit)'] - g['clean'])} "
+            f"| {rate:.0%} | {summarize(g['clean'])} | {summarize(g['corrupted'])} | {summarize(g['repair (misfit)'])} "
+            f"| {summarize(g['repair (r)'])} | {summarize(g['repair (misfit)'] - g['clean'])} "
             f"| {g['forgotten (misfit)'].mean():.0f} | {g['hits (misfit)'].sum() / max(g['forgotten (misfit)'].sum(), 1):.0%} |"
         )
     return lines
@@ -271,7 +267,7 @@ def main():
             "",
             "| misfit AUC | r(z) AUC | surprise AUC |",
             "|---:|---:|---:|",
-            f"| {fmt(g['misfit_auc'])} | {fmt(g['r_auc'])} | {fmt(g['surprise_auc'])} |",
+            f"| {summarize(g['misfit_auc'])} | {summarize(g['r_auc'])} | {summarize(g['surprise_auc'])} |",
             "",
         ]
     if "repair" in PARTS:

@@ -73,6 +73,7 @@ def test_every_function_pickles_and_gives_the_same_numbers(model):
         "unconstrain": tuple(cm.constrain(u).values()),
     }
     assert set(args) == set(compiled.FUNCTIONS)
+    assert set(compiled._graphs(cm)) == set(compiled.FUNCTIONS)  # precompile misses none
     for name in compiled.FUNCTIONS:
         fn = cm._functions[name]
         again = pickle.loads(pickle.dumps(fn))
