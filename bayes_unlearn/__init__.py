@@ -29,6 +29,8 @@ _EXPORTS = {
     "Comparison": "bayes_unlearn.comparison",
     "load": "bayes_unlearn.io",
     "save": "bayes_unlearn.io",
+    "refresh": "bayes_unlearn.refreshing",
+    "to_inference_data": "bayes_unlearn.export",
     "Posterior": "bayes_unlearn.posterior",
     "LogisticRegression": "bayes_unlearn.models",
     "PolynomialRegression": "bayes_unlearn.models",
@@ -63,6 +65,7 @@ if TYPE_CHECKING:  # pragma: no cover
         UnreliableUnlearningWarning,
         pareto_k_threshold,
     )
+    from bayes_unlearn.export import to_inference_data
     from bayes_unlearn.fitting import fit, from_pymc, precompile
     from bayes_unlearn.io import load, save
     from bayes_unlearn.models import BayesianModel, LogisticRegression, PolynomialRegression
@@ -70,6 +73,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from bayes_unlearn.options import get_options, set_options
     from bayes_unlearn.posterior import Posterior
     from bayes_unlearn.pymc_model import PyMCModel
+    from bayes_unlearn.refreshing import refresh
     from bayes_unlearn.repairing import Repair, repair
     from bayes_unlearn.reports import report
     from bayes_unlearn.stream import Acknowledgement, ForgetStream

@@ -385,7 +385,7 @@ class Origins:
     SMC's last stage resamples particles by weights that depend on the forgotten rows and
     runs chains from them whose kernel leaves ``p(θ | D_r)`` invariant: a draw depends on
     what came before only through its chain's start. The refresh measures what its draws
-    remember against these starts (:mod:`bayes_unlearn.refresh`).
+    remember against these starts (:mod:`bayes_unlearn.refreshing`).
     """
 
     draws: np.ndarray  # (S, d): the population, unconstrained

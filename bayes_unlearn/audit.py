@@ -40,6 +40,7 @@ from bayes_unlearn import registry
 from bayes_unlearn._random import RandomSeed, get_random_generator, seed_to_int
 from bayes_unlearn._validation import check_X_y
 from bayes_unlearn.integrity import Key
+from bayes_unlearn.io import save
 from bayes_unlearn.layout import SAMPLE_DIMS, flatten_draws
 from bayes_unlearn.posterior import Posterior
 
@@ -154,7 +155,7 @@ def audit_erasure(
 
 def _as_file(obj, path: Path, key, rng) -> Path:
     if isinstance(obj, Posterior):
-        obj.save(path, key=key, random_seed=seed_to_int(rng))
+        save(obj, path, key=key, random_seed=seed_to_int(rng))
         return path
     path_in = Path(obj)
     if not path_in.is_file():

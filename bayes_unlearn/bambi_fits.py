@@ -93,14 +93,16 @@ def from_bambi(
 def to_bambi(posterior, *, random_seed: RandomSeed = None):
     """The posterior's draws as Bambi reports them, for ``model.predict`` and Bambi's plots.
 
-    Equally weighted draws (:meth:`Posterior.to_inference_data`), the intercept uncentered,
+    Equally weighted draws (:func:`bayes_unlearn.to_inference_data`), the intercept uncentered,
     and Bambi's group-level deterministics (``1|g``, ``x|g``) computed from them. Row-level
     deterministics (``mu``) are left to ``model.predict``.
     """
     import pymc as pm
 
+    from bayes_unlearn.export import to_inference_data
+
     rows = _model_rows(posterior)
-    idata = posterior.to_inference_data(random_seed=random_seed)
+    idata = to_inference_data(posterior, random_seed=random_seed)
     group_level = [
         d.name
         for d in rows.model.deterministics

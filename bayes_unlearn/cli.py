@@ -98,7 +98,10 @@ def _locked_if_in_place(args, output: str | None):
 
 def _save_and_report(post, output: str, args) -> int:
     """Save (refreshing weighted draws), print diagnostics; exit 3 when unreliable."""
-    written = post.save(
+    from bayes_unlearn.io import save
+
+    written = save(
+        post,
         output,
         key=_key(args),
         random_seed=getattr(args, "seed", None),

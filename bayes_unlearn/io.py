@@ -19,19 +19,72 @@ from bayes_unlearn.model_files import model_from_dict
 from bayes_unlearn.models import BUILT_IN_MODELS, BayesianModel
 from bayes_unlearn.posterior import Posterior
 from bayes_unlearn.pymc_model import PyMCModel
+from bayes_unlearn.refreshing import refresh
 from bayes_unlearn.scaling import Standardizer
-from bayes_unlearn.storage import FORMAT, read
+from bayes_unlearn.storage import FORMAT, read, write
 
 __all__ = ["FORMAT", "load", "save"]
 
 
 def save(
-    posterior: Posterior, path, *, key: Key | None = None, random_seed: RandomSeed = None
+    posterior: Posterior,
+    path,
+    *,
+    key: Key | None = None,
+    random_seed: RandomSeed = None,
+    lock_timeout: float | None = None,
 ) -> Posterior:
-    """Write ``posterior`` to ``path`` atomically; see :meth:`Posterior.save`."""
+    """Write a posterior to a NetCDF file atomically (read it with :func:`load`).
+
+    Weighted (reweighted) or SMC draws are first refreshed (:func:`bayes_unlearn.refresh`):
+    the file holds an equally weighted sample of ``p(θ | D_r)`` and nothing computed from
+    forgotten rows (:mod:`bayes_unlearn.layout`). The file is written next to ``path`` under
+    a temporary name and renamed over it only once complete, so an interrupted save never
+    replaces a good file with a broken one.
+
+    Parameters
+    ----------
+    posterior : Posterior
+        What to write.
+    path : str or path-like
+        Destination, conventionally ``*.nc``.
+    key : bytes or str, optional
+        Secret (≥ 16 bytes) kept outside the file; signs the file (HMAC-SHA256) so that
+        :func:`load` with the same key detects any edit.
+    random_seed : int, Generator or None
+        Seed of the refresh.
+    lock_timeout : float, optional
+        Seconds to wait for another writer of ``path`` (default
+        :data:`bayes_unlearn.journal.LOCK_TIMEOUT`).
+
+    Returns
+    -------
+    Posterior
+        What was written: ``posterior``, or its refreshed sample.
+
+    Raises
+    ------
+    ValueError
+        If ``path`` is a posterior file (or its journal) that records forgotten rows this
+        posterior still holds: writing over it would undo another request's erasure.
+    FileLockedError
+        If another writer holds ``path`` for longer than ``lock_timeout``.
+    """
     if not isinstance(posterior, Posterior):
         raise TypeError(f"save expects a Posterior. Got {type(posterior).__name__}.")
-    return posterior.save(path, key=key, random_seed=random_seed)
+    key = check_key(key)
+    path = Path(path)
+    if not path.parent.exists():  # fail before the refresh's work
+        raise FileNotFoundError(
+            f"The directory of 'path' does not exist: {path.parent}. Create it first."
+        )
+    fresh = refresh(posterior, random_seed=random_seed)
+    timeout = journal.LOCK_TIMEOUT if lock_timeout is None else lock_timeout
+    with journal.locked(path, timeout):
+        journal.check_not_undoing(path, fresh)
+        write(fresh, path, key)
+        journal.clear(path)  # every request it held is in the file now
+    return fresh
 
 
 def load(
@@ -42,7 +95,7 @@ def load(
     trusted: Iterable[str] = (),
     random_seed: RandomSeed = None,
 ) -> Posterior:
-    """Read a posterior written by :meth:`Posterior.save`, with its acknowledged requests.
+    """Read a posterior written by :func:`save`, with its acknowledged requests.
 
     Requests acknowledged into the file's journal (``path + ".journal"``, written by
     :class:`~bayes_unlearn.ForgetStream` and ``bayes-unlearn forget --in-place``) but not yet
@@ -196,7 +249,11 @@ def _apply_journal(posterior, entries, *, name: str, key: bytes | None, random_s
                 # The erasure must hold whatever the diagnostics say; they travel with it.
                 warnings.simplefilter("ignore", UnreliableUnlearningWarning)
                 posterior = unlearn(
-                    posterior, forget=rows, method=registry.AUTO.name, key=key, random_seed=random_seed
+                    posterior,
+                    forget=rows,
+                    method=registry.AUTO.name,
+                    key=key,
+                    random_seed=random_seed,
                 )
     except (journal.PendingRequestsError, ValueError, TypeError) as err:
         raise journal.PendingRequestsError(

@@ -5,7 +5,7 @@ Two files live beside ``post.nc``:
 ``post.nc.lock``
     Held (:func:`locked`) by the one process that may change ``post.nc``: every
     read-modify-write of the file (``forget --in-place``, :class:`~bayes_unlearn.ForgetStream`,
-    :meth:`~bayes_unlearn.Posterior.save` over an existing file) runs under it, so two
+    :func:`~bayes_unlearn.save` over an existing file) runs under it, so two
     writers never both start from the same old file and the last rename never drops the
     other's request.
 ``post.nc.journal``

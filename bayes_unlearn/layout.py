@@ -255,7 +255,7 @@ def saved_idata(idata, draws_source: str):
     if draws_source not in SAVEABLE_SOURCES:
         raise ValueError(
             f"Draws from {draws_source!r} cannot be saved as they are: refresh them first "
-            "(Posterior.refresh), which save() does by itself."
+            "(bu.refresh), which bu.save does by itself."
         )
     allowed = allowed_sample_stats(draws_source)
     stats = idata.sample_stats[[v for v in idata.sample_stats.data_vars if v in allowed]]

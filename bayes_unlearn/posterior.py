@@ -6,21 +6,13 @@ import dataclasses
 from collections.abc import Sequence
 from contextlib import nullcontext
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from bayes_unlearn import _weighted, journal, registry, storage
-from bayes_unlearn._random import RandomSeed
-from bayes_unlearn._rowwise import (
-    dask_tasks,
-    joined,
-    map_over_rows,
-    row_tasks,
-    sum_over_rows,
-)
+from bayes_unlearn import _weighted, registry
+from bayes_unlearn._rowwise import map_over_rows, sum_over_rows
 from bayes_unlearn._validation import check_probability, check_X, check_X_y
 from bayes_unlearn.diagnostics import UnlearningDiagnostics
 from bayes_unlearn.integrity import Key, check_key, row_fingerprints
@@ -29,18 +21,20 @@ from bayes_unlearn.layout import (
     SAVEABLE_SOURCES,
     flatten_draws,
     positions_of,
-    saved_idata,
 )
 from bayes_unlearn.models import BayesianModel
 from bayes_unlearn.options import set_options
 from bayes_unlearn.pymc_model import PyMCModel
-from bayes_unlearn.refresh import refresh
 from bayes_unlearn.scaling import Standardizer
 
-__all__ = ["LAZY_VALUES", "Posterior"]
+__all__ = ["Posterior"]
 
-#: Above this many values, ``to_inference_data(log_likelihood=True)`` returns a Dask array.
-LAZY_VALUES = 100_000_000
+#: What moved out of the class in 0.2, and where it lives now.
+_MOVED = {
+    "save": "bayes_unlearn.save(posterior, path)",
+    "refresh": "bayes_unlearn.refresh(posterior)",
+    "to_inference_data": "bayes_unlearn.to_inference_data(posterior)",
+}
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -76,7 +70,7 @@ class Posterior:
         Diagnostics of the last step (the fit or the latest forget request).
     draws_source : {"fit", "refit", "reweight", "smc", "refresh"}
         What produced the draws. Only "fit", "refit" and "refresh" draws are written to a
-        file as they are; :meth:`save` refreshes the others first.
+        file as they are; :func:`bayes_unlearn.save` refreshes the others first.
     """
 
     idata: Any
@@ -356,7 +350,9 @@ class Posterior:
         from bayes_unlearn.diagnostics import pareto_k_threshold
 
         if self.is_weighted:
-            raise ValueError("loo() needs equally weighted draws; call posterior.refresh() first.")
+            raise ValueError(
+                "loo() needs equally weighted draws; call bu.refresh(posterior) first."
+            )
         reff, n = relative_efficiency(self.idata.posterior), self.n_draws
         positions = np.arange(self.row_ids.size)
 
@@ -445,127 +441,14 @@ class Posterior:
         """Whether the draws may be written as they are (see :mod:`bayes_unlearn.layout`)."""
         return self.draws_source in SAVEABLE_SOURCES
 
-    def refresh(self, *, random_seed: RandomSeed = None, **options) -> Posterior:
-        """An equally weighted sample of this posterior, moved by MCMC to ``p(θ | D_r)``.
-
-        See :func:`bayes_unlearn.refresh.refresh`. Fit, refit and refreshed posteriors are
-        returned unchanged.
-        """
-        if self.is_saveable:
-            return self
-        return refresh(self, random_seed=random_seed, **options)
-
-    def to_inference_data(
-        self,
-        *,
-        resample: bool = True,
-        log_likelihood: bool = False,
-        random_seed: RandomSeed = None,
-    ):
-        """Draws as ``InferenceData`` for ArviZ.
-
-        Parameters
-        ----------
-        log_likelihood : bool, default False
-            Add the ``log_likelihood`` group (pointwise, remaining rows) for ``az.loo`` and
-            ``az.compare``: computed now when it holds at most ``LAZY_VALUES`` (10^8)
-            values, else a Dask array (``pip install "bayes-unlearn[dask]"``) whose chunks of
-            rows are computed when read (ArviZ 0.23's ``az.loo`` needs it loaded first:
-            ``idata.log_likelihood.load()``).
-        resample : bool, default True
-            Return an equally weighted, refreshed sample (:meth:`refresh`): what may leave
-            this process. False returns the in-memory representation as it is, with the
-            importance weights and ratios of a reweighting in ``sample_stats``; those are
-            functions of the forgotten rows, so keep that object in memory.
-        random_seed : int, Generator or None
-            Seed of the refresh.
-        """
-        if not resample:
-            source, idata = self, self.idata.copy()
-        else:
-            source = self.refresh(random_seed=random_seed)
-            idata = saved_idata(source.idata, source.draws_source)
-        idata.attrs = _provenance(source)
-        if log_likelihood:
-            idata.add_groups(log_likelihood=_log_likelihood_dataset(source))
-        return idata
-
-    def _lazy_log_likelihood(self):
-        try:
-            import dask.array as da
-        except ImportError:
-            raise MemoryError(
-                f"The log_likelihood group has {self.row_ids.size * self.n_draws:,} values, too "
-                'many to hold in memory: install Dask (pip install "bayes-unlearn[dask]") to '
-                "get it lazily, or use post.log_likelihood(row_ids, chunk_rows=...)."
-            ) from None
-        positions = np.arange(self.row_ids.size)
-        tasks = row_tasks(positions.size, self.n_draws, self.model.block_values)
-        delayed = dask_tasks(lambda rows: self.rows_log_likelihood(positions[rows]), tasks, joined)
-        arrays = [
-            da.from_delayed(
-                part, shape=(self.n_draws, task[-1].stop - task[0].start), dtype=np.float64
+    def __getattr__(self, name: str):
+        # Only called for names the class lacks: point at the new home of a moved method.
+        if name in _MOVED:
+            raise AttributeError(
+                f"Posterior.{name} moved in bayes-unlearn 0.2: use {_MOVED[name]} (I/O and "
+                "the refresh act on a posterior; the class holds data and answers queries)."
             )
-            for part, task in zip(delayed, tasks, strict=True)
-        ]
-        return da.concatenate(arrays, axis=1)
-
-    # --- persistence ---------------------------------------------------------------------
-    def save(
-        self,
-        path,
-        *,
-        key: Key | None = None,
-        random_seed: RandomSeed = None,
-        lock_timeout: float | None = None,
-    ) -> Posterior:
-        """Write the posterior to a NetCDF file atomically (read it with :func:`bayes_unlearn.load`).
-
-        Weighted (reweighted) or SMC draws are first refreshed (:meth:`refresh`): the file
-        holds an equally weighted sample of ``p(θ | D_r)`` and nothing computed from forgotten
-        rows (:mod:`bayes_unlearn.layout`). The file is written next to ``path`` under a
-        temporary name and renamed over it only once complete, so an interrupted save never
-        replaces a good file with a broken one.
-
-        Parameters
-        ----------
-        path : str or path-like
-            Destination, conventionally ``*.nc``.
-        key : bytes or str, optional
-            Secret (≥ 16 bytes) kept outside the file; signs the file (HMAC-SHA256) so that
-            :func:`~bayes_unlearn.load` with the same key detects any edit.
-        random_seed : int, Generator or None
-            Seed of the refresh.
-        lock_timeout : float, optional
-            Seconds to wait for another writer of ``path`` (default
-            :data:`bayes_unlearn.journal.LOCK_TIMEOUT`).
-
-        Returns
-        -------
-        Posterior
-            What was written: this posterior, or its refreshed sample.
-
-        Raises
-        ------
-        ValueError
-            If ``path`` is a posterior file (or its journal) that records forgotten rows this
-            posterior still holds: writing over it would undo another request's erasure.
-        FileLockedError
-            If another writer holds ``path`` for longer than ``lock_timeout``.
-        """
-        key = check_key(key)
-        path = Path(path)
-        if not path.parent.exists():  # fail before the refresh's work
-            raise FileNotFoundError(
-                f"The directory of 'path' does not exist: {path.parent}. Create it first."
-            )
-        fresh = self.refresh(random_seed=random_seed)
-        timeout = journal.LOCK_TIMEOUT if lock_timeout is None else lock_timeout
-        with journal.locked(path, timeout):
-            journal.check_not_undoing(path, fresh)
-            storage.write(fresh, path, key)
-            journal.clear(path)  # every request it held is in the file now
-        return fresh
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __repr__(self) -> str:
         last = self.diagnostics.method if self.diagnostics else registry.FIT
@@ -573,31 +456,3 @@ class Posterior:
             f"<Posterior {self.model.kind}: {self.n_draws} draws, {self.row_ids.size} rows, "
             f"{len(self.forgotten_row_ids)} forgotten, last step: {last}>"
         )
-
-
-def _provenance(post: Posterior) -> dict[str, Any]:
-    from bayes_unlearn import __version__
-
-    return {
-        "bayes_unlearn_version": __version__,
-        "draws_source": post.draws_source,
-        "forget_requests": len(post.history),
-        "rows_forgotten": len(post.forgotten_row_ids),
-    }
-
-def _log_likelihood_dataset(self: Posterior):
-    """ArviZ's group: in memory when small, else a Dask array computed a chunk at a time."""
-    import xarray as xr
-
-    post = self.idata.posterior
-    n_rows = self.row_ids.size
-    if n_rows * self.n_draws <= LAZY_VALUES:
-        ll = self.log_likelihood()
-    else:
-        ll = self._lazy_log_likelihood()
-    ll = ll.reshape(post.sizes["chain"], post.sizes["draw"], n_rows)
-    observed = self.idata.observed_data
-    return xr.Dataset(
-        {"y": (("chain", "draw", "obs_id"), ll)},
-        coords={"chain": post["chain"], "draw": post["draw"], "obs_id": observed["obs_id"]},
-    )

@@ -20,6 +20,7 @@ import pandas as pd
 from bayes_unlearn import registry
 from bayes_unlearn._files import write_atomically
 from bayes_unlearn.diagnostics import MIN_BULK_ESS, RHAT_MAX
+from bayes_unlearn.export import to_inference_data
 from bayes_unlearn.posterior import Posterior
 
 __all__ = ["report"]
@@ -202,12 +203,12 @@ def _posteriors_section(post, original, reference, random_seed) -> str:
 
     sets, names = [], []
     if original is not None:
-        sets.append(original.to_inference_data(random_seed=random_seed))
+        sets.append(to_inference_data(original, random_seed=random_seed))
         names.append("original")
-    sets.append(post.to_inference_data(random_seed=random_seed))
+    sets.append(to_inference_data(post, random_seed=random_seed))
     names.append("unlearned" if post.history else "posterior")
     if reference is not None:
-        sets.append(reference.to_inference_data(random_seed=random_seed))
+        sets.append(to_inference_data(reference, random_seed=random_seed))
         names.append("reference (refit)")
     var_names = list(post.idata.posterior.data_vars)
     fig = _figure((9, 0.45 * len(post.parameter_draws().columns) * len(sets) + 1.5))

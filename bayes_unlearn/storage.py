@@ -119,7 +119,7 @@ def _read_metadata(idata, name: str) -> dict:
         raise ValueError(
             f"{name} is a NetCDF file but not a bayes-unlearn posterior "
             f"(missing {'metadata' if raw is None else 'groups ' + ', '.join(missing)}). "
-            "Create one with bu.fit(...).save(path)."
+            "Create one with bu.save(bu.fit(...), path)."
         )
     try:
         meta = json.loads(raw)

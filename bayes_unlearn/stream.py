@@ -9,7 +9,7 @@ it only when it must:
   ``method="reweight"`` on the previous result is exact: the ratios add) while the
   reweighting's own diagnostics (Pareto k̂, ESS) pass: milliseconds a request;
 * when they fail, the weighted draws are refreshed (MCMC moves towards the current
-  posterior, :func:`~bayes_unlearn.refresh.refresh`) and the request is reweighted from
+  posterior, :func:`~bayes_unlearn.refresh`) and the request is reweighted from
   the fresh draws; if that fails too, the request goes up ``method="auto"``'s ladder;
 * every ``save_every`` requests (and on :meth:`ForgetStream.save` or leaving a ``with``
   block) the posterior is saved, refreshed first as every save is, and the stream goes on
@@ -36,7 +36,9 @@ from bayes_unlearn import journal, registry
 from bayes_unlearn._random import RandomSeed, get_random_generator
 from bayes_unlearn.diagnostics import UnreliableUnlearningWarning
 from bayes_unlearn.integrity import Key, check_key
+from bayes_unlearn.io import save
 from bayes_unlearn.posterior import Posterior
+from bayes_unlearn.refreshing import refresh
 from bayes_unlearn.unlearning import unlearn
 
 __all__ = ["Acknowledgement", "ForgetStream"]
@@ -94,7 +96,7 @@ class ForgetStream:
         Save (and refresh) after this many requests.
     key : bytes or str, optional
         Secret key: fingerprints forgotten rows and signs the saved file (as in
-        :func:`~bayes_unlearn.unlearn` and :meth:`Posterior.save`).
+        :func:`~bayes_unlearn.unlearn` and :func:`~bayes_unlearn.save`).
     random_seed : int, Generator or None
         Seed of the refreshes and of any rung that samples.
     lock_timeout : float, optional
@@ -206,7 +208,7 @@ class ForgetStream:
         result = self._reweight(current, ids)
         method = registry.REWEIGHT.name
         if not result.diagnostics.reliable:
-            fresh = current.refresh(random_seed=self._rng)
+            fresh = refresh(current, random_seed=self._rng)
             self._reff = None
             result, method = self._reweight(fresh, ids), "refresh + reweight"
             if not result.diagnostics.reliable:
@@ -230,12 +232,13 @@ class ForgetStream:
     def save(self) -> Posterior:
         """Refresh the draws and write them to ``path`` (if given); the stream goes on from them."""
         if self.path is None:
-            self._posterior = self._posterior.refresh(random_seed=self._rng)
+            self._posterior = refresh(self._posterior, random_seed=self._rng)
         else:
             with journal.locked(self.path, self._timeout):
                 if journal.state(self.path) != self._seen:
                     self._reload()
-                self._posterior = self._posterior.save(
+                self._posterior = save(
+                    self._posterior,
                     self.path, key=self._key, random_seed=self._rng, lock_timeout=self._timeout
                 )
                 self._seen = journal.state(self.path)
@@ -251,7 +254,8 @@ class ForgetStream:
                     f"{str(self.path)!r} is missing but its journal of acknowledged requests "
                     "is there: restore the file, or delete the journal if it is obsolete."
                 )
-            self._posterior = self._posterior.save(
+            self._posterior = save(
+                self._posterior,
                 self.path, key=self._key, random_seed=self._rng, lock_timeout=self._timeout
             )
         else:

@@ -77,7 +77,7 @@ def unlearn(
     Posterior
         The unlearned posterior; ``.diagnostics`` says which method ran, why, and whether it
         can be trusted. Requests compose: forgetting A then B equals forgetting A ∪ B
-        exactly in memory; a saved file holds a refreshed sample (:meth:`Posterior.save`),
+        exactly in memory; a saved file holds a refreshed sample (:func:`bayes_unlearn.save`),
         so across a save they agree within Monte Carlo error.
 
     Warns

@@ -51,7 +51,7 @@ def _fit(tmp: Path) -> Path:
     X, y = df.drop(columns="Outcome"), df["Outcome"].to_numpy()
     post = bu.fit(bu.LogisticRegression(), X, y, random_seed=0, progressbar=False)
     path = tmp / "fit.nc"
-    post.save(path)
+    bu.save(post, path)
     return path
 
 

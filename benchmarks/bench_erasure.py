@@ -74,7 +74,7 @@ def run_set(post, X_train, y_train, X_test, y_test, rows, seed, tmp: Path, origi
         warnings.simplefilter("ignore", bu.UnreliableUnlearningWarning)
         un, t_unlearn = timed(lambda: bu.unlearn(post, forget=rows, random_seed=seed))
         path = tmp / f"unlearned-{seed}.nc"
-        _, t_save = timed(lambda: un.save(path, random_seed=seed))
+        _, t_save = timed(lambda: bu.save(un, path, random_seed=seed))
         ref, t_refit = timed(
             lambda: bu.unlearn(post, forget=rows, method="refit", random_seed=1000 + seed)
         )
@@ -149,7 +149,7 @@ def run_rungs(post, X_train, y_train, X_test, y_test, rows, label, tmp: Path) ->
                 lambda m=method, k=k: bu.unlearn(post, forget=rows, method=m, random_seed=k)
             )
             path = tmp / f"rung-{label.split()[-1].rstrip('%')}-{method}.nc"
-            _, t_save = timed(lambda u=un, p=path, k=k: u.save(p, random_seed=k))
+            _, t_save = timed(lambda u=un, p=path, k=k: bu.save(u, p, random_seed=k))
             audit = bu.audit_erasure(
                 path, X_e, y_e, X_unseen=X_test, y_unseen=y_test, reference=ref, random_seed=k
             )
@@ -298,7 +298,7 @@ def main() -> None:
                 post, X_train.to_numpy(), y_train, X_test, y_test, rows, label, Path(tmp)
             )
         original = Path(tmp) / "original.nc"
-        post.save(original)
+        bu.save(post, original)
         for seed, (label, k, rows) in enumerate(sets):
             result = run_set(
                 post, X_train.to_numpy(), y_train, X_test, y_test, rows, seed, Path(tmp), original

@@ -126,11 +126,11 @@ def child(job: dict) -> dict:
     if job["method"] == "refit":
         un = bu.unlearn(post, forget=forget, method="refit", random_seed=SEEDS[job["seed"]])
         out["seconds"] = time.perf_counter() - start
-        un.save(job["out"])
+        bu.save(un, job["out"])
     else:
         un = bu.unlearn(post, forget=forget, method="auto", random_seed=SEEDS["auto"])
         out["seconds"] = time.perf_counter() - start
-        saved = un.save(job["out"], random_seed=SEEDS["save"])
+        saved = bu.save(un, job["out"], random_seed=SEEDS["save"])
         out["seconds_save"] = time.perf_counter() - start
         out |= _auto_record(un, saved, _load(job["ref"], job["way"]))
     out["load_after"] = _load_avg()
@@ -193,7 +193,7 @@ def warm(post, forget, tmp) -> dict:
     def auto_and_save():
         start = time.perf_counter()
         un = auto()
-        un.save(tempfile.mkdtemp(dir=tmp) + "/auto.nc", random_seed=SEEDS["save"])
+        bu.save(un, tempfile.mkdtemp(dir=tmp) + "/auto.nc", random_seed=SEEDS["save"])
         return time.perf_counter() - start
 
     auto_and_save()  # compiles what auto and the refresh use
@@ -290,7 +290,7 @@ def run_way(way, X, y, sets, county, tmp) -> tuple[list, list, dict]:
     bu.precompile(post)
     precompile_seconds = time.perf_counter() - start
     fit_path = str(Path(tmp) / f"{way}-fit.nc")
-    post.save(fit_path)
+    bu.save(post, fit_path)
     rows, cleared = [], []
     for request, forget in sets.items():
         run = cold(way, request, fit_path, tmp)

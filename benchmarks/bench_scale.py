@@ -72,7 +72,7 @@ def _fit(n: int, folder: Path):
     post, fit_s = _timed(lambda: bu.fit(bu.LogisticRegression(), X, y, random_seed=1, **SAMPLER))
     if n >= CACHE_FROM:
         CACHE.mkdir(exist_ok=True)
-        post.save(cached)
+        bu.save(post, cached)
         meta.write_text(json.dumps({"fit s": fit_s, "sampler": SAMPLER}))
     return post, fit_s, "fitted now"
 
@@ -113,7 +113,7 @@ def _on_dask(post, X_f, y_f, un, causes) -> dict:
 def run_size(n: int, folder: Path) -> dict:
     post, fit_s, how = _fit(n, folder)
     path = folder / f"n{n}.nc"
-    _, save_s = _timed(lambda: post.save(path))
+    _, save_s = _timed(lambda: bu.save(post, path))
     post = None  # only the file is used from here on
     X_f, y_f = failures()
     forget = np.random.default_rng(3).choice(n, size=n // 10, replace=False)
@@ -279,7 +279,7 @@ def _plot(table: pd.DataFrame, path: Path) -> None:
 def _warm_up(folder: Path) -> None:
     X, y = synthetic(200)
     post = bu.fit(bu.LogisticRegression(), X, y, draws=50, tune=50, chains=2, random_seed=0)
-    post.save(folder / "warm.nc")
+    bu.save(post, folder / "warm.nc")
     back = bu.load(folder / "warm.nc")
     X_f, y_f = failures()
     _quiet(lambda: bu.unlearn(back, forget=[0, 1], method="reweight"))

@@ -68,7 +68,7 @@ def test_draws_of_another_model_or_other_rows_are_refused(linear_data, sampled):
 def test_a_wrapped_fit_saves_loads_and_refits_with_its_builder(linear_data, sampled, tmp_path):
     X, y = linear_data
     post = bu.from_pymc(linear_builder, sampled, X, y, random_seed=1)
-    post.save(tmp_path / "mine.nc")
+    bu.save(post, tmp_path / "mine.nc")
     back = bu.load(tmp_path / "mine.nc", trusted=["tests.conftest:linear_builder"])
     assert back.sampler == post.sampler
     refit = bu.unlearn(back, forget=FORGET, method="refit")
@@ -96,7 +96,7 @@ def test_a_file_of_a_model_object_loads_only_with_that_model(linear_data, sample
     X, y = linear_data
     model = linear_builder(X, y)
     gone = bu.unlearn(bu.from_pymc(model, sampled, random_seed=1), forget=FORGET)
-    gone.save(tmp_path / "obj.nc")
+    bu.save(gone, tmp_path / "obj.nc")
     without = bu.load(tmp_path / "obj.nc")
     with pytest.raises(ValueError, match=r"bu.load\(path, model=model\)"):
         bu.unlearn(without, forget=[0], method="refit")
@@ -108,5 +108,5 @@ def test_a_file_of_a_model_object_loads_only_with_that_model(linear_data, sample
     with pytest.raises(ValueError, match="not the model this file was wrapped from"):
         bu.load(tmp_path / "obj.nc", model=other)
     with pytest.raises(TypeError, match="only for a file wrapped from one"):
-        bu.from_pymc(linear_builder, sampled, X, y, random_seed=1).save(tmp_path / "b.nc")
+        bu.save(bu.from_pymc(linear_builder, sampled, X, y, random_seed=1), tmp_path / "b.nc")
         bu.load(tmp_path / "b.nc", model=model)

@@ -76,7 +76,7 @@ def test_a_forgotten_group_returns_to_its_prior_without_a_refit(fitted):
 def test_predictions_are_bambis_predict_on_the_unlearned_draws(fitted):
     model, idata, df = fitted
     gone = bu.unlearn(bu.from_bambi(model, idata), forget=[0, 9, 17], random_seed=3)
-    draws = gone.to_inference_data(random_seed=6).posterior
+    draws = bu.to_inference_data(gone, random_seed=6).posterior
     ours = pm.compute_deterministics(
         draws, var_names=["mu"], model=gone.model.builder.model, progressbar=False
     )["mu"]
@@ -87,7 +87,7 @@ def test_predictions_are_bambis_predict_on_the_unlearned_draws(fitted):
 def test_a_bambi_file_loads_with_the_model_and_refits_keeping_the_levels(fitted, tmp_path):
     model, idata, df = fitted
     gone = bu.unlearn(bu.from_bambi(model, idata), forget=np.flatnonzero(df["g"] == GONE))
-    gone.save(tmp_path / "bambi.nc")
+    bu.save(gone, tmp_path / "bambi.nc")
     back = bu.load(tmp_path / "bambi.nc", model=model)
     # A short refit: the levels are the point here, not its accuracy.
     back = dataclasses.replace(back, sampler={**back.sampler, "draws": 100, "tune": 100})

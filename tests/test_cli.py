@@ -105,7 +105,7 @@ def test_in_place_with_a_key_file_and_audit(fitted, csv, capsys, tmp_path):
     key = tmp_path / "key"
     key.write_bytes(b"controller-secret-0123456789\n")
     post = tmp_path / "post.nc"
-    bu.load(fitted).save(post, key=key.read_bytes().strip())  # start signing an old file
+    bu.save(bu.load(fitted), post, key=key.read_bytes().strip())  # start signing an old file
     argv = ["forget", str(post), "--rows", "5", "--in-place", "--key-file", str(key), "--seed", "1"]
     assert main(argv) == 0
     assert "refreshed before saving" in capsys.readouterr().out

@@ -75,7 +75,7 @@ def test_blackjax_nuts_recovers_the_closed_form_and_refits_with_it(tmp_path, lin
         model, X, y, draws=500, tune=500, chains=2, nuts_sampler="blackjax", random_seed=1
     )
     assert_allclose(again.params["coef"], post.params["coef"])  # the seed fixes the draws
-    post.save(tmp_path / "p.nc")
+    bu.save(post, tmp_path / "p.nc")
     ref = bu.unlearn(bu.load(tmp_path / "p.nc"), forget=[0, 1, 2], method="refit", random_seed=2)
     assert ref.sampler["nuts_sampler"] == "blackjax" and ref.diagnostics.reliable
     assert {"diverging", "step_size", "tree_depth"} <= set(ref.idata.sample_stats)
@@ -92,7 +92,7 @@ def test_a_fit_by_another_sampler_is_stored_and_its_refits_use_it_again(
     post = bu.fit(model, X, y, draws=1000, tune=1000, chains=4, nuts_sampler=sampler, random_seed=1)
     assert post.sampler["nuts_sampler"] == sampler and post.diagnostics.reliable
     assert post.idata.posterior.attrs["inference_library"] == sampler  # not PyMC's own NUTS
-    post.save(tmp_path / "p.nc")
+    bu.save(post, tmp_path / "p.nc")
     back = bu.load(tmp_path / "p.nc")
     assert back.sampler["nuts_sampler"] == sampler
     ref = bu.unlearn(back, forget=[0, 1, 2], method="refit", random_seed=2)

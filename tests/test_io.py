@@ -34,10 +34,10 @@ def _assert_same(a, b):
 
 def test_round_trip_fit_and_unlearned(tmp_path, logistic_post):
     path = tmp_path / "post.nc"
-    assert logistic_post.save(path) is logistic_post  # MCMC draws are saved as they are
+    assert bu.save(logistic_post, path) is logistic_post  # MCMC draws are saved as they are
     _assert_same(bu.load(path), logistic_post)
     un = bu.unlearn(logistic_post, forget=[3, 17, 42], method="reweight")
-    written = un.save(path, random_seed=0)  # overwrite in place
+    written = bu.save(un, path, random_seed=0)  # overwrite in place
     assert written.draws_source == "refresh" and not written.is_weighted
     back = bu.load(path)
     _assert_same(back, written)
@@ -52,7 +52,7 @@ def test_round_trip_fit_and_unlearned(tmp_path, logistic_post):
 def test_unlearned_file_holds_no_values_of_forgotten_rows(tmp_path, logistic_post):
     key = "a-secret-the-controller-keeps"
     un = bu.unlearn(logistic_post, forget=[3, 17], key=key)
-    un.save(tmp_path / "u.nc")
+    bu.save(un, tmp_path / "u.nc")
     back = bu.load(tmp_path / "u.nc")
     assert not np.isin([3, 17], back.idata.constant_data["obs_id"]).any()
     assert not np.isin([3, 17], back.idata.observed_data["obs_id"]).any()
@@ -68,7 +68,7 @@ def test_missing_file(tmp_path):
 
 def test_truncated_file(tmp_path, logistic_post):
     path = tmp_path / "post.nc"
-    logistic_post.save(path)
+    bu.save(logistic_post, path)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(ValueError, match="not a readable posterior file"):
@@ -79,7 +79,7 @@ def test_corrupted_array_fails_checksum(tmp_path, logistic_post):
     import h5py
 
     path = tmp_path / "post.nc"
-    logistic_post.save(path)
+    bu.save(logistic_post, path)
     with h5py.File(path, "r+") as fh:  # a silent change to one stored draw
         fh["posterior/intercept"][0, 0] = 99.0
     with pytest.raises(ValueError, match="failed its checksum"):
@@ -99,7 +99,7 @@ def test_foreign_netcdf_and_text_file(tmp_path):
 
 def test_failed_save_keeps_the_old_file(tmp_path, logistic_post, monkeypatch):
     path = tmp_path / "post.nc"
-    logistic_post.save(path)
+    bu.save(logistic_post, path)
     good = path.read_bytes()
 
     def broken(self, filename, **kwargs):
@@ -109,7 +109,7 @@ def test_failed_save_keeps_the_old_file(tmp_path, logistic_post, monkeypatch):
 
     monkeypatch.setattr(az.InferenceData, "to_netcdf", broken)
     with pytest.raises(OSError, match="disk full"):
-        bu.unlearn(logistic_post, forget=[1]).save(path)
+        bu.save(bu.unlearn(logistic_post, forget=[1]), path)
     assert path.read_bytes() == good
     # No temporary file left; the writer lock's file stays (removing it would race).
     assert sorted(p.name for p in tmp_path.iterdir()) == ["post.nc", "post.nc.lock"]
@@ -132,7 +132,7 @@ def _edit_metadata(path, edit):
 
 def test_edited_metadata_fails_the_checksum(tmp_path, linear_post):
     path = tmp_path / "post.nc"
-    linear_post.save(path)
+    bu.save(linear_post, path)
     _edit_metadata(path, lambda s: s.replace('"sigma": 1.0', '"sigma": 9.0'))
     with pytest.raises(ValueError, match="failed its checksum"):
         bu.load(path)
@@ -140,7 +140,7 @@ def test_edited_metadata_fails_the_checksum(tmp_path, linear_post):
 
 def test_edited_history_fails_the_checksum(tmp_path, linear_post):
     path = tmp_path / "post.nc"
-    bu.unlearn(linear_post, forget=[5, 6], method="refit", random_seed=0).save(path)
+    bu.save(bu.unlearn(linear_post, forget=[5, 6], method="refit", random_seed=0), path)
     _edit_metadata(path, lambda s: s.replace('"row_ids": [5, 6]', '"row_ids": [5]'))
     with pytest.raises(ValueError, match="failed its checksum"):
         bu.load(path)
@@ -167,7 +167,7 @@ def _forge(path, change):
 def test_recomputed_checksum_is_caught_by_the_signature(tmp_path, linear_post):
     key = b"0123456789abcdef-controller"
     path = tmp_path / "post.nc"
-    linear_post.save(path, key=key)
+    bu.save(linear_post, path, key=key)
     assert bu.load(path, key=key).n_draws == linear_post.n_draws
     _forge(path, lambda meta: meta["model"].update(sigma=9.0))
     with pytest.raises(ValueError, match="failed its signature check"):
@@ -184,7 +184,7 @@ def test_recomputed_checksum_is_caught_by_the_signature(tmp_path, linear_post):
 
 def test_a_key_refuses_an_unsigned_file(tmp_path, linear_post):
     path = tmp_path / "post.nc"
-    linear_post.save(path)
+    bu.save(linear_post, path)
     with pytest.raises(ValueError, match="not signed"):
         bu.load(path, key="0123456789abcdef")
     with pytest.raises(ValueError, match="at least 16 bytes"):
@@ -203,7 +203,7 @@ def test_a_key_refuses_an_unsigned_file(tmp_path, linear_post):
 )
 def test_damaged_metadata_is_one_clear_line(tmp_path, linear_post, edit, match):
     path = tmp_path / "post.nc"
-    linear_post.save(path)
+    bu.save(linear_post, path)
     _edit_metadata(path, edit)
     with pytest.raises(ValueError, match=match) as err:
         bu.load(path)
@@ -212,7 +212,7 @@ def test_damaged_metadata_is_one_clear_line(tmp_path, linear_post, edit, match):
 
 def test_missing_metadata_field_is_a_clear_error_not_a_key_error(tmp_path, linear_post):
     path = tmp_path / "post.nc"
-    linear_post.save(path)
+    bu.save(linear_post, path)
     _forge(path, lambda meta: meta.pop("standardizer"))  # consistent checksum, field gone
     with pytest.raises(ValueError, match="invalid bayes-unlearn metadata"):
         bu.load(path)
@@ -222,7 +222,7 @@ def test_a_variable_outside_the_layout_is_refused(tmp_path, linear_post):
     import h5py
 
     path = tmp_path / "post.nc"
-    linear_post.save(path)
+    bu.save(linear_post, path)
     with h5py.File(path, "r+") as fh:
         fh["sample_stats"].create_dataset("smuggled", data=np.zeros((4, 1000)))
     with pytest.raises(ValueError, match=r"checksum|saved layout"):
@@ -231,7 +231,7 @@ def test_a_variable_outside_the_layout_is_refused(tmp_path, linear_post):
 
 def test_save_refreshes_weighted_draws_and_never_writes_weights(tmp_path, linear_post):
     un = bu.unlearn(linear_post, forget=[1, 2], method="reweight")
-    written = un.save(tmp_path / "u.nc", random_seed=1)
+    written = bu.save(un, tmp_path / "u.nc", random_seed=1)
     assert written.draws_source == "refresh" and un.draws_source == "reweight"
     back = bu.load(tmp_path / "u.nc")
     assert set(back.idata.sample_stats.data_vars) == {
@@ -255,7 +255,7 @@ def _builder(X, y):
 def test_custom_model_round_trip_rebuilds_an_importable_builder(tmp_path, linear_data):
     X, y = linear_data
     post = bu.fit(bu.PyMCModel(_builder), X, y, draws=500, tune=500, chains=2, random_seed=1)
-    post.save(tmp_path / "custom.nc")
+    bu.save(post, tmp_path / "custom.nc")
     # The builder comes back by its import path, which the caller trusts.
     back = bu.load(tmp_path / "custom.nc", trusted=["tests.test_io:_builder"])
     assert back.model.builder is _builder and back.model.to_dict()["builder_path"] == (
@@ -263,7 +263,7 @@ def test_custom_model_round_trip_rebuilds_an_importable_builder(tmp_path, linear
     )
     _assert_same(back, dataclasses.replace(back, model=back.model))
     # Saving a reweighted custom posterior refreshes it by HMC on the compiled model.
-    written = bu.unlearn(back, forget=[0], method="reweight").save(tmp_path / "u.nc")
+    written = bu.save(bu.unlearn(back, forget=[0], method="reweight"), tmp_path / "u.nc")
     assert written.draws_source == "refresh" and "HMC" in written.diagnostics.verdict
     assert bu.load(tmp_path / "u.nc", model=back.model).history[0]["row_ids"] == [0]
 
@@ -275,14 +275,14 @@ def test_a_builder_without_an_import_path_must_be_passed_again(tmp_path, linear_
         return _builder(X, y)
 
     post = bu.fit(bu.PyMCModel(local_builder), X, y, draws=500, tune=500, chains=2, random_seed=1)
-    post.save(tmp_path / "custom.nc")
+    bu.save(post, tmp_path / "custom.nc")
     back = bu.load(tmp_path / "custom.nc")  # without the builder: the draws, not the model
     assert_allclose(back.params["b"], post.params["b"])
     # Forgetting evaluates the likelihood (nothing of size rows x draws is stored).
     with pytest.raises(ValueError, match=r"has no import path .* Pass it again"):
         bu.unlearn(back, forget=[0], method="reweight")
     with_model = bu.load(tmp_path / "custom.nc", model=bu.PyMCModel(local_builder))
-    assert bu.unlearn(with_model, forget=[0], method="reweight").save(tmp_path / "u.nc")
+    assert bu.save(bu.unlearn(with_model, forget=[0], method="reweight"), tmp_path / "u.nc")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -314,7 +314,7 @@ def test_a_bayesian_model_subclass_is_saved_and_loaded(tmp_path, linear_data):
     X, y = linear_data
     model = RobustRegression(sigma=1.0, nu=5.0)
     post = bu.fit(model, X, y, draws=200, tune=200, chains=2, random_seed=1)
-    post.save(tmp_path / "robust.nc")
+    bu.save(post, tmp_path / "robust.nc")
     back = bu.load(tmp_path / "robust.nc", trusted=["tests.test_io:RobustRegression"])
     assert type(back.model) is RobustRegression and back.model == model
     assert_allclose(back.log_likelihood(), post.log_likelihood(), rtol=1e-12)
@@ -330,8 +330,8 @@ def test_save_then_load_gives_back_what_was_written(logistic_post, tmp_path_fact
     path = tmp_path_factory.mktemp("prop") / "post.nc"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bu.UnreliableUnlearningWarning)
-        written = bu.unlearn(logistic_post, forget=ids, method="reweight").save(
-            path, random_seed=seed
+        written = bu.save(
+            bu.unlearn(logistic_post, forget=ids, method="reweight"), path, random_seed=seed
         )
     back = bu.load(path)
     assert_allclose(back.params["coef"], written.params["coef"], rtol=0, atol=0)
@@ -342,7 +342,7 @@ def test_save_then_load_gives_back_what_was_written(logistic_post, tmp_path_fact
 def test_nothing_of_size_rows_x_draws_is_kept_or_saved(tmp_path, logistic_post):
     """Pointwise log-likelihoods are computed on demand, a chunk of rows at a time."""
     path = tmp_path / "post.nc"
-    logistic_post.save(path)
+    bu.save(logistic_post, path)
     n_rows, n_draws = logistic_post.row_ids.size, logistic_post.n_draws
     for idata in (logistic_post.idata, bu.load(path).idata):
         assert "log_likelihood" not in idata.groups()
@@ -360,14 +360,6 @@ def test_nothing_of_size_rows_x_draws_is_kept_or_saved(tmp_path, logistic_post):
         logistic_post.log_likelihood([10**6])
 
 
-def test_arviz_gets_its_log_likelihood_group_on_request(logistic_post):
-    idata = logistic_post.to_inference_data(log_likelihood=True)
-    assert idata.log_likelihood["y"].shape[-1] == logistic_post.row_ids.size
-    loo = az.loo(idata)
-    assert np.isfinite(loo.elpd_loo)
-    assert "log_likelihood" not in logistic_post.to_inference_data().groups()
-
-
 def test_a_format_2_file_still_loads_without_its_rows_x_draws_group():
     """tests/data/format2_linear.nc was written by bayes-unlearn before format 3 (it stored
     every row's log-likelihood for every draw): its checksum is verified over that group,
@@ -381,22 +373,3 @@ def test_a_format_2_file_still_loads_without_its_rows_x_draws_group():
         warnings.simplefilter("ignore")
         un = bu.unlearn(back, forget=[1], method="reweight")  # and it unlearns as before
     assert 1 not in un.row_ids and un.row_ids.size == back.row_ids.size - 1
-
-
-def test_a_log_likelihood_group_too_big_for_memory_comes_as_dask(monkeypatch, logistic_post):
-    import dask.array as da
-
-    from bayes_unlearn import _rowwise
-    from bayes_unlearn import posterior as posterior_module
-
-    eager = logistic_post.to_inference_data(resample=False, log_likelihood=True)
-    monkeypatch.setattr(posterior_module, "LAZY_VALUES", 10)  # every group is "too big" now
-    monkeypatch.setattr(_rowwise, "TASK_VALUES", 50 * logistic_post.n_draws)  # a task per block
-    with bu.set_options(chunk_rows=50):
-        lazy = logistic_post.to_inference_data(resample=False, log_likelihood=True)
-    assert isinstance(lazy.log_likelihood["y"].data, da.Array)
-    assert lazy.log_likelihood["y"].data.numblocks[-1] > 1  # chunks of rows
-    xr.testing.assert_identical(lazy.log_likelihood.compute(), eager.log_likelihood)
-    # ArviZ 0.23's loo does not take Dask arrays: it reads the group once it is loaded.
-    lazy.log_likelihood.load()
-    assert az.loo(lazy).elpd_loo == pytest.approx(az.loo(eager).elpd_loo, abs=1e-10)

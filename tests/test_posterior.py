@@ -59,7 +59,7 @@ def test_predict_proba_needs_a_classifier(linear_post):
 
 def test_weighted_summary_matches_resampled_idata(linear_post):
     un = bu.unlearn(linear_post, forget=list(range(6)))
-    idata = un.to_inference_data(random_seed=0)
+    idata = bu.to_inference_data(un, random_seed=0)
     assert idata.posterior["coef"].shape == linear_post.idata.posterior["coef"].shape
     assert idata.attrs["rows_forgotten"] == 6
     assert idata.attrs["draws_source"] == "refresh"
@@ -100,17 +100,8 @@ def test_weighted_quantile_is_hazen_for_equal_weights():
     assert median == pytest.approx(1.0 + (0.5 - 0.15) / (0.6 - 0.15))
 
 
-def test_in_memory_inference_data_keeps_the_weights(linear_post):
-    un = bu.unlearn(linear_post, forget=[0, 1], method="reweight")
-    raw = un.to_inference_data(resample=False)
-    assert_allclose(np.exp(raw.sample_stats["log_weight"].values.ravel()), un.weights)
-    assert "log_importance_ratio" in raw.sample_stats
-    exported = un.to_inference_data(random_seed=0)
-    assert "log_weight" not in exported.sample_stats  # what leaves the process: refreshed
-
-
 def test_loo_in_blocks_equals_arviz_loo(logistic_post):
-    idata = logistic_post.to_inference_data(resample=False, log_likelihood=True)
+    idata = bu.to_inference_data(logistic_post, resample=False, log_likelihood=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ArviZ's k̂ warning, if any: not what is tested
         reference = az.loo(idata, pointwise=True)
@@ -123,3 +114,14 @@ def test_loo_in_blocks_equals_arviz_loo(logistic_post):
     assert az.compare({"a": ours, "b": reference}).loc["a", "elpd_loo"] == pytest.approx(
         reference["elpd_loo"]
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "spelling"),
+    [("save", r"bayes_unlearn.save\(posterior, path\)"), ("refresh", r"bayes_unlearn.refresh")],
+)
+def test_a_moved_method_says_where_it_went(linear_post, name, spelling):
+    with pytest.raises(AttributeError, match=spelling):
+        getattr(linear_post, name)
+    with pytest.raises(AttributeError, match="no attribute 'sav'"):
+        linear_post.sav  # noqa: B018  any other missing name is an ordinary AttributeError

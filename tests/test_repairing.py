@@ -130,7 +130,7 @@ def test_repair_bad_arguments(shifted, trusted, kwargs, match):
 def test_cli_repair(shifted, trusted, tmp_path, capsys):
     post, bad, *_ = shifted
     X_val, y_val = trusted
-    post.save(tmp_path / "post.nc")
+    bu.save(post, tmp_path / "post.nc")
     pd.DataFrame({"x0": X_val[:, 0], "y": y_val}).to_csv(tmp_path / "val.csv", index=False)
     args = ["repair", str(tmp_path / "post.nc"), "--validation", str(tmp_path / "val.csv")]
     args += ["--method", "refit", "--seed", "6", "--no-progress"]

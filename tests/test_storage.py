@@ -94,11 +94,11 @@ def base_files(folder: Path, logistic_post, linear_post) -> dict[str, Base]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
     paths["logistic-fit"] = (folder / "logistic-fit.nc", None)
-    logistic.save(paths["logistic-fit"][0])
+    bu.save(logistic, paths["logistic-fit"][0])
     paths["polynomial-refresh"] = (folder / "polynomial-refresh.nc", None)
-    saved = refreshed.save(paths["polynomial-refresh"][0], random_seed=0)
+    saved = bu.save(refreshed, paths["polynomial-refresh"][0], random_seed=0)
     paths["polynomial-refresh-signed"] = (folder / "polynomial-refresh-signed.nc", KEY)
-    saved.save(paths["polynomial-refresh-signed"][0], key=KEY)
+    bu.save(saved, paths["polynomial-refresh-signed"][0], key=KEY)
     paths["format2-linear"] = (FORMAT2, None)
     return {name: _base(name, path, key) for name, (path, key) in paths.items()}
 

@@ -97,7 +97,7 @@ def test_find_rows_by_content(linear_post, linear_data):
 def test_global_numpy_random_state_is_untouched(linear_post):
     state = np.random.get_state()[1].copy()
     un = bu.unlearn(linear_post, forget=[0, 1])
-    un.to_inference_data(random_seed=1)
+    bu.to_inference_data(un, random_seed=1)
     assert np.array_equal(np.random.get_state()[1], state)
 
 

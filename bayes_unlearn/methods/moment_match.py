@@ -111,7 +111,7 @@ def moment_match(
         raise ValueError(
             f"Moment matching needs equally weighted draws; these carry importance weights "
             f"(draws_source={posterior.draws_source!r}). Refresh them first "
-            "(posterior.refresh()) or use method='smc'."
+            "(bu.refresh(posterior)) or use method='smc'."
         )
     start = time.perf_counter()
     forget = np.isin(posterior.row_ids, rows)

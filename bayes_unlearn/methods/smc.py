@@ -447,7 +447,7 @@ def _final_chains(chains, move, n: int):
     dropped from the start of each (the burn-in).
 
     Each chain starts from a particle resampled by weights that depend on the forgotten rows;
-    a saved draw must not remember it (:mod:`bayes_unlearn.refresh`: no coordinate correlates
+    a saved draw must not remember it (:mod:`bayes_unlearn.refreshing`: no coordinate correlates
     more than ``4 / sqrt(S)`` with it). Steps of these ``S / CHAIN_LENGTH`` chains cost a
     twentieth of the refresh's steps of every draw: on the radon model, forgetting a county,
     10 steps here saved the refresh about 8 of its 10.

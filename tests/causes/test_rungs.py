@@ -211,7 +211,7 @@ def test_bad_arguments(shifted):
 
 def test_cli_causes(shifted, tmp_path, capsys):
     post, _, X_fail, y_fail = shifted
-    post.save(tmp_path / "post.nc")
+    bu.save(post, tmp_path / "post.nc")
     pd.DataFrame({"x0": X_fail[:, 0], "y": y_fail}).to_csv(tmp_path / "fail.csv", index=False)
     out = tmp_path / "causes.csv"
     assert (

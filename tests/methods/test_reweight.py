@@ -52,7 +52,7 @@ def test_large_structured_forget_set_is_flagged(linear_post, linear_data):
 @pytest.mark.parametrize("reff", [None, 1.0], ids=["default reff", "reff=1"])
 def test_single_row_forget_matches_psis_loo(linear_post, linear_data, reff):
     X, y = linear_data
-    idata = linear_post.to_inference_data(resample=False, log_likelihood=True)
+    idata = bu.to_inference_data(linear_post, resample=False, log_likelihood=True)
     loo = az.loo(idata, pointwise=True, reff=reff)  # None: az.loo's own estimate
     for i in (0, 7, 42, 119):
         un = bu.unlearn(linear_post, forget=[i], reff=reff, method="reweight")

@@ -4,7 +4,7 @@ A reweighted posterior is the original fit's draws with importance weights ``1/p
 SMC particles are resampled copies that were moved, some of them not. Both are fine for
 analysis in memory, but both carry the forgotten rows: the weights are a function of them,
 and which draws were copied depends on them. Before anything leaves the process (a saved
-file, :meth:`~bayes_unlearn.posterior.Posterior.to_inference_data`, the command line) the
+file, :func:`~bayes_unlearn.to_inference_data`, the command line) the
 draws are *refreshed*, the resample-move step of SMC samplers (Chopin 2002; Del Moral,
 Doucet and Jasra 2006):
 
@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -61,11 +60,9 @@ from bayes_unlearn._random import RandomSeed, get_random_generator
 from bayes_unlearn._rowwise import summed_log_likelihood
 from bayes_unlearn.diagnostics import UnlearningDiagnostics
 from bayes_unlearn.layout import assemble_idata
+from bayes_unlearn.posterior import Posterior
 from bayes_unlearn.pymc_model import PyMCModel
 from bayes_unlearn.sampling import resample_like
-
-if TYPE_CHECKING:  # pragma: no cover
-    from bayes_unlearn.posterior import Posterior
 
 __all__ = ["refresh"]
 
@@ -102,6 +99,8 @@ def refresh(
         fallback); ``diagnostics.details`` holds ``sweeps``, ``acceptance``,
         ``seconds`` (the refresh's cost), and ``diagnostics.distinct_draws``.
     """
+    if not isinstance(posterior, Posterior):
+        raise TypeError(f"refresh expects a Posterior. Got {type(posterior).__name__}.")
     if posterior.is_saveable:
         return posterior
     start = time.perf_counter()
