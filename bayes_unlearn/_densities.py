@@ -1,4 +1,8 @@
-"""A forget request on the unconstrained scale: the draws as vectors, and the two densities.
+"""A shift of the data on the unconstrained scale: the draws as vectors, and the two densities.
+
+The engine moves a posterior along a shift: rows removed (forgetting) or a failure set
+added (cause scores, :func:`conditioning_densities`); its rungs (:mod:`._importance`,
+moment matching's maps, :mod:`._tempering`) take the densities built here.
 
 Moment matching and SMC both need, for particles ``Z`` on an unconstrained scale,
 
@@ -25,11 +29,11 @@ from bayes_unlearn.layout import posterior_dataset
 from bayes_unlearn.pymc_model import PyMCModel
 from bayes_unlearn.scaling import Standardizer
 
-__all__ = ["ForgetDensities", "conditioning_densities", "forget_densities"]
+__all__ = ["ShiftDensities", "conditioning_densities", "forget_densities"]
 
 
 @dataclasses.dataclass(frozen=True)
-class ForgetDensities:
+class ShiftDensities:
     """Draws ↔ unconstrained vectors, and ``Z ↦ (base, removed)`` (see the module docstring)."""
 
     pack: Callable[[dict], np.ndarray]
@@ -49,14 +53,14 @@ class ForgetDensities:
 
 def forget_densities(
     posterior, forget: np.ndarray, new_scaling: Standardizer, n_threads: int = 1
-) -> ForgetDensities:
+) -> ShiftDensities:
     """The densities of forgetting the rows where ``forget`` is True, in ``new_scaling``."""
     if isinstance(posterior.model, PyMCModel):
         return _compiled_densities(posterior, forget)
     return _numpy_densities(posterior, forget, new_scaling, n_threads)
 
 
-def _numpy_densities(posterior, forget, new_scaling, n_threads) -> ForgetDensities:
+def _numpy_densities(posterior, forget, new_scaling, n_threads) -> ShiftDensities:
     model, packer = posterior.model, Packer(posterior)
     X, y = posterior.training_data()
     X_r, y_r = new_scaling.transform(X[~forget]), y[~forget]
@@ -73,7 +77,7 @@ def _numpy_densities(posterior, forget, new_scaling, n_threads) -> ForgetDensiti
             removed -= log_prior
         return base, removed
 
-    return ForgetDensities(
+    return ShiftDensities(
         pack=packer.pack,
         unpack=lambda Z: packer.unpack(Z)[0],
         parts=lambda Z: in_chunks(parts, Z, n_threads),
@@ -81,7 +85,7 @@ def _numpy_densities(posterior, forget, new_scaling, n_threads) -> ForgetDensiti
     )
 
 
-def _compiled_densities(posterior, forget) -> ForgetDensities:
+def _compiled_densities(posterior, forget) -> ShiftDensities:
     """PyMC's transforms and log densities, compiled once (custom models never rescale)."""
     cm = posterior.compiled()
     removed_rows = cm.subset(forget)
@@ -94,7 +98,7 @@ def _compiled_densities(posterior, forget) -> ForgetDensities:
         sums = cm.weighted_log_likelihoods(Z, both)
         return sums[:, 0] + cm.log_prior(Z), sums[:, 1]
 
-    return ForgetDensities(
+    return ShiftDensities(
         pack=cm.unconstrain,
         unpack=cm.constrain,
         parts=parts,
@@ -104,7 +108,7 @@ def _compiled_densities(posterior, forget) -> ForgetDensities:
     )
 
 
-def conditioning_densities(posterior, X_new, y_new, n_threads: int = 1) -> ForgetDensities:
+def conditioning_densities(posterior, X_new, y_new, n_threads: int = 1) -> ShiftDensities:
     """The other direction: from ``p(θ | D)`` to ``p(θ | D, F)`` for new rows ``F``.
 
     ``base = log p(D, F | θ) + log p(θ) + log|J|`` and ``removed = −log p(F | θ)``, in the
@@ -128,7 +132,7 @@ def conditioning_densities(posterior, X_new, y_new, n_threads: int = 1) -> Forge
             base = cm.pointwise_log_likelihood(Z).sum(axis=1) + cm.log_prior(Z) - neg_ll_new
             return base, neg_ll_new
 
-        return ForgetDensities(
+        return ShiftDensities(
             pack=cm.unconstrain,
             unpack=cm.constrain,
             parts=parts,
@@ -145,7 +149,7 @@ def conditioning_densities(posterior, X_new, y_new, n_threads: int = 1) -> Forge
         ll = summed_log_likelihood(model, params, X_std, y)
         return ll + ll_new + model.log_prior(params) + log_jac, -ll_new
 
-    return ForgetDensities(
+    return ShiftDensities(
         pack=packer.pack,
         unpack=lambda Z: packer.unpack(Z)[0],
         parts=lambda Z: in_chunks(numpy_parts, Z, n_threads),

@@ -14,11 +14,25 @@ from typing import Any
 
 from bayes_unlearn.compiled import RowsNotInputsError
 
-__all__ = ["Climb", "Skip", "climb"]
+__all__ = ["Climb", "Rung", "Skip", "climb"]
 
 
 class Skip(Exception):
     """A rung that does not apply to this posterior (the message says why)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Rung:
+    """One step of the ladder: its label, how to run it, and how its pass is told.
+
+    ``quotes_weights``: a passing rung quotes its k̂ and ESS against their bars (plain
+    importance weighting, whose numbers are the whole verdict); others say their
+    diagnostics passed.
+    """
+
+    label: str
+    run: Callable[[], Any]
+    quotes_weights: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,21 +43,19 @@ class Climb:
     reason: str
 
 
-def climb(rungs: Sequence[tuple[str, Callable[[], Any]]], diagnostics: Callable) -> Climb:
-    """Run ``(name, run)`` rungs in order until one's ``diagnostics(result).reliable``."""
+def climb(rungs: Sequence[Rung], diagnostics: Callable) -> Climb:
+    """Run the rungs in order until one's ``diagnostics(result).reliable``."""
     why = []
-    for name, run in rungs:
+    for rung in rungs:
+        name = rung.label
         try:
-            result = run()
-        except Skip as skip:
+            result = rung.run()
+        except (Skip, RowsNotInputsError) as skip:
             why.append(f"{name} skipped: {skip}")
-            continue
-        except RowsNotInputsError as err:
-            why.append(f"{name} skipped: {err}")
             continue
         d = diagnostics(result)
         if d.reliable:
-            return Climb(result, "auto: " + "; ".join([*why, _passed(name, d)]))
+            return Climb(result, "auto: " + "; ".join([*why, _passed(rung, d)]))
         short = (
             f"k̂ {d.pareto_k:.2f}, ESS {d.ess_importance:.0f} of {d.n_draws}"
             if d.pareto_k is not None
@@ -53,9 +65,9 @@ def climb(rungs: Sequence[tuple[str, Callable[[], Any]]], diagnostics: Callable)
     return Climb(None, "auto: " + "; ".join([*why, "exact refit"]))
 
 
-def _passed(name: str, d) -> str:
-    if name != "reweighting":
-        return f"{name} diagnostics passed"
+def _passed(rung: Rung, d) -> str:
+    if not rung.quotes_weights:
+        return f"{rung.label} diagnostics passed"
     return (
         f"k̂ {d.pareto_k:.2f} ≤ {d.pareto_k_threshold:.2f} and ESS {d.ess_importance:.0f} ≥ "
         f"{d.min_ess:.0f} of {d.n_draws} draws"

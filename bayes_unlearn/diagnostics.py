@@ -101,6 +101,8 @@ class _Verdict:
     min_ess: float = 100.0
     r_hat: float | None = None
     seconds: float | None = None
+    moment_maps: tuple[str, ...] | None = None
+    warm_start: bool = False
     details: dict = dataclasses.field(default_factory=dict)
 
 
@@ -143,8 +145,20 @@ class UnlearningDiagnostics(_Verdict):
         Metropolis-Hastings acceptance rate of the last SMC stage.
     seconds : float or None
         Wall time of the unlearning step.
+    moment_maps : tuple of str or None
+        The maps moment matching accepted, in order ("shift", "scale", "covariance"); empty
+        when none improved the weights (its draws are then the stored ones).
+    warm_start : bool
+        SMC started from moment matching's moved draws rather than the stored ones.
+    reweighted_draws : str or None
+        What produced the draws a reweighting's weights sit on ("fit", "refit", "smc",
+        "moment_match", ...), through earlier reweightings.
+    inherited_problem : str or None
+        A failed check of the fit these draws descend from, carried into every result
+        that reuses them (and into a saved file) until a refit.
     details : dict
-        Method-specific extras (SMC: per-stage temperature, ESS and acceptance).
+        Method-specific extras for people and reports (SMC: per-stage temperature, ESS and
+        acceptance); nothing decides on them.
     reliable : bool
         Whether every diagnostic passed.
     verdict : str
@@ -157,6 +171,8 @@ class UnlearningDiagnostics(_Verdict):
     divergences: int | None = None
     stages: int | None = None
     acceptance: float | None = None
+    reweighted_draws: str | None = None
+    inherited_problem: str | None = None
 
     @property
     def ess(self) -> float | None:
@@ -174,7 +190,12 @@ class UnlearningDiagnostics(_Verdict):
     def from_dict(cls, data: dict[str, Any]) -> UnlearningDiagnostics:
         """Inverse of :meth:`to_dict`, ignoring unknown keys from newer files."""
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        fields = {k: v for k, v in data.items() if k in names}
+        details = fields.get("details") or {}
+        if "inherited_problem" in details:  # files written before it was a field
+            fields["details"] = {k: v for k, v in details.items() if k != "inherited_problem"}
+            fields.setdefault("inherited_problem", details["inherited_problem"])
+        return cls(**fields)
 
     def __str__(self) -> str:
         lines = [

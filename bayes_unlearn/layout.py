@@ -133,6 +133,7 @@ DIAGNOSTICS_KEYS = (
     "min_ess",
     "r_hat",
     "divergences",
+    "inherited_problem",
     "details",
 )
 
@@ -380,6 +381,7 @@ _DIAGNOSTICS_TYPES: dict[str, tuple[type, ...]] = {
     "min_ess": (int, float),
     "r_hat": (int, float, type(None)),
     "divergences": (int, type(None)),
+    "inherited_problem": (str, type(None)),
     "details": (dict,),
 }
 _HISTORY_TYPES: dict[str, tuple[type, ...]] = {
@@ -495,7 +497,7 @@ def saved_diagnostics(diagnostics) -> dict[str, Any] | None:
     out["details"] = {
         k: v
         for k, v in (data.get("details") or {}).items()
-        if k in ("inherited_problem", "refreshed")
+        if k == "refreshed"
     }
     # A dispatcher's reason quotes the step's k̂ and ESS, which are functions of the
     # forgotten rows: the file keeps a fixed sentence instead.

@@ -296,12 +296,8 @@ def _diagnostics(posterior: Posterior, move, distinct: int, seconds: float):
             "acceptance": move.acceptance,
             "seconds": seconds,
             "refreshed": posterior.draws_source,
-            **(
-                {"inherited_problem": step.details["inherited_problem"]}
-                if step is not None and "inherited_problem" in step.details
-                else {}
-            ),
         },
+        inherited_problem=step.inherited_problem if step is not None else None,
     )
 
 

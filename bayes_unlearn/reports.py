@@ -72,7 +72,7 @@ def _sampling_section(post: Posterior) -> str:
 
     source = post.draws_source
     if source == registry.REWEIGHT.name and post.diagnostics is not None:
-        source = post.diagnostics.details.get("reweighted_draws", registry.FIT)
+        source = post.diagnostics.reweighted_draws or registry.FIT
     if source not in (registry.FIT, registry.REFIT.name):
         return (
             f"<p>The draws were produced by {source} from stored draws, not by MCMC chains, "

@@ -161,9 +161,7 @@ def _inherit_fit_problem(posterior: Posterior, result: Posterior) -> Posterior:
     if d is None or result.draws_source == registry.REFIT.name:
         return result
     nuts = d.method in (registry.FIT, registry.REFIT.name)
-    failed_fit = (nuts and not d.reliable) or d.details.get(
-        "inherited_problem"
-    )
+    failed_fit = (nuts and not d.reliable) or d.inherited_problem is not None
     if not failed_fit:
         return result
     warnings.warn(
@@ -179,6 +177,6 @@ def _inherit_fit_problem(posterior: Posterior, result: Posterior) -> Posterior:
             r,
             reliable=False,
             verdict=f"Unreliable: {_FIT_PROBLEM}. {r.verdict}",
-            details={**r.details, "inherited_problem": _FIT_PROBLEM},
+            inherited_problem=_FIT_PROBLEM,
         ),
     )

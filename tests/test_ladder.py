@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from bayes_unlearn._ladder import Skip, climb
+from bayes_unlearn._ladder import Rung, Skip, climb
 from bayes_unlearn.compiled import RowsNotInputsError
 
 
@@ -26,12 +26,12 @@ def _raise(err):
 
 def test_the_first_reliable_rung_is_kept_and_each_rung_left_is_named():
     rungs = (
-        ("reweighting", lambda: _diagnostics(False, pareto_k=0.91)),
-        ("moment matching", lambda: _raise(Skip("the draws are already weighted"))),
-        ("SMC", lambda: _raise(RowsNotInputsError("rows baked in"))),
-        ("tempering", lambda: _diagnostics(False)),
-        ("last", lambda: _diagnostics(True)),
-        ("never run", lambda: _raise(AssertionError("a rung after the passing one ran"))),
+        Rung("reweighting", lambda: _diagnostics(False, pareto_k=0.91), quotes_weights=True),
+        Rung("moment matching", lambda: _raise(Skip("the draws are already weighted"))),
+        Rung("SMC", lambda: _raise(RowsNotInputsError("rows baked in"))),
+        Rung("tempering", lambda: _diagnostics(False)),
+        Rung("last", lambda: _diagnostics(True)),
+        Rung("never run", lambda: _raise(AssertionError("a rung after the passing one ran"))),
     )
     found = climb(rungs, diagnostics=lambda d: d)
     assert found.result.reliable
@@ -43,7 +43,10 @@ def test_the_first_reliable_rung_is_kept_and_each_rung_left_is_named():
 
 
 def test_a_passing_reweighting_says_by_how_much_and_none_passing_ends_in_a_refit():
-    found = climb([("reweighting", lambda: _diagnostics(True, 0.3))], diagnostics=lambda d: d)
+    found = climb(
+        [Rung("reweighting", lambda: _diagnostics(True, 0.3), quotes_weights=True)],
+        diagnostics=lambda d: d,
+    )
     assert found.reason == "auto: k̂ 0.30 ≤ 0.70 and ESS 120 ≥ 100 of 4000 draws"
-    none = climb([("SMC", lambda: _diagnostics(False))], diagnostics=lambda d: d)
+    none = climb([Rung("SMC", lambda: _diagnostics(False))], diagnostics=lambda d: d)
     assert none.result is None and none.reason.endswith("; exact refit")

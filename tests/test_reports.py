@@ -141,7 +141,7 @@ def test_report_leaves_the_callers_matplotlib_state_alone(tmp_path, linear_post)
 def test_reweighting_smc_draws_is_not_reported_as_mcmc(tmp_path, linear_post):
     smc = bu.unlearn(linear_post, forget=list(range(30)), method="smc", random_seed=0)
     again = bu.unlearn(smc, forget=[40], method="reweight")
-    assert again.diagnostics.details["reweighted_draws"] == "smc"
+    assert again.diagnostics.reweighted_draws == "smc"
     text = bu.report(again, tmp_path / "r.html").read_text()
     assert "produced by smc" in text and "MCMC draws of the" not in text
     d = again.diagnostics

@@ -10,18 +10,25 @@ import dataclasses
 
 import numpy as np
 
-from bayes_unlearn import _weighted, registry
-from bayes_unlearn._ladder import Skip, climb
-from bayes_unlearn._random import RandomSeed
+from bayes_unlearn import _tempering, _weighted, registry
+from bayes_unlearn._densities import conditioning_densities
+from bayes_unlearn._importance import Importance, relative_efficiency, smoothed
+from bayes_unlearn._kernels import default_threads
+from bayes_unlearn._ladder import Rung, Skip, climb
+from bayes_unlearn._random import RandomSeed, get_random_generator
 from bayes_unlearn.causes._scores import Conditioned
-from bayes_unlearn.diagnostics import CauseDiagnostics, importance_problems, pareto_k_threshold
+from bayes_unlearn.compiled import RowsNotInputsError
+from bayes_unlearn.diagnostics import CauseDiagnostics
 from bayes_unlearn.layout import positions_of
+from bayes_unlearn.methods.moment_match import MIN_ESS_MM, MIN_RELATIVE_ESS_MM, match_moments
 from bayes_unlearn.posterior import Posterior
+from bayes_unlearn.sampling import resample_like
 
 __all__ = ["MIN_ESS", "RUNGS", "Context", "NotApplicable", "auto"]
 
 #: Fewer effective draws than this after reweighting by p(F | θ) make the scores unreliable.
 MIN_ESS = 100.0
+
 
 @dataclasses.dataclass(frozen=True)
 class Context:
@@ -45,42 +52,25 @@ def _chains(posterior: Posterior) -> tuple[int, int]:
 
 def _reweighted(ctx: Context):
     """``p(θ | D, F)``: the stored draws reweighted by ``p(F | θ)``, Pareto-smoothed."""
-    import arviz as az
-
-    from bayes_unlearn.methods.reweight import relative_efficiency
-
     posterior = ctx.posterior
     log_lik_f = posterior.pointwise_log_likelihood(ctx.X_f, ctx.y_f).sum(axis=1)
-    lw_f, k_hat = az.psislw(posterior.log_weights + log_lik_f, reff=relative_efficiency(posterior))
-    ess = _weighted.importance_ess(lw_f)
-    n = posterior.n_draws
-    problems = importance_problems(float(k_hat), ess, n, MIN_ESS)
+    weights = smoothed(
+        posterior.log_weights + log_lik_f, reff=relative_efficiency(posterior), min_ess=MIN_ESS
+    )
+    diagnostics = _importance_diagnostics(ctx, registry.REWEIGHT.name, weights)
     verdict = (
         "The reweighted scores are reliable: Pareto k̂ and ESS are within bounds."
-        if not problems
-        else "The reweighted scores are unreliable (" + "; ".join(problems) + "): the "
+        if weights.reliable
+        else "The reweighted scores are unreliable (" + "; ".join(weights.problems) + "): the "
         "failures move the posterior too far for the stored draws. Use method='auto' or 'refit'."
     )
-    diagnostics = CauseDiagnostics(
-        method=registry.REWEIGHT.name,
-        reason="requested",
-        n_failures=len(ctx.y_f),
-        n_rows=posterior.row_ids.size,
-        n_draws=n,
-        reliable=not problems,
-        verdict=verdict,
-        pareto_k=float(k_hat),
-        pareto_k_threshold=pareto_k_threshold(n),
-        ess_importance=ess,
-        min_ess=MIN_ESS,
+    return Conditioned(weights=np.exp(weights.log_weights)), dataclasses.replace(
+        diagnostics, verdict=verdict
     )
-    return Conditioned(weights=np.exp(lw_f)), diagnostics
 
 
 def _refitted(ctx: Context):
     """``p(θ | D, F)`` from an MCMC refit on ``D ∪ F`` with the stored settings."""
-    from bayes_unlearn.sampling import resample_like
-
     posterior = ctx.posterior
     X, y = posterior.training_data()
     ids = posterior.row_ids
@@ -124,15 +114,6 @@ def _moment_matched(ctx: Context, warm_start: dict | None = None):
     Where a map was accepted, its moved draws and raw log ratios are put in ``warm_start``
     (if given) for SMC to start from.
     """
-    import arviz as az
-
-    from bayes_unlearn.methods.moment_match import (
-        MIN_ESS_MM,
-        MIN_RELATIVE_ESS_MM,
-        match_moments,
-    )
-    from bayes_unlearn.methods.reweight import relative_efficiency
-
     posterior = ctx.posterior
     n = posterior.n_draws
     min_ess = max(MIN_ESS_MM, MIN_RELATIVE_ESS_MM * n)
@@ -146,41 +127,32 @@ def _moment_matched(ctx: Context, warm_start: dict | None = None):
     Z, log_ratio, details = match_moments(
         densities.pack(posterior.params), densities.parts, reff=reff, min_ess=min_ess
     )
-    if warm_start is not None and details["steps"]:
+    maps = tuple(step["transform"] for step in details["steps"])
+    if warm_start is not None and maps:
         warm_start["start"] = (Z, log_ratio)
-    log_w, k_hat = az.psislw(log_ratio.copy(), reff=reff)
-    ess = _weighted.importance_ess(log_w)
-    problems = importance_problems(float(k_hat), ess, n, min_ess)
+    weights = smoothed(log_ratio, reff=reff, min_ess=min_ess)
     conditioned = Conditioned(
-        weights=np.exp(log_w),
+        weights=np.exp(weights.log_weights),
         rows=_training_rows(posterior, densities.unpack(Z)),
         chains=_chains(posterior),
     )
-    return conditioned, _diagnostics(
-        ctx,
-        registry.MOMENT_MATCH.name,
-        problems,
-        pareto_k=float(k_hat),
-        pareto_k_threshold=pareto_k_threshold(n),
-        ess_importance=ess,
-        min_ess=min_ess,
-        details=details,
-    )
+    diagnostics = _importance_diagnostics(ctx, registry.MOMENT_MATCH.name, weights)
+    return conditioned, dataclasses.replace(diagnostics, moment_maps=maps, details=details)
 
 
 def _tempered(ctx: Context, start=None):
     """``p(θ | D, F)`` by tempering ``p(F | θ)`` in (see methods.smc), from the stored draws
-    or from a warm start ``(Z, log_ratio)`` where that goes further (see methods.smc.temper)."""
-    from bayes_unlearn._random import get_random_generator
-    from bayes_unlearn.methods.smc import LIMITS, SCHEDULE, smc_problems, temper
-
+    or from a warm start ``(Z, log_ratio)`` where that goes further (see _tempering.temper)."""
     posterior = ctx.posterior
     densities = _conditioning(ctx)
     rng = get_random_generator(ctx.random_seed)
     Z = densities.pack(posterior.params)
     if posterior.is_weighted:
         Z = Z[_weighted.systematic_resample(posterior.weights, rng)]
-    res = temper(Z, densities, rng, max_stages=LIMITS["max_stages"], start=start, **SCHEDULE)
+    limits = _tempering.LIMITS
+    res = _tempering.temper(
+        Z, densities, rng, max_stages=limits["max_stages"], start=start, **_tempering.SCHEDULE
+    )
     n = res.Z.shape[0]
     conditioned = Conditioned(
         weights=np.full(n, 1.0 / n),
@@ -192,17 +164,18 @@ def _tempered(ctx: Context, start=None):
         "start": "moment matching's draws" if res.warm_start else "the stored draws",
         "stages": res.stages,
     }
-    problems = smc_problems(res, LIMITS)
+    problems = _tempering.problems(res, limits)
     return conditioned, _diagnostics(
-        ctx, registry.SMC.name, problems, min_ess=LIMITS["min_ess"], details=details
+        ctx,
+        registry.SMC.name,
+        problems,
+        min_ess=limits["min_ess"],
+        warm_start=bool(res.warm_start),
+        details=details,
     )
 
 
 def _conditioning(ctx: Context):
-    from bayes_unlearn._densities import conditioning_densities
-    from bayes_unlearn._kernels import default_threads
-    from bayes_unlearn.compiled import RowsNotInputsError
-
     try:
         return conditioning_densities(ctx.posterior, ctx.X_f, ctx.y_f, default_threads())
     except RowsNotInputsError as err:
@@ -213,6 +186,11 @@ def _training_rows(posterior: Posterior, params: dict):
     """``positions ↦ log p(z|θ)`` of training rows at new draws ``params``."""
     X, y = posterior.training_data()
     return posterior.model.rows_log_likelihood(params, posterior.standardizer.transform(X), y)
+
+
+def _importance_diagnostics(ctx: Context, method: str, weights: Importance) -> CauseDiagnostics:
+    """An importance rung's verdict: its k̂ and ESS against their bars."""
+    return _diagnostics(ctx, method, weights.problems, **weights.fields())
 
 
 def _diagnostics(ctx: Context, method: str, problems, **fields) -> CauseDiagnostics:
@@ -242,9 +220,9 @@ def auto(ctx: Context):
         return conditioned, d
 
     rungs = (
-        (registry.REWEIGHT.label, reweighted),
-        (registry.MOMENT_MATCH.label, lambda: _moment_matched(ctx, warm)),
-        (registry.SMC.label, lambda: _tempered(ctx, warm.get("start"))),
+        Rung(registry.REWEIGHT.label, reweighted, quotes_weights=True),
+        Rung(registry.MOMENT_MATCH.label, lambda: _moment_matched(ctx, warm)),
+        Rung(registry.SMC.label, lambda: _tempered(ctx, warm.get("start"))),
     )
     found = climb(rungs, diagnostics=lambda result: result[1])
     conditioned, d = found.result if found.result is not None else _refitted(ctx)

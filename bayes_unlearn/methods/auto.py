@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 
 from bayes_unlearn import registry
-from bayes_unlearn._ladder import Skip, climb
+from bayes_unlearn._ladder import Rung, Skip, climb
 from bayes_unlearn._random import RandomSeed
 from bayes_unlearn.methods.moment_match import MIN_ESS_MM, moment_match
 from bayes_unlearn.methods.refit import refit
@@ -41,7 +41,7 @@ def auto(
 
     def matched():
         result = _moment_match(posterior, rows, moment_match_options)
-        if result.diagnostics.details["steps"]:  # without a map its draws are the stored ones
+        if result.diagnostics.moment_maps:  # without a map its draws are the stored ones
             moved["draws"] = result
         return result
 
@@ -49,22 +49,28 @@ def auto(
         return reweight(posterior, rows, requested=registry.AUTO.name, **reweight_options)
 
     rungs = (
-        (registry.REWEIGHT.label, reweighted),
-        (registry.MOMENT_MATCH.label, matched),
+        Rung(registry.REWEIGHT.label, reweighted, quotes_weights=True),
+        Rung(registry.MOMENT_MATCH.label, matched),
         # SMC may start from moment matching's draws (see methods.smc's ``start``).
-        (
+        Rung(
             registry.SMC.label,
             lambda: _smc(posterior, rows, random_seed, moved.get("draws"), smc_options),
         ),
     )
     found = climb(rungs, diagnostics=lambda result: result.diagnostics)
     if found.result is not None:
-        warm = found.result.diagnostics.details.get("warm_start", False)
+        warm = found.result.diagnostics.warm_start
         return _with_reason(
             found.result, found.reason + (" (from moment matching's draws)" if warm else "")
         )
     return _with_reason(
-        refit(posterior, rows, random_seed=random_seed, progressbar=progressbar, requested=registry.AUTO.name),
+        refit(
+            posterior,
+            rows,
+            random_seed=random_seed,
+            progressbar=progressbar,
+            requested=registry.AUTO.name,
+        ),
         found.reason,
     )
 

@@ -35,14 +35,11 @@ import numpy as np
 from bayes_unlearn import _weighted, registry
 from bayes_unlearn._densities import forget_densities
 from bayes_unlearn._forget import forgotten, remaining_idata, remaining_scaling
+from bayes_unlearn._importance import relative_efficiency, smoothed
 from bayes_unlearn._kernels import default_threads
-from bayes_unlearn.diagnostics import (
-    UnlearningDiagnostics,
-    importance_problems,
-    pareto_k_threshold,
-)
+from bayes_unlearn.diagnostics import UnlearningDiagnostics, pareto_k_threshold
 from bayes_unlearn.layout import replace_sample_stats
-from bayes_unlearn.methods.reweight import MIN_RELATIVE_ESS, relative_efficiency
+from bayes_unlearn.methods.reweight import MIN_RELATIVE_ESS
 from bayes_unlearn.posterior import Posterior
 
 __all__ = ["MIN_ESS_MM", "MIN_RELATIVE_ESS_MM", "match_moments", "moment_match"]
@@ -105,7 +102,8 @@ def moment_match(
     -------
     Posterior
         Weighted draws of ``p(θ | D_r)`` in the remaining rows' feature scaling;
-        ``diagnostics.details["steps"]`` lists each accepted transformation with its k̂.
+        ``diagnostics.moment_maps`` names the accepted maps (``details["steps"]``: each with
+        its k̂ and ESS).
     """
     if posterior.is_weighted:
         raise ValueError(
@@ -214,7 +212,7 @@ def _adapt(Z0, base0, log_g0, parts, limits, reff, max_iterations, covariance) -
     k_plain, steps, evaluations = _weights_summary(log_ratio, reff)["pareto_k"], [], 1
     candidates = ("shift", "scale", "covariance") if covariance else ("shift", "scale")
     while not _passes(score, limits) and len(steps) < max_iterations:
-        weights = np.exp(_smoothed(log_ratio, reff))
+        weights = np.exp(smoothed(log_ratio, reff=reff, min_ess=0.0).log_weights)
         for name in candidates:
             A_step, b_step = _affine_step(name, state["Z"], weights)
             Z = state["Z"] @ A_step.T + b_step
@@ -241,12 +239,9 @@ def _adapt(Z0, base0, log_g0, parts, limits, reff, max_iterations, covariance) -
 
 def _score(log_ratio, reff, limits):
     """Ordering of weightings: a k̂ that fails comes last; among passing ones, higher ESS."""
-    import arviz as az
-
-    smoothed, k_hat = az.psislw(log_ratio.copy(), reff=reff)
-    k_hat = float(k_hat)
-    failing = not k_hat <= limits["k_max"]
-    return (failing, k_hat if failing else -_weighted.importance_ess(smoothed))
+    weights = smoothed(log_ratio, reff=reff, min_ess=0.0)
+    failing = not weights.pareto_k <= limits["k_max"]
+    return (failing, weights.pareto_k if failing else -weights.ess)
 
 
 #: Smallest gains a map must bring to be kept: k̂ lower by this much while it fails, ESS
@@ -269,10 +264,8 @@ def _passes(score, limits) -> bool:
 
 
 def _weights_summary(log_ratio, reff) -> dict:
-    import arviz as az
-
-    smoothed, k_hat = az.psislw(log_ratio.copy(), reff=reff)
-    return {"pareto_k": float(k_hat), "ess": float(_weighted.importance_ess(smoothed))}
+    weights = smoothed(log_ratio, reff=reff, min_ess=0.0)
+    return {"pareto_k": weights.pareto_k, "ess": float(weights.ess)}
 
 
 def _affine_step(name: str, Z: np.ndarray, weights: np.ndarray):
@@ -305,43 +298,32 @@ def _split_weights(Z0, base0, log_g0, fit: _Adapted, parts):
     return Z, base - np.logaddexp(log_g, log_g_T)
 
 
-def _smoothed(log_ratio: np.ndarray, reff: float) -> np.ndarray:
-    import arviz as az
-
-    return az.psislw(log_ratio.copy(), reff=reff)[0]
-
-
 def _result(posterior, rows, dataset, log_ratio, new_scaling, *, requested, reff, min_ess, details):
     """The weighted posterior, its stored ratios and the verdict."""
-    import arviz as az
-
     forget = np.isin(posterior.row_ids, rows)
     idata = remaining_idata(posterior, forget, dataset, new_scaling)
-    log_w, k_hat = az.psislw(log_ratio.copy(), reff=reff)
+    weights = smoothed(log_ratio, reff=reff, min_ess=min_ess)
     idata.sample_stats = replace_sample_stats(
-        idata, log_weight=log_w, log_importance_ratio=log_ratio
+        idata, log_weight=weights.log_weights, log_importance_ratio=log_ratio
     )
-    n = posterior.n_draws
-    ess = _weighted.importance_ess(log_w)
-    problems = importance_problems(float(k_hat), ess, n, min_ess)
-    steps = " → ".join(s["transform"] for s in details["steps"]) or "no map improved k̂"
+    maps = tuple(s["transform"] for s in details["steps"])
+    problems = weights.problems
     diagnostics = UnlearningDiagnostics(
         method=registry.MOMENT_MATCH.name,
-        reason=f"requested ({steps})",
+        reason=f"requested ({' → '.join(maps) or 'no map improved k̂'})",
         n_forget=int(rows.size),
         n_remaining=int((~forget).sum()),
-        n_draws=n,
+        n_draws=posterior.n_draws,
         reliable=not problems,
         verdict="Moment matching is reliable: Pareto k̂ and ESS are within bounds."
         if not problems
         else "Moment matching is unreliable (" + "; ".join(problems) + "). Use method='auto' "
         "(SMC, then a refit) or method='refit'.",
-        pareto_k=float(k_hat),
-        pareto_k_threshold=pareto_k_threshold(n),
-        ess_importance=ess,
-        min_ess=min_ess,
         seconds=details.pop("seconds"),
-        details={**details, "reweighted_draws": registry.MOMENT_MATCH.name},
+        moment_maps=maps,
+        reweighted_draws=registry.MOMENT_MATCH.name,
+        details=details,
+        **weights.fields(),
     )
     return forgotten(
         posterior,

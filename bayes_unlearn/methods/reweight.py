@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from bayes_unlearn import _ess, _weighted, registry
+from bayes_unlearn import registry
 from bayes_unlearn._forget import forgotten, remaining_scaling, scaling_log_prior_shift
-from bayes_unlearn.diagnostics import (
-    UnlearningDiagnostics,
-    importance_problems,
-    pareto_k_threshold,
-)
+from bayes_unlearn._importance import Importance, relative_efficiency, smoothed
+from bayes_unlearn.diagnostics import UnlearningDiagnostics
 from bayes_unlearn.layout import (
     posterior_dataset,
     replace_sample_stats,
@@ -86,23 +83,22 @@ def reweight(
     (with the prior ratio in the weights). Use through :func:`unlearn`, which validates
     ``rows``.
     """
-    import arviz as az
-
     new_scaling, moved, previous, log_ratio = _log_ratios(posterior, rows)
     if reff is None:
         reff = relative_efficiency(posterior)
-    smoothed, k_hat = az.psislw(log_ratio, reff=reff)
-    log_w = smoothed if pareto_smoothing else _weighted.normalize_log_weights(log_ratio)
     n = posterior.n_draws
+    weights = smoothed(
+        log_ratio,
+        reff=reff,
+        min_ess=max(float(min_ess), float(min_relative_ess) * n),
+        pareto_smoothing=pareto_smoothing,
+    )
     diagnostics = _reweight_diagnostics(
+        weights,
         _draws_origin(posterior),
         rows.size,
         int(posterior.row_ids.size - rows.size),
-        n,
-        float(k_hat),
-        _weighted.importance_ess(log_w),
-        max(float(min_ess), float(min_relative_ess) * n),
-        pareto_smoothing,
+        "PSIS" if pareto_smoothing else "raw IS",
     )
     idata = shallow_copy(posterior.idata)  # shares the draws, never mutates the caller's
     for group, ds in with_rows_removed(posterior.idata, rows).items():
@@ -113,7 +109,10 @@ def reweight(
     # change with the scaling; exactly what the ratio added (no model evaluation needed).
     log_joint = posterior.idata.sample_stats["log_joint"].values.ravel() + (log_ratio - previous)
     idata.sample_stats = replace_sample_stats(
-        idata, log_weight=log_w, log_importance_ratio=log_ratio, log_joint=log_joint
+        idata,
+        log_weight=weights.log_weights,
+        log_importance_ratio=log_ratio,
+        log_joint=log_joint,
     )
     return forgotten(
         posterior,
@@ -130,13 +129,13 @@ def _draws_origin(posterior: Posterior) -> str:
     """What produced the draws a reweighting weights (through earlier reweightings)."""
     if posterior.draws_source != registry.REWEIGHT.name:
         return posterior.draws_source
-    return posterior.diagnostics.details.get("reweighted_draws", registry.FIT)
+    return posterior.diagnostics.reweighted_draws or registry.FIT
 
 
 def _reweight_diagnostics(
-    origin, n_forget, n_remaining, n_draws, k_hat, ess, min_ess, pareto_smoothing
+    weights: Importance, origin: str, n_forget: int, n_remaining: int, estimator: str
 ) -> UnlearningDiagnostics:
-    problems = importance_problems(k_hat, ess, n_draws, min_ess)
+    problems = weights.problems
     verdict = (
         "Reweighting is reliable: Pareto k̂ and ESS are within bounds."
         if not problems
@@ -145,26 +144,12 @@ def _reweight_diagnostics(
     )
     return UnlearningDiagnostics(
         method=registry.REWEIGHT.name,
-        reason="requested" + (" (PSIS)" if pareto_smoothing else " (raw IS)"),
+        reason=f"requested ({estimator})",
         n_forget=int(n_forget),
         n_remaining=int(n_remaining),
-        n_draws=n_draws,
+        n_draws=weights.n_draws,
         reliable=not problems,
         verdict=verdict,
-        pareto_k=k_hat,
-        pareto_k_threshold=pareto_k_threshold(n_draws),
-        ess_importance=ess,
-        min_ess=min_ess,
-        details={"reweighted_draws": origin},
+        reweighted_draws=origin,
+        **weights.fields(),
     )
-
-
-def relative_efficiency(posterior: Posterior, log_lik: np.ndarray | None = None) -> float:
-    """Relative MCMC efficiency ``reff`` for PSIS, exactly as ``arviz.loo`` computes it.
-
-    The mean over every posterior variable of its mean-ESS divided by the number of draws
-    (1 for a single chain or too few draws per chain). ``log_lik`` is accepted for
-    compatibility and ignored: like ArviZ (and unlike R's ``loo::relative_eff``, which uses
-    each observation's likelihood), one ``reff`` serves every importance ratio of a posterior.
-    """
-    return _ess.relative_efficiency(posterior.idata.posterior)

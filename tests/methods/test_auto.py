@@ -101,7 +101,8 @@ def test_auto_starts_smc_from_moment_matchings_draws(custom_linear_post, linear_
         custom_linear_post, forget=forget, random_seed=0, moment_match_options={"max_iterations": 1}
     )
     d = un.diagnostics
-    assert d.method == "smc" and d.reliable and d.details["start"] == "the warm start's draws"
+    assert d.method == "smc" and d.reliable and d.warm_start
+    assert d.details["start"] == "the warm start's draws"
     assert d.reason.endswith("SMC diagnostics passed (from moment matching's draws)")
     keep = np.setdiff1d(np.arange(len(y)), forget)
     mean, cov = closed_form_posterior(X[keep], y[keep])

@@ -183,19 +183,6 @@ def test_smc_from_a_weighted_posterior_matches_the_closed_form(linear_post, line
     assert_allclose(table["sd"], sd, rtol=4 / np.sqrt(2 * ess))
 
 
-def test_next_temperature_from_a_warm_start_finds_the_far_side():
-    """A warm start's weights can make the ESS rise, then fall: the largest passing t wins."""
-    from bayes_unlearn.methods.smc import _next_temperature
-
-    L = np.random.default_rng(0).standard_normal(4000) * 20.0
-    step = _next_temperature(L, 0.0, 2000.0)  # from equal weights
-    assert 0 < step < 0.2
-    # Particles of p_{0.5} (weights exp(0.5 L) from p_0): equal weights at t = 0.5.
-    t = _next_temperature(L, 0.0, 2000.0, offset=0.5 * L)
-    assert t == pytest.approx(0.5 + step, abs=1e-6)
-    assert _next_temperature(L, 0.0, 4001.0, offset=0.5 * L) is None  # nothing passes
-
-
 def test_smc_starts_from_moment_matching_where_it_goes_further(custom_linear_post, linear_data):
     """Moment matching's moved draws, unreliable alone, are a valid first SMC stage."""
     X, y = linear_data
@@ -206,8 +193,11 @@ def test_smc_starts_from_moment_matching_where_it_goes_further(custom_linear_pos
     plain = bu.unlearn(custom_linear_post, forget=forget, method="smc", random_seed=1)
     warm = bu.unlearn(custom_linear_post, forget=forget, method="smc", start=mm, random_seed=1)
     d = warm.diagnostics
-    assert d.reliable and d.details["start"] == "the warm start's draws"
-    assert plain.diagnostics.details["start"] == "the stored draws"
+    assert d.reliable and d.warm_start and d.details["start"] == "the warm start's draws"
+    assert (
+        not plain.diagnostics.warm_start
+        and plain.diagnostics.details["start"] == "the stored draws"
+    )
     assert d.details["stages"][0]["t"] > plain.diagnostics.details["stages"][0]["t"]
     _assert_closed_form(warm, X, y, forget)
 
