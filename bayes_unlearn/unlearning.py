@@ -101,22 +101,8 @@ def unlearn(
     >>> un.diagnostics.reliable                                # doctest: +SKIP
     True
     """
-    from bayes_unlearn.numpy_models.facade import is_point_model, unlearn_point_model
-
-    if is_point_model(posterior):
-        if key is not None:
-            raise TypeError(
-                "The 'key' parameter of unlearn is for a Posterior's request history; a NumPy "
-                f"model ({type(posterior).__name__}) keeps none. Leave 'key' out."
-            )
-        return unlearn_point_model(
-            posterior, forget, method=method, random_seed=random_seed, **options
-        )
     if not isinstance(posterior, Posterior):
-        raise TypeError(
-            "The 'posterior' parameter of unlearn must be a Posterior or a fitted NumPy model "
-            f"(bayes_unlearn.numpy_models). Got {type(posterior).__name__}."
-        )
+        return _unlearn_point_model(posterior, forget, method, random_seed, key, options)
     entry = registry.get(method)
     rows = check_forget(
         forget,
@@ -150,6 +136,24 @@ def _check_options(entry: registry.Method, options: dict) -> None:
                 f"unlearn(method={entry.name!r}) takes no option {name!r}; its options are "
                 f"{known or 'none'}." + (f" Did you mean {hint[0]!r}?" if hint else "")
             )
+
+
+def _unlearn_point_model(model, forget, method, random_seed, key, options):
+    """A fitted NumPy model's request (imported here: scikit-learn costs a second to load,
+    which a posterior's request should not pay)."""
+    from bayes_unlearn.numpy_models.facade import is_point_model, unlearn_point_model
+
+    if not is_point_model(model):
+        raise TypeError(
+            "The 'posterior' parameter of unlearn must be a Posterior or a fitted NumPy model "
+            f"(bayes_unlearn.numpy_models). Got {type(model).__name__}."
+        )
+    if key is not None:
+        raise TypeError(
+            "The 'key' parameter of unlearn is for a Posterior's request history; a NumPy "
+            f"model ({type(model).__name__}) keeps none. Leave 'key' out."
+        )
+    return unlearn_point_model(model, forget, method=method, random_seed=random_seed, **options)
 
 
 _FIT_PROBLEM = "the MCMC fit these draws descend from did not converge"
