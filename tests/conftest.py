@@ -13,10 +13,16 @@ import bayes_unlearn as bu
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests that start JAX run last (in each xdist worker too, whose queue keeps this order):
-    once JAX's threads exist, SMC no longer forks (``bayes_unlearn._forked``), and the tests
-    of its worker processes need to."""
-    items.sort(key=lambda item: item.get_closest_marker("jax") is not None)
+    """Tests marked slow run first and tests that start JAX last (xdist hands tests out in
+    this order). Slow ones first: a minute-long test started near the end would leave the
+    other worker idle. JAX last: once JAX's threads exist, SMC no longer forks
+    (``bayes_unlearn._forked``), and the tests of its worker processes need to."""
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("jax") is not None,
+            item.get_closest_marker("slow") is None,
+        )
+    )
 
 
 # Known-noise linear regression: the posterior is Gaussian in closed form for any subset.

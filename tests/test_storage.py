@@ -704,6 +704,7 @@ def fuzz_failures(bases, planted: Path, folder: Path, fuzz_settings) -> list[tup
     return failures
 
 
+@pytest.mark.slow
 def test_a_fuzzed_file_is_refused_in_one_line_or_loads_unchanged(bases, planted, tmp_path_factory):
     folder = tmp_path_factory.mktemp("fuzzed")
     failures = fuzz_failures(bases, planted, folder, FUZZ_SETTINGS)
