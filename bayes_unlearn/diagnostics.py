@@ -249,9 +249,13 @@ class CauseDiagnostics(_Verdict):
         Largest R-hat and smallest bulk ESS of the refit on ``D ∪ F`` (refit).
     seconds : float or None
         Wall time.
+    moment_maps : tuple of str or None
+        The maps moment matching accepted (moment matching only).
+    warm_start : bool
+        SMC started from moment matching's moved draws.
     details : dict
-        Extras; after ``method="auto"`` fell back, the abandoned reweighting's
-        ``reweight_pareto_k`` and ``reweight_ess``.
+        Extras for people and reports; after ``method="auto"`` fell back, the abandoned
+        reweighting's ``reweight_pareto_k`` and ``reweight_ess``.
     """
 
     n_failures: int

@@ -244,9 +244,7 @@ def replace_sample_stats(idata, **variables: np.ndarray) -> xr.Dataset:
 
 def allowed_sample_stats(draws_source: str) -> frozenset[str]:
     """Names of the per-draw statistics a saved file with these draws may hold."""
-    return frozenset({"log_joint"}) | (
-        NUTS_STATS if draws_source in _NUTS_SOURCES else frozenset()
-    )
+    return frozenset({"log_joint"}) | (NUTS_STATS if draws_source in _NUTS_SOURCES else frozenset())
 
 
 def saved_idata(idata, draws_source: str):
@@ -493,16 +491,18 @@ def saved_diagnostics(diagnostics) -> dict[str, Any] | None:
     if diagnostics is None:
         return None
     data = diagnostics.to_dict()
-    out = {k: data[k] for k in DIAGNOSTICS_KEYS if k in data}
-    out["details"] = {
-        k: v
-        for k, v in (data.get("details") or {}).items()
-        if k == "refreshed"
-    }
+    # A field left at None is not written, so that a reader older than the field still
+    # reads the file (readers refuse keys they do not know).
+    out = {k: data[k] for k in DIAGNOSTICS_KEYS if k in data and not _unset(k, data[k])}
+    out["details"] = {k: v for k, v in (data.get("details") or {}).items() if k == "refreshed"}
     # A dispatcher's reason quotes the step's k̂ and ESS, which are functions of the
     # forgotten rows: the file keeps a fixed sentence instead.
     out["reason"] = _SAVED_REASONS.get(out["method"], out["reason"])
     return out
+
+
+def _unset(key: str, value) -> bool:
+    return key == "inherited_problem" and value is None
 
 
 _SAVED_REASONS = {
