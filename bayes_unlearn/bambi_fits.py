@@ -23,6 +23,7 @@ import numpy as np
 
 from bayes_unlearn import _backend
 from bayes_unlearn._random import RandomSeed
+from bayes_unlearn.export import to_inference_data
 
 __all__ = ["from_bambi", "to_bambi"]
 
@@ -98,8 +99,6 @@ def to_bambi(posterior, *, random_seed: RandomSeed = None):
     deterministics (``mu``) are left to ``model.predict``.
     """
     import pymc as pm
-
-    from bayes_unlearn.export import to_inference_data
 
     rows = _model_rows(posterior)
     idata = to_inference_data(posterior, random_seed=random_seed)

@@ -491,9 +491,11 @@ def saved_diagnostics(diagnostics) -> dict[str, Any] | None:
     if diagnostics is None:
         return None
     data = diagnostics.to_dict()
-    # A field left at None is not written, so that a reader older than the field still
-    # reads the file (readers refuse keys they do not know).
-    out = {k: data[k] for k in DIAGNOSTICS_KEYS if k in data and not _unset(k, data[k])}
+    out = {
+        k: data[k]
+        for k in DIAGNOSTICS_KEYS
+        if k in data and not (k in _WRITTEN_WHEN_SET and data[k] is None)
+    }
     out["details"] = {k: v for k, v in (data.get("details") or {}).items() if k == "refreshed"}
     # A dispatcher's reason quotes the step's k̂ and ESS, which are functions of the
     # forgotten rows: the file keeps a fixed sentence instead.
@@ -501,9 +503,9 @@ def saved_diagnostics(diagnostics) -> dict[str, Any] | None:
     return out
 
 
-def _unset(key: str, value) -> bool:
-    return key == "inherited_problem" and value is None
-
+#: Keys newer than the format, written only when set: a file without them is what older
+#: readers (which refuse keys they do not know) still read.
+_WRITTEN_WHEN_SET = ("inherited_problem",)
 
 _SAVED_REASONS = {
     registry.REFIT.name: "exact refit on the remaining rows",

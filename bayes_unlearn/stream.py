@@ -239,7 +239,10 @@ class ForgetStream:
                     self._reload()
                 self._posterior = save(
                     self._posterior,
-                    self.path, key=self._key, random_seed=self._rng, lock_timeout=self._timeout
+                    self.path,
+                    key=self._key,
+                    random_seed=self._rng,
+                    lock_timeout=self._timeout,
                 )
                 self._seen = journal.state(self.path)
         self._since_save = 0
@@ -256,7 +259,10 @@ class ForgetStream:
                 )
             self._posterior = save(
                 self._posterior,
-                self.path, key=self._key, random_seed=self._rng, lock_timeout=self._timeout
+                self.path,
+                key=self._key,
+                random_seed=self._rng,
+                lock_timeout=self._timeout,
             )
         else:
             recorded = journal.recorded_rows(self.path) or set()

@@ -35,7 +35,7 @@ import numpy as np
 from bayes_unlearn import _weighted, registry
 from bayes_unlearn._densities import forget_densities
 from bayes_unlearn._forget import forgotten, remaining_idata, remaining_scaling
-from bayes_unlearn._importance import relative_efficiency, smoothed
+from bayes_unlearn._importance import Importance, relative_efficiency, smoothed
 from bayes_unlearn._kernels import default_threads
 from bayes_unlearn.diagnostics import UnlearningDiagnostics, pareto_k_threshold
 from bayes_unlearn.layout import replace_sample_stats
@@ -208,18 +208,20 @@ def _adapt(Z0, base0, log_g0, parts, limits, reff, max_iterations, covariance) -
     d = Z0.shape[1]
     state = {"Z": Z0, "A": np.eye(d), "b": np.zeros(d), "log_det": 0.0}
     log_ratio = base0 - log_g0
-    score = _score(log_ratio, reff, limits)
-    k_plain, steps, evaluations = _weights_summary(log_ratio, reff)["pareto_k"], [], 1
+    weights = smoothed(log_ratio, reff=reff, min_ess=0.0)  # one PSIS fit per ratio
+    score = _score(weights, limits)
+    k_plain, steps, evaluations = weights.pareto_k, [], 1
     candidates = ("shift", "scale", "covariance") if covariance else ("shift", "scale")
     while not _passes(score, limits) and len(steps) < max_iterations:
-        weights = np.exp(smoothed(log_ratio, reff=reff, min_ess=0.0).log_weights)
+        w = np.exp(weights.log_weights)
         for name in candidates:
-            A_step, b_step = _affine_step(name, state["Z"], weights)
+            A_step, b_step = _affine_step(name, state["Z"], w)
             Z = state["Z"] @ A_step.T + b_step
             log_det = state["log_det"] + np.linalg.slogdet(A_step)[1]
             new_ratio = parts(Z)[0] - (log_g0 - log_det)
             evaluations += 1
-            new_score = _score(new_ratio, reff, limits)
+            new_weights = smoothed(new_ratio, reff=reff, min_ess=0.0)
+            new_score = _score(new_weights, limits)
             if _improves(new_score, score, limits["min_ess_gain"]):
                 state = {
                     "Z": Z,
@@ -227,8 +229,10 @@ def _adapt(Z0, base0, log_g0, parts, limits, reff, max_iterations, covariance) -
                     "b": A_step @ state["b"] + b_step,
                     "log_det": log_det,
                 }
-                log_ratio, score = new_ratio, new_score
-                steps.append({"transform": name, **_weights_summary(new_ratio, reff)})
+                log_ratio, weights, score = new_ratio, new_weights, new_score
+                steps.append(
+                    {"transform": name, "pareto_k": weights.pareto_k, "ess": float(weights.ess)}
+                )
                 break
         else:
             break  # no map improves the weights any further
@@ -237,9 +241,8 @@ def _adapt(Z0, base0, log_g0, parts, limits, reff, max_iterations, covariance) -
     )
 
 
-def _score(log_ratio, reff, limits):
+def _score(weights: Importance, limits):
     """Ordering of weightings: a k̂ that fails comes last; among passing ones, higher ESS."""
-    weights = smoothed(log_ratio, reff=reff, min_ess=0.0)
     failing = not weights.pareto_k <= limits["k_max"]
     return (failing, weights.pareto_k if failing else -weights.ess)
 
@@ -261,11 +264,6 @@ def _improves(new, old, min_ess_gain: float = MIN_ESS_GAIN) -> bool:
 
 def _passes(score, limits) -> bool:
     return not score[0] and -score[1] >= limits["min_ess"]
-
-
-def _weights_summary(log_ratio, reff) -> dict:
-    weights = smoothed(log_ratio, reff=reff, min_ess=0.0)
-    return {"pareto_k": weights.pareto_k, "ess": float(weights.ess)}
 
 
 def _affine_step(name: str, Z: np.ndarray, weights: np.ndarray):
