@@ -421,14 +421,13 @@ def _membership(audited, reference, forgotten, unseen, n_bootstrap, rng) -> pd.D
     }
     auc = {name: roc_auc_score(labels, s) for name, s in scores.items()}
     pos, neg = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
-    boot = {"audited": [], "reference": [], "difference": []}
-    for _ in range(n_bootstrap):
-        idx = np.r_[rng.choice(pos, pos.size), rng.choice(neg, neg.size)]
-        a = roc_auc_score(labels[idx], scores["audited"][idx])
-        r = roc_auc_score(labels[idx], scores["reference"][idx])
-        boot["audited"].append(a)
-        boot["reference"].append(r)
-        boot["difference"].append(a - r)
+    # Each bootstrap sample resamples the forgotten and the unseen rows separately: its
+    # first pos.size entries are the forgotten rows'.
+    idx = np.array(
+        [np.r_[rng.choice(pos, pos.size), rng.choice(neg, neg.size)] for _ in range(n_bootstrap)]
+    ).reshape(n_bootstrap, labels.size)
+    boot = {name: _aucs(scores[name][idx], pos.size) for name in scores}
+    boot["difference"] = boot["audited"] - boot["reference"]
     auc["difference"] = auc["audited"] - auc["reference"]
     rows = {
         name: {
@@ -441,6 +440,20 @@ def _membership(audited, reference, forgotten, unseen, n_bootstrap, rng) -> pd.D
     table = pd.DataFrame(rows).T
     table.attrs.update(n_forgotten=int(pos.size), n_unseen=int(neg.size))
     return table
+
+
+def _aucs(scores: np.ndarray, n_pos: int) -> np.ndarray:
+    """ROC AUC of each row of ``scores`` whose first ``n_pos`` entries are the positives.
+
+    The Mann-Whitney form of scikit-learn's ``roc_auc_score`` (ties count one half: average
+    ranks), for all bootstrap samples at once; called once per sample, scikit-learn's input
+    validation took half of an audit's time.
+    """
+    from scipy.stats import rankdata
+
+    n_neg = scores.shape[1] - n_pos
+    rank_sum = rankdata(scores, axis=1)[:, :n_pos].sum(axis=1)
+    return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
 
 
 # --- (c) duplicates and the verdict ----------------------------------------------------------

@@ -266,6 +266,18 @@ CONTROLS = {
 }
 
 
+def test_the_bootstrap_aucs_are_scikit_learns():
+    """The membership attack's bootstrap AUCs, all samples at once, equal ``roc_auc_score``
+    sample by sample, ties included (scores from five values: most of them tie)."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    scores, n_pos = rng.integers(0, 5, size=(50, 30)).astype(float), 12
+    labels = np.r_[np.ones(n_pos), np.zeros(30 - n_pos)]
+    expected = [roc_auc_score(labels, row) for row in scores]
+    assert_allclose(audit._aucs(scores, n_pos), expected, rtol=0, atol=1e-12)
+
+
 def test_every_attack_of_the_audit_has_a_control():
     kinds = {
         "per-draw array: forgotten-row share of variance",
