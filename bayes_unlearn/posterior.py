@@ -103,8 +103,13 @@ class Posterior:
 
     @property
     def log_weights(self) -> np.ndarray:
-        """Normalized log importance weights of the draws, flattened (chain-major)."""
-        return self.idata.sample_stats["log_weight"].values.ravel()
+        """Normalized log importance weights of the draws, flattened (chain-major).
+
+        Normalized here, not only where they are written: draws selected from a posterior
+        (a stuck chain dropped with ``idata.sel(chain=...)``) keep their stored weights,
+        which then sum to less than one.
+        """
+        return _weighted.normalize_log_weights(self.idata.sample_stats["log_weight"].values.ravel())
 
     @property
     def weights(self) -> np.ndarray:

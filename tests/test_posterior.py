@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import warnings
@@ -50,6 +51,17 @@ def test_dataframe_input_is_matched_by_column_name(logistic_post, logistic_data)
 def test_bad_prediction_input(logistic_post, X, exc, match):
     with pytest.raises(exc, match=match):
         logistic_post.predict_proba(X)
+
+
+def test_draws_selected_by_chain_are_their_own_posterior(linear_post, linear_data):
+    """Dropping chains (a stuck one, ``idata.isel(chain=...)``) leaves stored weights that
+    sum to less than one; read normalized, the selection is an unweighted posterior."""
+    sub = dataclasses.replace(linear_post, idata=linear_post.idata.isel(chain=[0, 1]))
+    assert sub.weights.sum() == pytest.approx(1.0) and not sub.is_weighted
+    X, y = linear_data
+    ll = sub.pointwise_log_likelihood(X[:5], y[:5])
+    by_hand = np.log(np.mean(np.exp(ll), axis=0))
+    assert_allclose(sub.log_predictive_density(X[:5], y[:5], pointwise=True), by_hand)
 
 
 def test_predict_proba_needs_a_classifier(linear_post):
