@@ -97,7 +97,7 @@ def repair(
     cause_method : str, default "auto"
         How :func:`~bayes_unlearn.identify_causes` obtains ``p(θ | D, F)``: a name in
         :data:`bayes_unlearn.registry.METHODS`.
-    score : {"r", "misfit", "surprise"}, default "r"
+    score : {"r", "misfit", "surprise", "trusted"}, default "r"
         The ranking the top ``K`` are taken from (see :func:`~bayes_unlearn.identify_causes`
         and ``benchmarks/results/cause_ranking.md`` for how they compare).
     method : str, default "auto"

@@ -98,18 +98,20 @@ def closed_form_cause_scores(X, y, X_fail, y_fail, sigma=SIGMA, prior_sd=PRIOR_S
     For the Gaussian posterior ``N(m, C)`` and ``z = (x, y)``:
     ``E[log p(z|θ)] = −log(2πσ²)/2 − ((y − a·m)² + a·C·a) / (2σ²)`` with ``a = (1, x)``.
     """
-    A = np.column_stack([np.ones(len(y)), X])
-
-    def expected_log_lik(mean, cov):
-        fitted_sq = (y - A @ mean) ** 2 + np.einsum("ij,jk,ik->i", A, cov, A)
-        return -0.5 * np.log(2 * np.pi * sigma**2) - fitted_sq / (2 * sigma**2)
-
-    before = expected_log_lik(*closed_form_posterior(X, y, sigma, prior_sd))
+    before = expected_log_likelihood(X, y, *closed_form_posterior(X, y, sigma, prior_sd), sigma)
     joint = closed_form_posterior(
         np.vstack([X, X_fail]), np.concatenate([y, y_fail]), sigma, prior_sd
     )
-    after = expected_log_lik(*joint)
+    after = expected_log_likelihood(X, y, *joint, sigma)
     return (before - after, -after) if misfit else before - after
+
+
+def expected_log_likelihood(X, y, mean, cov, sigma=SIGMA):
+    """``E[log p(z|θ)]`` of every row ``z = (x, y)`` under the Gaussian posterior ``N(mean, cov)``
+    of (intercept, coef) (the closed form in :func:`closed_form_cause_scores`)."""
+    A = np.column_stack([np.ones(len(y)), X])
+    fitted_sq = (y - A @ mean) ** 2 + np.einsum("ij,jk,ik->i", A, cov, A)
+    return -0.5 * np.log(2 * np.pi * sigma**2) - fitted_sq / (2 * sigma**2)
 
 
 @pytest.fixture(scope="session")

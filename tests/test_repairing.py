@@ -59,18 +59,19 @@ def test_repair_best_rule_takes_the_highest_lpd(shifted, trusted):
     assert fixed.n_causes == fixed.candidates["lpd"].idxmax()
 
 
-def test_repair_takes_its_top_rows_from_the_ranking_asked_for(shifted, trusted):
+@pytest.mark.parametrize("score", ["misfit", "trusted"])
+def test_repair_takes_its_top_rows_from_the_ranking_asked_for(shifted, trusted, score):
     post, *_ = shifted
     fixed = bu.repair(
         post,
         *trusted,
         fractions=(0.5,),
         rule="best",
-        score="misfit",
+        score=score,
         method="refit",
         random_seed=6,
     )
-    assert fixed.scores.score == "misfit" and fixed.scores.table["misfit"].is_monotonic_decreasing
+    assert fixed.scores.score == score and fixed.scores.table[score].is_monotonic_decreasing
     n_pos = int((fixed.scores.table["r"] > 0).sum())
     assert list(fixed.candidates.index) == [0, round(0.5 * n_pos)]
     k = fixed.candidates.index[-1]

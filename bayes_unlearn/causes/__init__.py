@@ -25,14 +25,16 @@ from bayes_unlearn._validation import check_X_y
 from bayes_unlearn.causes._result import (
     DEFAULT_SCORE,
     SCORES,
+    TRUSTED,
     Causes,
     check_score,
     score_table,
 )
 from bayes_unlearn.causes._rungs import MIN_ESS, RUNGS, Context, NotApplicable, auto
-from bayes_unlearn.causes._scores import score_rows
+from bayes_unlearn.causes._scores import expected_under, score_rows
 from bayes_unlearn.diagnostics import UnreliableScoresWarning
 from bayes_unlearn.posterior import Posterior
+from bayes_unlearn.sampling import resample_like
 
 __all__ = ["DEFAULT_SCORE", "MIN_ESS", "SCORES", "Causes", "check_score", "identify_causes"]
 
@@ -62,6 +64,10 @@ def identify_causes(
     surprise), and its **surprise** ``−E_{p(θ|D)}[log p(z|θ)]`` (no ``F``). On flipped labels
     the misfit finds the bad rows better than ``r(z)`` at 10-30% random flips and ``r(z)``
     is better at 50% and on a corrupted subgroup (``benchmarks/results/cause_ranking.md``).
+    A fourth, ``score="trusted"``, is the row's misfit to the same model fitted on ``F``
+    alone, ``−E_{p(θ|F)}[log p(z|θ)]``: nothing learned from the rows under suspicion. It
+    needs ``F`` to be a trusted set (verified labels, all of its rows, as :func:`repair`
+    uses), not only the failures, and costs one more MCMC fit, on ``F``.
 
     Parameters
     ----------
@@ -78,10 +84,13 @@ def identify_causes(
         MCMC on ``D ∪ F`` with the stored model and sampler settings (exact, a refit's
         cost). ``"auto"``: the first of these whose own diagnostics pass, in that order;
         ``diagnostics.reason`` names each rung left and why.
-    score : {"r", "misfit", "surprise"}, default "r"
+    score : {"r", "misfit", "surprise", "trusted"}, default "r"
         The ranking (the table's order): Tanno et al.'s ``r(z)``, the misfit to the model
-        that has learned ``F``, or the surprise (which ignores ``F``). All three are columns
-        of the table whichever ranks (:meth:`Causes.ranked_by`).
+        that has learned ``F``, the surprise (which ignores ``F``), or the misfit to the
+        model fitted on ``F`` alone (NUTS with the stored model, sampler settings and
+        feature scaling; its own R-hat and ESS join the verdict). The first three are
+        columns of the table whichever ranks (:meth:`Causes.ranked_by`); ``trusted`` and
+        ``trusted_se`` are there when ``score="trusted"``.
     top_k : int, optional
         Mark the ``top_k`` highest-ranked rows as causes.
     threshold : float, default 0.0
@@ -135,14 +144,48 @@ def identify_causes(
     except NotApplicable as err:
         raise ValueError(f"identify_causes(method={method!r}) does not apply: {err}.") from err
     scores = score_rows(posterior, conditioned)
+    trusted = None
+    if score == TRUSTED:
+        trusted, diagnostics = _under_failures_alone(ctx, diagnostics)
     diagnostics = dataclasses.replace(diagnostics, seconds=time.perf_counter() - start)
     if not diagnostics.reliable:
         warnings.warn(diagnostics.verdict, UnreliableScoresWarning, stacklevel=2)
     return Causes(
-        table=score_table(posterior.row_ids, scores, score, top_k, threshold),
+        table=score_table(posterior.row_ids, scores, score, top_k, threshold, trusted),
         diagnostics=diagnostics,
         score=score,
     )
+
+
+def _under_failures_alone(ctx: Context, diagnostics):
+    """``E_{p(θ|F)}[log p(z|θ)]`` for every training row (and its se), from a fit on ``F``
+    alone; the fit's convergence joins the verdict."""
+    posterior = ctx.posterior
+    try:
+        alone = resample_like(
+            posterior,
+            ctx.X_f,
+            ctx.y_f,
+            np.arange(len(ctx.y_f)),
+            random_seed=ctx.random_seed,
+            progressbar=ctx.progressbar,
+            reason="the trusted ranking's fit on F alone",
+        )
+    except ValueError as err:
+        raise ValueError(
+            f"identify_causes(score={TRUSTED!r}) fits the model on the failure set alone, "
+            f"which this model could not be: {err}"
+        ) from err
+    fit = alone.diagnostics
+    details = {**diagnostics.details, "fit_on_f": {"r_hat": fit.r_hat, "ess_bulk": fit.ess_bulk}}
+    diagnostics = dataclasses.replace(diagnostics, details=details)
+    if not fit.reliable:
+        diagnostics = dataclasses.replace(
+            diagnostics,
+            reliable=False,
+            verdict=f"{diagnostics.verdict} The fit on F alone did not converge ({fit.verdict}).",
+        )
+    return expected_under(alone, *posterior.training_data()), diagnostics
 
 
 def _check_arguments(posterior, X_fail, y_fail, method, top_k):

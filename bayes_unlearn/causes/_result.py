@@ -10,14 +10,18 @@ import pandas as pd
 
 from bayes_unlearn.diagnostics import CauseDiagnostics
 
-__all__ = ["DEFAULT_SCORE", "SCORES", "Causes", "check_score", "score_table"]
+__all__ = ["DEFAULT_SCORE", "SCORES", "TRUSTED", "Causes", "check_score", "score_table"]
 
 
 #: The rankings :func:`~bayes_unlearn.identify_causes` offers, each a column of the table:
 #: ``misfit`` = −E_{p(θ|D,F)}[log p(z|θ)] = r(z) + surprise (how badly the row fits the model
 #: that has also learned the failures); Tanno et al.'s ``r`` = E_{p(θ|D)}[log p(z|θ)] −
-#: E_{p(θ|D,F)}[log p(z|θ)]; ``surprise`` = −E_{p(θ|D)}[log p(z|θ)] (no failure set).
-SCORES = ("misfit", "r", "surprise")
+#: E_{p(θ|D,F)}[log p(z|θ)]; ``surprise`` = −E_{p(θ|D)}[log p(z|θ)] (no failure set);
+#: ``trusted`` = −E_{p(θ|F)}[log p(z|θ)], the row's misfit to the model fitted on ``F`` alone
+#: (computed only when asked for: it costs a fit).
+SCORES = ("misfit", "r", "surprise", "trusted")
+#: The ranking that needs a fit on the failure set alone.
+TRUSTED = "trusted"
 #: :func:`~bayes_unlearn.identify_causes`' default ranking (Tanno et al.'s).
 DEFAULT_SCORE = "r"
 
@@ -41,12 +45,12 @@ class Causes:
         columns ``r`` (Tanno et al.'s score), ``se`` (its Monte Carlo standard error), ``z``
         (``r / se``), ``misfit`` (``−E_{p(θ|D,F)}[log p(z|θ)]``) and ``misfit_se``,
         ``surprise`` (``−E_{p(θ|D)}[log p(z|θ)]``; ``log_lik`` is its negative), ``rank`` (1 =
-        strongest) and ``is_cause``.
+        strongest) and ``is_cause``; with ``score="trusted"`` also ``trusted``
+        (``−E_{p(θ|F)}[log p(z|θ)]``, under a fit on ``F`` alone) and ``trusted_se``.
     diagnostics : CauseDiagnostics
         The method that ran, why, and whether its diagnostics passed.
     score : str
-        The ranking: ``"r"``, ``"misfit"`` or ``"surprise"`` (:meth:`ranked_by` gives
-        another).
+        The ranking: one of :data:`SCORES` (:meth:`ranked_by` gives another).
     """
 
     table: pd.DataFrame
@@ -56,6 +60,11 @@ class Causes:
     def ranked_by(self, score: str) -> Causes:
         """The same scores ranked by another of :data:`SCORES`: as many causes, in its order."""
         check_score(score, caller="Causes.ranked_by")
+        if score not in self.table:
+            raise ValueError(
+                f"These scores have no {score!r} column: it needs a fit on the failure set "
+                f"alone. Call identify_causes(..., score={score!r}) instead."
+            )
         n_causes = int(self.table["is_cause"].sum())
         table = _ranked(self.table.drop(columns=["rank", "is_cause"]), score, n_causes)
         return dataclasses.replace(self, table=table, score=score)
@@ -120,12 +129,13 @@ def _legacy_attrs(d: CauseDiagnostics) -> dict:
     return attrs
 
 
-def score_table(row_ids, scores, score, top_k, threshold) -> pd.DataFrame:
+def score_table(row_ids, scores, score, top_k, threshold, trusted=None) -> pd.DataFrame:
     """The scores, strongest ``score`` first, with the causes marked.
 
-    ``scores``: ``before``, ``after``, the se of ``before − after`` and of ``after``. Without
-    ``top_k``, as many rows are causes as have ``r > threshold`` (Tanno et al.'s rule), taken
-    in the order of ``score``.
+    ``scores``: ``before``, ``after``, the se of ``before − after`` and of ``after``;
+    ``trusted``, optional: ``E_{p(θ|F)}[log p(z|θ)]`` and its se. Without ``top_k``, as many
+    rows are causes as have ``r > threshold`` (Tanno et al.'s rule), taken in the order of
+    ``score``.
     """
     before, after, se, se_after = scores
     r = before - after
@@ -141,6 +151,8 @@ def score_table(row_ids, scores, score, top_k, threshold) -> pd.DataFrame:
         },
         index=pd.Index(row_ids, name="row_id"),
     )
+    if trusted is not None:
+        table[TRUSTED], table[f"{TRUSTED}_se"] = -trusted[0], trusted[1]
     return _ranked(table, score, top_k if top_k is not None else int((r > threshold).sum()))
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from bayes_unlearn._ess import ess_mean
 from bayes_unlearn._rowwise import map_over_rows
 
-__all__ = ["Conditioned", "monte_carlo_se", "score_rows"]
+__all__ = ["Conditioned", "expected_under", "monte_carlo_se", "score_rows"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +77,23 @@ def score_rows(posterior, conditioned: Conditioned) -> tuple[np.ndarray, ...]:
         posterior.n_draws,
         "cause scores",
         values=posterior.model.block_values,
+    )
+
+
+def expected_under(alone, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``E[log p(z|θ)]`` under another posterior ``alone`` (a fit on other rows) for every
+    row ``(X, y)``, and its Monte Carlo standard error: shape (2, rows)."""
+    post = alone.idata.posterior
+    chains = (post.sizes["chain"], post.sizes["draw"])
+    w = alone.weights
+
+    def block(rows: slice) -> np.ndarray:
+        ll = alone.pointwise_log_likelihood(X[rows], y[rows])
+        mean = w @ ll
+        return np.stack([mean, monte_carlo_se(w[:, None] * (ll - mean), chains)])
+
+    return map_over_rows(
+        block, len(y), alone.n_draws, "scores under F alone", values=alone.model.block_values
     )
 
 

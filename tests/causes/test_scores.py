@@ -12,6 +12,7 @@ from numpy.testing import assert_allclose
 import bayes_unlearn as bu
 from bayes_unlearn import _rowwise
 from bayes_unlearn.causes._scores import monte_carlo_se
+from tests.conftest import closed_form_posterior, expected_log_likelihood
 
 
 def _scores(post, X_f, y_f, method):
@@ -79,3 +80,30 @@ def test_a_two_worker_local_cluster_gives_the_numpy_numbers(shifted, monkeypatch
     assert len(workers) == 2  # the blocks ran on the cluster's two worker processes
     assert_allclose(remote_causes, causes, rtol=1e-10, atol=1e-12)
     assert_allclose(remote_log_w, log_w, rtol=1e-10)
+
+
+def test_the_trusted_ranking_is_the_misfit_under_a_fit_on_the_trusted_rows_alone(
+    linear_post, linear_data
+):
+    """``trusted`` = −E_{p(θ|F)}[log p(z|θ)] against the closed form of the conjugate model
+    fitted on ``F`` alone, every row within 4.5 of its own standard error."""
+    X, y = linear_data
+    X_f, y_f = bu.datasets.make_linear_regression(
+        n=40, coef=(1.0, -0.5), intercept=0.5, sigma=1.0, random_seed=3
+    )
+    causes = bu.identify_causes(linear_post, X_f, y_f, score="trusted", random_seed=4)
+    table = causes.table.loc[linear_post.row_ids]
+    exact = -expected_log_likelihood(X, y, *closed_form_posterior(X_f, y_f))
+    errors = (table["trusted"] - exact) / table["trusted_se"]
+    assert np.abs(errors).max() < 4.5, errors.abs().max()
+    assert causes.score == "trusted" and causes.table["trusted"].is_monotonic_decreasing
+    assert causes.diagnostics.details["fit_on_f"]["r_hat"] < 1.01
+
+
+def test_the_trusted_ranking_is_asked_for_up_front(linear_post, linear_data):
+    """Without a fit on F alone there is no ``trusted`` column to rank by: said, with the fix."""
+    X, y = linear_data
+    causes = bu.identify_causes(linear_post, X[:3], y[:3] + 2.0, method="reweight")
+    assert "trusted" not in causes.table
+    with pytest.raises(ValueError, match=r"identify_causes\(\.\.\., score='trusted'\)"):
+        causes.ranked_by("trusted")
