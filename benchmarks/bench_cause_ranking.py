@@ -1,4 +1,4 @@
-"""Which ranking finds corrupted training rows: r(z), the misfit or the surprise.
+"""Which ranking finds corrupted training rows: r(z), the misfit, the surprise or the trusted-only misfit.
 
 For every training row ``z``, from one posterior ``p(θ|D)`` and its update ``p(θ|D,F)`` on the
 trusted rows ``F`` (:func:`bayes_unlearn.identify_causes`, ``method="auto"``): Tanno et al.'s
@@ -26,11 +26,9 @@ A hierarchical PyMC model (``example_models.radon_varying_slopes`` on the radon 
 where the failure is a corrupted group: the homes of three counties recorded +1.5 log pCi/L
 too high; ``F`` is 20% of the homes held out, clean.
 
-``repair`` (Pima, random flips): test accuracy after ``bu.repair`` ranked by the misfit and
-by r(z), beside the model fitted on the clean labels and the corrupted one.
-
-Run: ``python -m benchmarks.bench_cause_ranking`` (``BENCH_SPLITS``, ``BENCH_REPAIR_SPLITS``,
-``BENCH_GROUP_SPLITS`` for fewer splits; ``BENCH_PARTS=scores,group,repair`` for some).
+Run: ``python -m benchmarks.bench_cause_ranking`` (``BENCH_SPLITS``,
+``BENCH_GROUP_SPLITS`` for fewer splits; ``BENCH_PARTS=scores`` or ``group`` for one).
+``repair``'s accuracy with these rankings: ``bench_cause_repair``.
 Writes ``benchmarks/results/cause_ranking.{json,md}``.
 """
 
@@ -52,9 +50,8 @@ from benchmarks._common import machine, write
 from benchmarks.bench_causes import summarize
 
 SPLITS = int(os.environ.get("BENCH_SPLITS", 20))
-REPAIR_SPLITS = int(os.environ.get("BENCH_REPAIR_SPLITS", 10))
 GROUP_SPLITS = int(os.environ.get("BENCH_GROUP_SPLITS", 5))
-PARTS = os.environ.get("BENCH_PARTS", "scores,group,repair").split(",")
+PARTS = os.environ.get("BENCH_PARTS", "scores,group").split(",")
 SAMPLER = dict(draws=1000, tune=1000, chains=4)
 RANKINGS = ("misfit", "r", "surprise", "trusted-only")
 CORRUPTIONS = [("random", r) for r in (0.1, 0.2, 0.3, 0.4, 0.5)]
@@ -206,47 +203,6 @@ def group_run(seed) -> dict:
     }
 
 
-# --- repair ---------------------------------------------------------------------------------
-
-REPAIR_RATES = (0.1, 0.2, 0.3, 0.4, 0.5)
-
-
-def repair_run(X, y, rate, seed) -> dict:
-    data = split("pima", X, y, seed)
-    flipped = corrupt("pima", data, "random", rate, seed)
-    y_bad = data["y_fit"].copy()
-    y_bad[flipped] = 1 - y_bad[flipped]
-    accuracy = lambda p: float(np.mean(p.predict(data["X_test"]) == data["y_test"]))  # noqa: E731
-    clean = bu.fit(
-        bu.LogisticRegression(), data["X_fit"], data["y_fit"], random_seed=seed, **SAMPLER
-    )
-    post = bu.fit(bu.LogisticRegression(), data["X_fit"], y_bad, random_seed=seed, **SAMPLER)
-    out = {"rate": rate, "seed": seed, "clean": accuracy(clean), "corrupted": accuracy(post)}
-    for score in ("misfit", "r"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", bu.UnreliableUnlearningWarning)
-            fixed = bu.repair(post, data["X_val"], data["y_val"], score=score, random_seed=seed + 1)
-        out[f"repair ({score})"] = accuracy(fixed.posterior)
-        out[f"forgotten ({score})"] = fixed.n_causes
-        out[f"hits ({score})"] = int(np.isin(fixed.causes, post.row_ids[flipped]).sum())
-    return out
-
-
-def repair_summary(table: pd.DataFrame) -> list[str]:
-    lines = [
-        "| flipped | clean | corrupted | repair (misfit) | repair (r, default) "
-        "| misfit − clean | forgotten (misfit) | of them flipped |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for rate, g in table.groupby("rate"):
-        lines.append(
-            f"| {rate:.0%} | {summarize(g['clean'])} | {summarize(g['corrupted'])} | {summarize(g['repair (misfit)'])} "
-            f"| {summarize(g['repair (r)'])} | {summarize(g['repair (misfit)'] - g['clean'])} "
-            f"| {g['forgotten (misfit)'].mean():.0f} | {g['hits (misfit)'].sum() / max(g['forgotten (misfit)'].sum(), 1):.0%} |"
-        )
-    return lines
-
-
 def main():
     logging.getLogger("pymc").setLevel(logging.ERROR)
     warnings.simplefilter("ignore", FutureWarning)
@@ -290,25 +246,9 @@ def main():
             f"| {summarize(g['misfit_auc'])} | {summarize(g['trusted-only_auc'])} |",
             "",
         ]
-    if "repair" in PARTS:
-        X, y = _pima()
-        rows = []
-        for rate in REPAIR_RATES:
-            rows += [repair_run(X, y, rate, seed) for seed in range(REPAIR_SPLITS)]
-            print(f"repair {rate}: done ({time.perf_counter() - start:.0f} s)", flush=True)
-        payload["repair"] = rows
-        lines += [
-            "## Repair on Pima (random flips): test accuracy",
-            "",
-            f"{REPAIR_SPLITS} splits; `bu.repair` with the trusted rows, default settings "
-            "(one-SE rule, method auto), ranked by the misfit and by r(z).",
-            "",
-            *repair_summary(pd.DataFrame(rows)),
-            "",
-        ]
     info = machine()
     head = [
-        "# Cause rankings: r(z), misfit and surprise",
+        "# Cause rankings: r(z), misfit, surprise and trusted-only misfit",
         "",
         f"Machine: {info['cpu']}, {info['cores']} cores; {info['date']}. Wall time "
         f"{time.perf_counter() - start:.0f} s.",
