@@ -13,15 +13,15 @@ from bayes_unlearn.diagnostics import CauseDiagnostics
 __all__ = ["DEFAULT_SCORE", "SCORES", "TRUSTED", "Causes", "check_score", "score_table"]
 
 
+#: The ranking that needs a fit on the failure set alone.
+TRUSTED = "trusted"
 #: The rankings :func:`~bayes_unlearn.identify_causes` offers, each a column of the table:
 #: ``misfit`` = −E_{p(θ|D,F)}[log p(z|θ)] = r(z) + surprise (how badly the row fits the model
 #: that has also learned the failures); Tanno et al.'s ``r`` = E_{p(θ|D)}[log p(z|θ)] −
 #: E_{p(θ|D,F)}[log p(z|θ)]; ``surprise`` = −E_{p(θ|D)}[log p(z|θ)] (no failure set);
 #: ``trusted`` = −E_{p(θ|F)}[log p(z|θ)], the row's misfit to the model fitted on ``F`` alone
-#: (computed only when asked for: it costs a fit).
-SCORES = ("misfit", "r", "surprise", "trusted")
-#: The ranking that needs a fit on the failure set alone.
-TRUSTED = "trusted"
+#: (computed only when asked for: it costs a fit on ``F``).
+SCORES = ("misfit", "r", "surprise", TRUSTED)
 #: :func:`~bayes_unlearn.identify_causes`' default ranking (Tanno et al.'s).
 DEFAULT_SCORE = "r"
 
