@@ -533,19 +533,22 @@ def _parser_predict(sub) -> None:
     p.set_defaults(func=_cmd_predict)
 
 
-def _score(p) -> None:
-    from bayes_unlearn.causes import DEFAULT_SCORE, SCORES
+def _score(p, default: str) -> None:
+    from bayes_unlearn.causes import SCORES
 
     p.add_argument(
         "--score",
         choices=sorted(SCORES),
-        default=DEFAULT_SCORE,
-        help="the ranking: misfit (default; to the model that has learned the failures), "
-        "r (Tanno et al.'s r(z)) or surprise (ignores the failures)",
+        default=default,
+        help=f"the ranking (default {default}): r (Tanno et al.'s r(z)), misfit (to the model "
+        "that has learned the failures), surprise (ignores the failures) or trusted (misfit "
+        "to the model fitted on the failures alone, for a trusted set)",
     )
 
 
 def _parser_causes(sub) -> None:
+    from bayes_unlearn.causes import DEFAULT_SCORE
+
     p = sub.add_parser(
         "causes",
         help="score training rows by their responsibility for failures",
@@ -568,7 +571,7 @@ def _parser_causes(sub) -> None:
         help="how p(θ | D, F) is obtained, by the forget methods' rungs run the other way "
         "(default auto: the first whose diagnostics pass)",
     )
-    _score(p)
+    _score(p, DEFAULT_SCORE)
     p.add_argument(
         "--top-k",
         type=int,
@@ -584,6 +587,8 @@ def _parser_causes(sub) -> None:
 
 
 def _parser_repair(sub) -> None:
+    from bayes_unlearn.repairing import DEFAULT_SCORE as REPAIR_SCORE
+
     p = sub.add_parser(
         "repair",
         help="forget the rows that make the model worse on a trusted validation set",
@@ -607,7 +612,7 @@ def _parser_repair(sub) -> None:
         default=registry.AUTO.name,
         help="how the cause scores are computed (default auto)",
     )
-    _score(p)
+    _score(p, REPAIR_SCORE)
     p.add_argument(
         "--allow-unreliable",
         action="store_true",

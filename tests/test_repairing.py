@@ -9,12 +9,14 @@ from numpy.testing import assert_allclose
 
 import bayes_unlearn as bu
 from bayes_unlearn.cli import main
+from bayes_unlearn.repairing import DEFAULT_SCORE
 
 
 def test_repair_forgets_the_top_causes_chosen_on_the_trusted_rows(shifted, trusted):
     post, bad, *_ = shifted
     X_val, y_val = trusted
     fixed = bu.repair(post, X_val, y_val, fractions=(0.25, 1.0), method="refit", random_seed=6)
+    assert fixed.scores.score == DEFAULT_SCORE == "trusted"
     table = fixed.candidates
     n_pos = int((fixed.scores.table["r"] > 0).sum())
     assert list(table.index) == sorted({0, round(0.25 * n_pos), n_pos})
@@ -59,7 +61,7 @@ def test_repair_best_rule_takes_the_highest_lpd(shifted, trusted):
     assert fixed.n_causes == fixed.candidates["lpd"].idxmax()
 
 
-@pytest.mark.parametrize("score", ["misfit", "trusted"])
+@pytest.mark.parametrize("score", ["misfit", "r"])
 def test_repair_takes_its_top_rows_from_the_ranking_asked_for(shifted, trusted, score):
     post, *_ = shifted
     fixed = bu.repair(

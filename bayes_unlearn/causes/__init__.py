@@ -36,7 +36,15 @@ from bayes_unlearn.diagnostics import UnreliableScoresWarning
 from bayes_unlearn.posterior import Posterior
 from bayes_unlearn.sampling import resample_like
 
-__all__ = ["DEFAULT_SCORE", "MIN_ESS", "SCORES", "Causes", "check_score", "identify_causes"]
+__all__ = [
+    "DEFAULT_SCORE",
+    "MIN_ESS",
+    "SCORES",
+    "TRUSTED",
+    "Causes",
+    "check_score",
+    "identify_causes",
+]
 
 
 def identify_causes(
