@@ -375,7 +375,11 @@ def _structure_key(cm: CompiledModel) -> str:
 
 
 def _value_of(var):
-    return var.get_value(borrow=True) if hasattr(var, "get_value") else var.data
+    """The value of a ``pm.Data``, a constant, or a graph of them (PyMC casts observations
+    of another dtype in the graph: a ``pm.Data`` of integers is int32, a Bernoulli int64)."""
+    if hasattr(var, "get_value"):
+        return var.get_value(borrow=True)
+    return var.data if hasattr(var, "data") else var.eval()
 
 
 def _observed_rv(model, observed):
@@ -437,10 +441,14 @@ def _blocks(model) -> list[_Block]:
 
 def _row_variables(model, obs_rv, n_rows) -> dict:
     """The observed values and every ``pm.Data`` indexed by row, by name."""
-    out = {CompiledModel.OBSERVED: model.rvs_to_values[obs_rv]}
+    from pytensor.graph.traversal import ancestors
+
+    observed = model.rvs_to_values[obs_rv]
+    out = {CompiledModel.OBSERVED: observed}
     row_dim = (model.named_vars_to_dims.get(obs_rv.name) or (None,))[0]
+    in_observed = set(ancestors([observed]))  # the observations, cast or not
     for var in model.data_vars:
-        if var is out[CompiledModel.OBSERVED]:
+        if var in in_observed:
             continue
         dims = model.named_vars_to_dims.get(var.name)
         value = _value_of(var)

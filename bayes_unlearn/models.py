@@ -143,10 +143,9 @@ class BayesianModel(abc.ABC):
 
 
 def _data_containers(pm, design: np.ndarray, y: np.ndarray):
-    """The features and the observations as ``pm.Data``, so that the compiled graph does not
-    depend on the rows: PyTensor's cache of compiled C modules keys on a constant's values,
-    and an observed array passed as a constant made every fit and refit on other rows
-    compile its own module (about 1 s each)."""
+    """The features and the observations as ``pm.Data``: with the observations as a
+    constant, the graph took their shape, and every fit or refit on another number of rows
+    compiled its own C module (about 1 s each)."""
     return pm.Data("X", design), pm.Data("y_observed", y)
 
 
