@@ -26,10 +26,10 @@ from bayes_unlearn.posterior import Posterior
 
 __all__ = ["DEFAULT_SCORE", "Repair", "repair"]
 
-#: repair's ranking: its rows are a trusted set, so the model can be fitted on them alone, and
-#: that ranking repairs as well as or better than r(z) at 10-50% flips
-#: (``benchmarks/results/cause_repair.md``). :func:`identify_causes` keeps r(z), since its
-#: ``F`` is often only a few failures.
+#: repair's ranking: its rows are a trusted set, so the model can be fitted on them alone; that
+#: ranking finds flipped labels far better than r(z) and repairs about as well
+#: (``benchmarks/results/cause_repair.md``, the Pima notebook). :func:`identify_causes` keeps
+#: r(z), since its ``F`` is often only a few failures.
 DEFAULT_SCORE = TRUSTED
 
 
@@ -106,9 +106,10 @@ def repair(
     score : {"trusted", "r", "misfit", "surprise"}, default "trusted"
         The ranking the top ``K`` are taken from (see :func:`~bayes_unlearn.identify_causes`).
         ``"trusted"``: each training label's misfit to the model fitted on the trusted rows
-        alone (one more, small, MCMC fit); ranked by it, repair ends closer to the clean
-        model than ranked by Tanno et al.'s ``r(z)`` at 10-30% flipped labels and as close
-        at 40-50% (``benchmarks/results/cause_repair.md``). ``"r"`` is the previous default.
+        alone (one more, small, MCMC fit); it ranks flipped labels far better than Tanno et
+        al.'s ``r(z)``, and repair ends about as close to the clean model with either, within
+        the 4-6-point spread over splits (``benchmarks/results/cause_repair.md``, the Pima
+        notebook). ``"r"`` is the previous default.
     method : str, default "auto"
         How each candidate forgets its rows (:func:`~bayes_unlearn.unlearn`).
     allow_unreliable : bool, default False
