@@ -26,16 +26,18 @@ from collections.abc import Callable, Iterator, Sequence
 
 import threadpoolctl
 
+from bayes_unlearn.options import cores_limit
+
 __all__ = ["ForkedPool", "default_cores", "fork_unavailable", "forked_pool"]
 
 
 def default_cores() -> int:
-    """The CPUs this process may run on, at most 8."""
+    """The CPUs this process may run on, at most 8 and at most the ``cores`` option."""
     try:
         available = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         available = os.cpu_count() or 1
-    return max(1, min(available, 8))
+    return cores_limit(min(available, 8))
 
 
 def fork_unavailable() -> str | None:

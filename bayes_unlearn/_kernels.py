@@ -21,6 +21,7 @@ import xarray as xr
 from bayes_unlearn._ess import ess_mean
 from bayes_unlearn._forked import forked_pool
 from bayes_unlearn.layout import posterior_dataset
+from bayes_unlearn.options import cores_limit
 
 __all__ = [
     "TARGET_ACCEPTANCE",
@@ -50,7 +51,7 @@ TARGET_ACCEPTANCE = 0.8
 
 def default_threads() -> int:
     """Threads that evaluate likelihoods on chunks of draws (NumPy releases the GIL)."""
-    return max(1, min(os.cpu_count() or 1, 8))
+    return cores_limit(min(os.cpu_count() or 1, 8))
 
 
 class Packer:

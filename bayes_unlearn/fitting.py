@@ -14,6 +14,7 @@ from bayes_unlearn._validation import check_X_y
 from bayes_unlearn.diagnostics import MCMCConvergenceWarning
 from bayes_unlearn.layout import assemble_idata
 from bayes_unlearn.models import BayesianModel
+from bayes_unlearn.options import cores_limit
 from bayes_unlearn.posterior import Posterior
 from bayes_unlearn.pymc_model import PyMCModel
 from bayes_unlearn.sampling import check_nuts_sampler, mcmc_diagnostics, run_nuts
@@ -50,7 +51,8 @@ def fit(
     draws, tune, chains : int, default 1000, 1000, 4
         Draws kept per chain, tuning steps per chain, number of chains.
     cores : int, optional
-        Chains run in parallel; defaults to ``min(chains, os.cpu_count())``.
+        Chains run in parallel; defaults to ``min(chains, os.cpu_count())``, at most the
+        ``cores`` option (:func:`bayes_unlearn.set_options`).
     target_accept : float, default 0.9
         NUTS target acceptance rate.
     nuts_sampler : {"pymc", "nutpie", "numpyro", "blackjax"}, default "pymc"
@@ -102,7 +104,7 @@ def fit(
         "draws": int(draws),
         "tune": int(tune),
         "chains": int(chains),
-        "cores": int(cores) if cores else min(int(chains), os.cpu_count() or 1),
+        "cores": int(cores) if cores else cores_limit(min(int(chains), os.cpu_count() or 1)),
         "target_accept": float(target_accept),
         "nuts_sampler": check_nuts_sampler(nuts_sampler),
         "random_seed": seed_to_int(random_seed),

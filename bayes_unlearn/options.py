@@ -1,4 +1,5 @@
-"""Library-wide options: how rows are chunked, whether Dask runs the sweeps, progress bars.
+"""Library-wide options: how rows are chunked, whether Dask runs the sweeps, progress bars,
+how many cores one computation uses.
 
 Set them for a block of code, as :func:`xarray.set_options` does::
 
@@ -10,18 +11,26 @@ or for the whole session with ``bu.set_options(progressbar=False)``.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-__all__ = ["get_options", "set_options"]
+__all__ = ["CORES_ENV", "cores_limit", "get_options", "set_options"]
 
-_OPTIONS: dict[str, Any] = {"chunk_rows": None, "dask": False, "progressbar": True}
+#: Environment variable that sets the ``cores`` option's starting value (worker pools, test
+#: runs and the processes they start: notebook kernels, the command line).
+CORES_ENV = "BAYES_UNLEARN_CORES"
+
+_OPTIONS: dict[str, Any] = {"chunk_rows": None, "dask": False, "progressbar": True, "cores": None}
 
 
-def _check_chunk_rows(value) -> None:
-    if value is not None and not (isinstance(value, int) and not isinstance(value, bool)):
-        raise TypeError(f"The 'chunk_rows' option must be a positive int or None. Got {value!r}.")
-    if value is not None and value < 1:
-        raise ValueError(f"The 'chunk_rows' option must be a positive int or None. Got {value}.")
+def _check_positive_int(name: str):
+    def check(value) -> None:
+        if value is not None and not (isinstance(value, int) and not isinstance(value, bool)):
+            raise TypeError(f"The {name!r} option must be a positive int or None. Got {value!r}.")
+        if value is not None and value < 1:
+            raise ValueError(f"The {name!r} option must be a positive int or None. Got {value}.")
+
+    return check
 
 
 def _check_bool(name: str):
@@ -33,9 +42,10 @@ def _check_bool(name: str):
 
 
 _VALIDATORS = {
-    "chunk_rows": _check_chunk_rows,
+    "chunk_rows": _check_positive_int("chunk_rows"),
     "dask": _check_bool("dask"),
     "progressbar": _check_bool("progressbar"),
+    "cores": _check_positive_int("cores"),
 }
 
 
@@ -59,6 +69,16 @@ class set_options:  # lower case: used as a function, like xarray.set_options
     progressbar : bool, default True
         Show progress bars for long steps (likelihood sweeps over many blocks, SMC stages,
         refits) in a terminal or Jupyter; never in logs or captured output.
+    cores : int or None, default None
+        The most CPU cores one computation uses: MCMC chains sampled in parallel (``bu.fit``
+        without ``cores``, refits), SMC's and refreshes' forked workers, and the threads that
+        sweep rows. None: the CPUs this process may run on (at most 8 workers or threads).
+        Results do not depend on it (chains are seeded one by one; blocks are combined in
+        order). Lower it where parallel work costs more than it brings: small models (PyMC's
+        chain processes exchange every draw with the parent, which costs more than sampling
+        a few parameters), or many requests served side by side. The environment variable
+        ``BAYES_UNLEARN_CORES`` sets its starting value, for processes started by others
+        (a worker pool, a notebook kernel, the command line).
 
     Examples
     --------
@@ -88,8 +108,30 @@ class set_options:  # lower case: used as a function, like xarray.set_options
 
 
 def get_options() -> dict[str, Any]:
-    """The current options (a copy): ``chunk_rows``, ``dask``, ``progressbar``."""
+    """The current options (a copy): ``chunk_rows``, ``dask``, ``progressbar``, ``cores``."""
     return dict(_OPTIONS)
+
+
+def cores_limit(available: int) -> int:
+    """``available`` cores, at most the ``cores`` option (at least 1)."""
+    limit = _OPTIONS["cores"]
+    return max(1, min(available, limit) if limit is not None else available)
+
+
+def _cores_from_environment() -> int | None:
+    text = os.environ.get(CORES_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(
+            f"The {CORES_ENV} environment variable must be a positive integer. Got {text!r}: "
+            f"set it to e.g. 1, or unset it to use every CPU."
+        )
+    return value
 
 
 def _require_dask() -> None:
@@ -99,3 +141,6 @@ def _require_dask() -> None:
         raise ImportError(
             'The dask option needs Dask: pip install "bayes-unlearn[dask]".'
         ) from None
+
+
+_OPTIONS["cores"] = _cores_from_environment()

@@ -20,6 +20,7 @@ from bayes_unlearn._random import RandomSeed, seed_to_int
 from bayes_unlearn.diagnostics import MIN_BULK_ESS, RHAT_MAX, UnlearningDiagnostics
 from bayes_unlearn.layout import assemble_idata
 from bayes_unlearn.models import BayesianModel
+from bayes_unlearn.options import cores_limit
 from bayes_unlearn.scaling import Standardizer
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -157,7 +158,8 @@ def resample_like(
         row_ids=row_ids,
         standardizer=scaling,
         feature_names=posterior.feature_names,
-        sampler=posterior.sampler,
+        # The fit's parallel chains, at most what this process may use now.
+        sampler={**posterior.sampler, "cores": cores_limit(int(posterior.sampler["cores"]))},
         random_seed=seed,
         progressbar=progressbar,
         method=registry.REFIT.name,
