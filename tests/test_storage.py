@@ -108,6 +108,8 @@ def _base(name: str, path: Path, key: bytes | None) -> Base:
     with h5py.File(path, "r") as fh:
         meta_text = fh.attrs[ATTR]
         names = list(fh)
+    if isinstance(meta_text, bytes):  # netCDF-C stores text attributes as characters
+        meta_text = meta_text.decode()
     for group in names:
         with xr.open_dataset(path, group=group, engine="h5netcdf") as ds:
             groups[group] = ds.load()
