@@ -138,9 +138,9 @@ def test_damaged_file_is_one_line_and_exit_1(fitted, capsys, tmp_path):
     path = tmp_path / "edited.nc"
     path.write_bytes(fitted.read_bytes())
     with h5py.File(path, "r+") as fh:  # an edit of the model spec inside the metadata
-        fh.attrs["bayes_unlearn"] = fh.attrs["bayes_unlearn"].replace(
-            '"sigma": 1.0', '"sigma": 9.5'
-        )
+        meta = fh.attrs["bayes_unlearn"]
+        meta = meta.decode() if isinstance(meta, bytes) else meta
+        fh.attrs["bayes_unlearn"] = meta.replace('"sigma": 1.0', '"sigma": 9.5')
     assert main(["summary", str(path)]) == 1
     err = capsys.readouterr().err.strip()
     assert "failed its checksum" in err and len(err.splitlines()) == 1
