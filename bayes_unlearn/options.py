@@ -74,11 +74,12 @@ class set_options:  # lower case: used as a function, like xarray.set_options
         without ``cores``, refits), SMC's and refreshes' forked workers, and the threads that
         sweep rows. None: the CPUs this process may run on (at most 8 workers or threads).
         Results do not depend on it (chains are seeded one by one; blocks are combined in
-        order). Lower it where parallel work costs more than it brings: small models (PyMC's
-        chain processes exchange every draw with the parent, which costs more than sampling
-        a few parameters), or many requests served side by side. The environment variable
-        ``BAYES_UNLEARN_CORES`` sets its starting value, for processes started by others
-        (a worker pool, a notebook kernel, the command line).
+        order). Lower it where the cores are busy anyway (many requests served side by side,
+        a test suite on several workers): PyMC's chain processes pass every draw to the
+        parent, so parallel chains spend more CPU for the same draws, and gain wall time only
+        where a core would otherwise idle. The environment variable ``BAYES_UNLEARN_CORES``
+        sets its starting value, for processes started by others (a worker pool, a notebook
+        kernel, the command line).
 
     Examples
     --------

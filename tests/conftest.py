@@ -6,8 +6,7 @@ import os
 from pathlib import Path
 
 # One core per computation: the suite already keeps both cores busy with two workers, and
-# PyMC's chain processes for these small models cost more CPU than they save (the draws are
-# the same either way). Set before bayes_unlearn is imported, so that notebook kernels and
+# PyMC's chain processes spend more CPU for the same draws (benchmarks/results/overheads.md). Set before bayes_unlearn is imported, so that notebook kernels and
 # command-line processes started by the tests inherit it; the tests of parallel paths ask
 # for their cores explicitly.
 os.environ.setdefault("BAYES_UNLEARN_CORES", "1")

@@ -69,13 +69,14 @@ def smc(
         the smallest bulk or tail ESS over parameters) than this marks the result unreliable.
     n_threads : int, optional
         Threads that evaluate the likelihood on chunks of particles (NumPy releases the
-        GIL); default the number of CPUs, at most 8. Built-in models (independent MH).
+        GIL); default the number of CPUs, at most 8 and the ``cores`` option. Built-in models
+        (independent MH).
     cores : int, optional
         Processes that run the HMC chains of a user's PyMC model (compiled functions hold the
         GIL, so they cannot share threads): the chains are split between this process and
         ``cores - 1`` forked copies of it, with the same results for any number. Default the
-        CPUs available, at most 8; 1 (or a platform without a safe fork, see
-        ``bayes_unlearn._forked``) runs them here.
+        CPUs available, at most 8 and at most the ``cores`` option (``bu.set_options``); 1
+        (or a platform without a safe fork, see ``bayes_unlearn._forked``) runs them here.
     random_seed : int, Generator or None
         Seed of resampling and proposals.
     start : Posterior, optional
