@@ -47,8 +47,9 @@ def write(post, path: Path, key: bytes | None) -> None:
     if key is not None:
         meta["mac"] = file_mac(meta["checksum"], key)
     idata.attrs = {_ATTR: json.dumps(meta)}
-    # Written by netCDF-C (1.5x faster than h5netcdf on a radon fit's file, 5x on small
-    # ones), read by h5py (``read``): netCDF-C aborts the process on some malformed files.
+    # Written by netCDF-C (2.2x faster than h5netcdf on a radon fit's file, 4x on small
+    # ones: benchmarks/results/overheads.md), read by h5py (``read``): netCDF-C aborts the
+    # process on some malformed files.
     write_atomically(path, lambda tmp: idata.to_netcdf(tmp, engine="netcdf4"))
 
 
