@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 
 # One core per computation: the suite already keeps both cores busy with two workers, and
-# PyMC's chain processes spend more CPU for the same draws (benchmarks/results/overheads.md). Set before bayes_unlearn is imported, so that notebook kernels and
-# command-line processes started by the tests inherit it; the tests of parallel paths ask
-# for their cores explicitly.
+# PyMC's chain processes spend more CPU for the same draws (benchmarks/results/overheads.md).
+# Set before bayes_unlearn is imported, so that notebook kernels and command-line processes
+# started by the tests inherit it; the tests of parallel paths ask for their cores.
 os.environ.setdefault("BAYES_UNLEARN_CORES", "1")
 
 import numpy as np

@@ -38,7 +38,9 @@ def test_bad_options_name_the_option(options, error, match):
 
 
 @pytest.mark.filterwarnings("ignore::bayes_unlearn.MCMCConvergenceWarning")  # 20 draws
-def test_cores_caps_every_parallel_default_and_an_explicit_request_wins():
+@pytest.mark.filterwarnings("ignore::bayes_unlearn.UnreliableUnlearningWarning")
+def test_cores_caps_every_parallel_default_and_an_explicit_request_wins(monkeypatch):
+    from bayes_unlearn import _backend
     from bayes_unlearn._forked import default_cores
     from bayes_unlearn._kernels import default_threads
 
@@ -49,7 +51,15 @@ def test_cores_caps_every_parallel_default_and_an_explicit_request_wins():
     with bu.set_options(cores=1):
         assert default_cores() == default_threads() == 1
         assert bu.fit(model, X, y, **fit).sampler["cores"] == 1
-        assert bu.fit(model, X, y, cores=2, **fit).sampler["cores"] == 2
+        two = bu.fit(model, X, y, cores=2, **fit)
+        assert two.sampler["cores"] == 2
+        asked = []
+        real = _backend.pymc().sample
+        monkeypatch.setattr(
+            _backend.pymc(), "sample", lambda *a, **k: asked.append(k["cores"]) or real(*a, **k)
+        )
+        bu.unlearn(two, forget=[0], method="refit")  # the fit's 2, capped by the option
+        assert asked == [1]
     with bu.set_options(cores=64):  # a cap, not a request: never more than the machine
         assert default_cores() <= 8 and default_threads() <= 8
 
