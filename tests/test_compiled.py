@@ -316,7 +316,8 @@ def test_blocks_of_rows_on_threads_give_one_blocks_numbers(custom_linear_post):
     """Blocks run side by side on threads (and Dask's threaded scheduler) share one compiled
     function, whose storage is per function: calls are serialized, so the numbers hold."""
     whole = custom_linear_post.log_likelihood()
-    with bu.set_options(chunk_rows=3):
+    # cores: as many threads as the machine has (the suite caps computations at one core).
+    with bu.set_options(chunk_rows=3, cores=8):
         np.testing.assert_array_equal(custom_linear_post.log_likelihood(), whole)
         with bu.set_options(dask=True):
             np.testing.assert_array_equal(custom_linear_post.log_likelihood(), whole)

@@ -56,7 +56,7 @@ def test_running_out_of_memory_says_what_to_change():
 
 def test_runs_of_blocks_on_threads_and_dask_give_the_same_numbers(monkeypatch):
     values = np.random.default_rng(2).standard_normal((20, 53))
-    with bu.set_options(chunk_rows=5):
+    with bu.set_options(chunk_rows=5, cores=8):  # threads, though the suite caps at one core
         one_task = sum_over_rows(lambda rows: values[:, rows].sum(axis=1), 53, 20, "t")
         monkeypatch.setattr(_rowwise, "TASK_VALUES", 2 * 5 * 20)  # two blocks a task
         assert len(_rowwise.row_tasks(53, 20)) == 6
