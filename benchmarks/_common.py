@@ -44,6 +44,23 @@ def write(name: str, payload: dict, markdown: str) -> None:
     print(markdown)
 
 
+def report_head(title: str, doc: str, start: float, settings: str) -> tuple[dict, list[str]]:
+    """The machine, and a report's first lines: title, machine and wall time since ``start``
+    (a ``time.perf_counter()``), the module docstring's first two paragraphs, ``settings``."""
+    info = machine()
+    intro = [p.replace("\n", " ") for p in doc.split("\n\n")[:2]]
+    return info, [
+        title,
+        "",
+        f"Machine: {info['cpu']}, {info['cores']} cores; {info['date']}. Wall time "
+        f"{time.perf_counter() - start:.0f} s.",
+        "",
+        *[line for p in intro for line in (p, "")],
+        settings,
+        "",
+    ]
+
+
 def markdown_table(df) -> str:
     """A pandas DataFrame as a GitHub markdown table (index as the first column)."""
     header = [df.index.name or "", *map(str, df.columns)]

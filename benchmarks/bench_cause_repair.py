@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 import bayes_unlearn as bu
-from benchmarks._common import machine, write
+from benchmarks._common import report_head, write
 from benchmarks.bench_cause_ranking import SAMPLER, _pima, corrupt, interval, split
 from benchmarks.bench_causes import summarize
 
@@ -99,26 +99,30 @@ def summary(table: pd.DataFrame) -> tuple[list[str], list[str]]:
     return lines, targets
 
 
-def main():
+def run_splits(run, rates, splits: int) -> list[dict]:
+    """``run(X, y, rate, seed)`` on Pima for every rate and split, quietly."""
     logging.getLogger("pymc").setLevel(logging.ERROR)
     warnings.simplefilter("ignore", FutureWarning)
     start, rows = time.perf_counter(), []
     X, y = _pima()
-    for rate in RATES:
-        rows += [run(X, y, rate, seed) for seed in range(SPLITS)]
-        print(f"repair {rate}: done ({time.perf_counter() - start:.0f} s)", flush=True)
+    for rate in rates:
+        rows += [run(X, y, rate, seed) for seed in range(splits)]
+        print(f"{rate}: done ({time.perf_counter() - start:.0f} s)", flush=True)
+    return rows
+
+
+def main():
+    start = time.perf_counter()
+    rows = run_splits(run, RATES, SPLITS)
     lines, targets = summary(pd.DataFrame(rows))
-    info = machine()
-    intro = [p.replace("\n", " ") for p in __doc__.split("\n\n")[:2]]
-    text = [
+    info, head = report_head(
         "# Repair with each ranking of the causes (Pima, random flips)",
-        "",
-        f"Machine: {info['cpu']}, {info['cores']} cores; {info['date']}. Wall time "
-        f"{time.perf_counter() - start:.0f} s.",
-        "",
-        *[line for p in intro for line in (p, "")],
+        __doc__,
+        start,
         f"{SPLITS} splits per rate; NUTS {SAMPLER['chains']} x {SAMPLER['draws']} draws.",
-        "",
+    )
+    text = [
+        *head,
         *lines,
         "",
         "Issue #27's targets:",

@@ -16,7 +16,6 @@ Writes ``benchmarks/results/repair_rules.{json,md}``.
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 import warnings
@@ -25,8 +24,9 @@ import numpy as np
 import pandas as pd
 
 import bayes_unlearn as bu
-from benchmarks._common import machine, write
-from benchmarks.bench_cause_ranking import _pima, corrupt, split
+from benchmarks._common import report_head, write
+from benchmarks.bench_cause_ranking import corrupt, split
+from benchmarks.bench_cause_repair import run_splits
 from benchmarks.bench_causes import summarize
 
 SPLITS = int(os.environ.get("BENCH_REPAIR_SPLITS", 4))
@@ -76,13 +76,8 @@ def run(X, y, rate, seed) -> dict:
 
 
 def main():
-    logging.getLogger("pymc").setLevel(logging.ERROR)
-    warnings.simplefilter("ignore", FutureWarning)
-    start, rows = time.perf_counter(), []
-    X, y = _pima()
-    for rate in RATES:
-        rows += [run(X, y, rate, seed) for seed in range(SPLITS)]
-        print(f"rules {rate}: done ({time.perf_counter() - start:.0f} s)", flush=True)
+    start = time.perf_counter()
+    rows = run_splits(run, RATES, SPLITS)
     df = pd.DataFrame(rows)
     lines = [
         "| flipped | clean | corrupted | repair, one-SE (default) | repair, best lpd "
@@ -98,20 +93,17 @@ def main():
             f"| {g['flipped in K one-SE'].sum() / max(g['K one-SE'].sum(), 1):.0%}, "
             f"{g['flipped in K best'].sum() / max(g['K best'].sum(), 1):.0%} |"
         )
-    info = machine()
-    intro = [p.replace("\n", " ") for p in __doc__.split("\n\n")[:2]]
-    text = [
+    info, head = report_head(
         "# Repair: the one-SE rule against the best lpd (survey)",
-        "",
-        f"Machine: {info['cpu']}, {info['cores']} cores; {info['date']}. Wall time "
-        f"{time.perf_counter() - start:.0f} s.",
-        "",
-        *[line for p in intro for line in (p, "")],
+        __doc__,
+        start,
         f"{SPLITS} splits per rate; NUTS {SAMPLER['chains']} x {SAMPLER['draws']} draws.",
-        "",
-        *lines,
-    ]
-    write("repair_rules", {"machine": info, "splits": SPLITS, "runs": rows}, "\n".join(text))
+    )
+    write(
+        "repair_rules",
+        {"machine": info, "splits": SPLITS, "runs": rows},
+        "\n".join([*head, *lines]),
+    )
 
 
 if __name__ == "__main__":
