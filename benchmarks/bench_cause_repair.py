@@ -36,15 +36,25 @@ RATES = (0.1, 0.2, 0.3, 0.4, 0.5)
 RANKINGS = ("r", "trusted")
 
 
-def run(X, y, rate, seed) -> dict:
+def flipped_fits(X, y, rate, seed, sampler) -> tuple:
+    """One split with ``rate`` of its fitting labels flipped: the split, the flipped rows, the
+    models fitted on the clean and on the flipped labels, and test accuracy as a function."""
     data = split("pima", X, y, seed)
     flipped = corrupt("pima", data, "random", rate, seed)
     y_bad = data["y_fit"].copy()
     y_bad[flipped] = 1 - y_bad[flipped]
-    accuracy = lambda p: float(np.mean(p.predict(data["X_test"]) == data["y_test"]))  # noqa: E731
     model = bu.LogisticRegression()
-    clean = bu.fit(model, data["X_fit"], data["y_fit"], random_seed=seed, **SAMPLER)
-    post = bu.fit(model, data["X_fit"], y_bad, random_seed=seed, **SAMPLER)
+    clean = bu.fit(model, data["X_fit"], data["y_fit"], random_seed=seed, **sampler)
+    post = bu.fit(model, data["X_fit"], y_bad, random_seed=seed, **sampler)
+
+    def accuracy(p) -> float:
+        return float(np.mean(p.predict(data["X_test"]) == data["y_test"]))
+
+    return data, flipped, clean, post, accuracy
+
+
+def run(X, y, rate, seed) -> dict:
+    data, flipped, clean, post, accuracy = flipped_fits(X, y, rate, seed, SAMPLER)
     out = {"rate": rate, "seed": seed, "clean": accuracy(clean), "corrupted": accuracy(post)}
     for score in RANKINGS:
         with warnings.catch_warnings():

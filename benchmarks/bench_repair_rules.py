@@ -25,8 +25,7 @@ import pandas as pd
 
 import bayes_unlearn as bu
 from benchmarks._common import report_head, write
-from benchmarks.bench_cause_ranking import corrupt, split
-from benchmarks.bench_cause_repair import run_splits
+from benchmarks.bench_cause_repair import flipped_fits, run_splits
 from benchmarks.bench_causes import summarize
 
 SPLITS = int(os.environ.get("BENCH_REPAIR_SPLITS", 4))
@@ -35,14 +34,7 @@ SAMPLER = dict(draws=500, tune=500, chains=2)
 
 
 def run(X, y, rate, seed) -> dict:
-    data = split("pima", X, y, seed)
-    flipped = corrupt("pima", data, "random", rate, seed)
-    y_bad = data["y_fit"].copy()
-    y_bad[flipped] = 1 - y_bad[flipped]
-    accuracy = lambda p: float(np.mean(p.predict(data["X_test"]) == data["y_test"]))  # noqa: E731
-    model = bu.LogisticRegression()
-    clean = bu.fit(model, data["X_fit"], data["y_fit"], random_seed=seed, **SAMPLER)
-    post = bu.fit(model, data["X_fit"], y_bad, random_seed=seed, **SAMPLER)
+    data, flipped, clean, post, accuracy = flipped_fits(X, y, rate, seed, SAMPLER)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bu.UnreliableUnlearningWarning)
         warnings.simplefilter("ignore", bu.UnreliableScoresWarning)
