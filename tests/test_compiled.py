@@ -312,15 +312,57 @@ def test_a_draw_out_of_bounds_gets_minus_infinity_alone(hierarchical_compiled):
     assert_allclose(logp[others], cm.log_density_and_grad(u[others])[0], rtol=1e-12)
 
 
-def test_blocks_of_rows_on_threads_give_one_blocks_numbers(custom_linear_post):
+def test_blocks_of_rows_on_threads_give_one_blocks_numbers(custom_linear_post, monkeypatch):
     """Blocks run side by side on threads (and Dask's threaded scheduler) share one compiled
     function, whose storage is per function: calls are serialized, so the numbers hold."""
+    from bayes_unlearn import _rowwise
+
     whole = custom_linear_post.log_likelihood()
-    # cores: as many threads as the machine has (the suite caps computations at one core).
+    # A task per block (these 40 blocks would make one task), on as many threads as the
+    # machine has (the suite caps computations at one core).
+    monkeypatch.setattr(_rowwise, "TASK_VALUES", 1)
     with bu.set_options(chunk_rows=3, cores=8):
         np.testing.assert_array_equal(custom_linear_post.log_likelihood(), whole)
         with bu.set_options(dask=True):
             np.testing.assert_array_equal(custom_linear_post.log_likelihood(), whole)
+
+
+def test_calls_into_one_compiled_function_are_serialized(custom_linear_post, monkeypatch):
+    """A compiled function keeps its inputs and outputs in storage of its own, so the row
+    sweep's threads take turns calling it (``compiled._CALLS``). Without the lock the real
+    function fails now and then (4 of 5 sweeps of the test above); a stand-in with storage
+    of its own that lets another thread run mid-call makes the race show every time:
+    without the lock (planted below) the threads' blocks get each other's numbers, or the
+    real function fails."""
+    import contextlib
+    import time
+
+    from bayes_unlearn import _rowwise
+
+    functions = custom_linear_post.compiled()._functions
+    real = functions["loglik"]
+
+    class OwnStorage:
+        def __call__(self, *args):
+            self.args = args
+            time.sleep(0.001)  # another thread may run here
+            return real(*self.args)
+
+    monkeypatch.setitem(functions._compiled, "loglik", OwnStorage())
+
+    def loglik(cores):
+        with bu.set_options(chunk_rows=10, cores=cores):
+            return custom_linear_post.log_likelihood()
+
+    serial = loglik(1)
+    monkeypatch.setattr(_rowwise, "TASK_VALUES", 1)  # a task per block: 12 tasks on threads
+    np.testing.assert_array_equal(loglik(8), serial)
+    monkeypatch.setattr(compiled, "_CALLS", contextlib.nullcontext())
+    try:  # the race the lock prevents: mixed numbers, or the real function's storage torn
+        raced = not np.array_equal(loglik(8), serial)
+    except ValueError:
+        raced = True
+    assert raced
 
 
 def test_a_posterior_of_a_custom_model_reuses_its_compiled_model(custom_linear_post):
