@@ -330,7 +330,7 @@ def test_blocks_of_rows_on_threads_give_one_blocks_numbers(custom_linear_post, m
 def test_calls_into_one_compiled_function_are_serialized(custom_linear_post, monkeypatch):
     """A compiled function keeps its inputs and outputs in storage of its own, so the row
     sweep's threads take turns calling it (``compiled._CALLS``). Without the lock the real
-    function fails now and then (4 of 5 sweeps of the test above); a stand-in with storage
+    function fails now and then (4 of 5 threaded sweeps in a trial); a stand-in with storage
     of its own that lets another thread run mid-call makes the race show every time:
     without the lock (planted below) the threads' blocks get each other's numbers, or the
     real function fails."""
