@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 
@@ -19,9 +18,8 @@ import numpy as np
 import xarray as xr
 
 from bayes_unlearn._ess import ess_mean
-from bayes_unlearn._forked import forked_pool
+from bayes_unlearn._forked import default_cores, forked_pool
 from bayes_unlearn.layout import posterior_dataset
-from bayes_unlearn.options import cores_limit
 
 __all__ = [
     "TARGET_ACCEPTANCE",
@@ -51,7 +49,7 @@ TARGET_ACCEPTANCE = 0.8
 
 def default_threads() -> int:
     """Threads that evaluate likelihoods on chunks of draws (NumPy releases the GIL)."""
-    return cores_limit(min(os.cpu_count() or 1, 8))
+    return default_cores()
 
 
 class Packer:

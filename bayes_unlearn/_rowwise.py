@@ -12,15 +12,15 @@ give the same numbers.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from bayes_unlearn._forked import default_cores
 from bayes_unlearn._progress import progress, wants_progress
-from bayes_unlearn.options import cores_limit, get_options
+from bayes_unlearn.options import get_options
 
 __all__ = [
     "CHUNK_VALUES",
@@ -146,7 +146,7 @@ def _evaluate(block, tasks: list[list[slice]], n_draws: int, what: str, combine)
             if len(tasks) == 1 or threading.current_thread() is not threading.main_thread():
                 return combine([run(task) for task in tasks])  # a sweep inside threads: serial
             # NumPy's ufuncs and BLAS release the GIL: tasks run side by side.
-            with ThreadPoolExecutor(cores_limit(min(len(tasks), os.cpu_count() or 1, 8))) as pool:
+            with ThreadPoolExecutor(min(len(tasks), default_cores())) as pool:
                 return combine(list(pool.map(run, tasks)))
     except MemoryError:
         size = max(rows.stop - rows.start for task in tasks for rows in task)
