@@ -90,7 +90,7 @@ def test_a_bambi_file_loads_with_the_model_and_refits_keeping_the_levels(fitted,
     bu.save(gone, tmp_path / "bambi.nc")
     back = bu.load(tmp_path / "bambi.nc", model=model)
     # A short refit: the levels are the point here, not its accuracy.
-    back = dataclasses.replace(back, sampler={**back.sampler, "draws": 100, "tune": 100})
+    back = dataclasses.replace(back, sampler={**back.sampler, "draws": 20, "tune": 20, "chains": 1})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bu.MCMCConvergenceWarning)
         warnings.simplefilter("ignore", bu.UnreliableUnlearningWarning)
