@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -30,6 +31,13 @@ def pytest_collection_modifyitems(config, items):
             item.get_closest_marker("slow") is None,
         )
     )
+
+
+def short_refits(post, draws: int = 200, tune: int = 200, chains: int = 2):
+    """``post`` whose refits (``method="refit"``, ``auto``'s last rung) run short chains:
+    for tests whose checks do not depend on how many draws a refit makes."""
+    sampler = {**post.sampler, "draws": draws, "tune": tune, "chains": chains}
+    return dataclasses.replace(post, sampler=sampler)
 
 
 # Known-noise linear regression: the posterior is Gaussian in closed form for any subset.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 import sys
 import warnings
@@ -15,7 +14,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 import bayes_unlearn as bu
-from tests.conftest import made_once
+from tests.conftest import made_once, short_refits
 
 bmb = pytest.importorskip("bambi")
 
@@ -89,8 +88,7 @@ def test_a_bambi_file_loads_with_the_model_and_refits_keeping_the_levels(fitted,
     gone = bu.unlearn(bu.from_bambi(model, idata), forget=np.flatnonzero(df["g"] == GONE))
     bu.save(gone, tmp_path / "bambi.nc")
     back = bu.load(tmp_path / "bambi.nc", model=model)
-    # A short refit: the levels are the point here, not its accuracy.
-    back = dataclasses.replace(back, sampler={**back.sampler, "draws": 20, "tune": 20, "chains": 1})
+    back = short_refits(back, draws=20, tune=20, chains=1)  # the levels are the point, not accuracy
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bu.MCMCConvergenceWarning)
         warnings.simplefilter("ignore", bu.UnreliableUnlearningWarning)

@@ -8,7 +8,7 @@ import numpy as np
 from numpy.testing import assert_allclose
 
 import bayes_unlearn as bu
-from tests.conftest import closed_form_posterior
+from tests.conftest import closed_form_posterior, short_refits
 
 
 def test_default_method_is_auto(linear_post, linear_data):
@@ -57,7 +57,7 @@ def test_auto_falls_back_to_refit_when_smc_fails(linear_post, linear_data):
     X, _ = linear_data
     forget = np.flatnonzero(X[:, 0] > np.median(X[:, 0]))
     un = bu.unlearn(
-        linear_post,
+        short_refits(linear_post, draws=500, tune=500),  # the check: which rung ran
         forget=forget,
         method="auto",
         random_seed=0,
