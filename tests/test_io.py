@@ -18,6 +18,7 @@ import bayes_unlearn as bu
 from bayes_unlearn import io
 from bayes_unlearn.diagnostics import UnlearningDiagnostics
 from bayes_unlearn.layout import saved_diagnostics
+from tests.conftest import short_refits
 
 
 def _assert_same(a, b):
@@ -140,7 +141,8 @@ def test_edited_metadata_fails_the_checksum(tmp_path, linear_post):
 
 def test_edited_history_fails_the_checksum(tmp_path, linear_post):
     path = tmp_path / "post.nc"
-    bu.save(bu.unlearn(linear_post, forget=[5, 6], method="refit", random_seed=0), path)
+    refit = bu.unlearn(short_refits(linear_post), forget=[5, 6], method="refit", random_seed=0)
+    bu.save(refit, path)
     _edit_metadata(path, lambda s: s.replace('"row_ids": [5, 6]', '"row_ids": [5]'))
     with pytest.raises(ValueError, match="failed its checksum"):
         bu.load(path)

@@ -6,6 +6,7 @@ import numpy as np
 from numpy.testing import assert_allclose
 
 import bayes_unlearn as bu
+from tests.conftest import short_refits
 
 
 def test_composition_across_a_save_holds_within_monte_carlo_error(linear_post, tmp_path):
@@ -73,7 +74,8 @@ def test_a_users_pymc_model_is_refreshed_by_hmc_not_refitted(custom_linear_post,
 def test_draws_that_still_remember_their_starts_are_refitted_instead(custom_linear_post):
     # Positive control of the stopping rule: one HMC step leaves the draws correlated with
     # the resampled ones they started from, so they are not saved.
-    un = bu.unlearn(custom_linear_post, forget=np.arange(12), method="reweight")
+    post = short_refits(custom_linear_post)  # the check: the fallback ran, not its draws
+    un = bu.unlearn(post, forget=np.arange(12), method="reweight")
     fresh = bu.refresh(un, random_seed=3, max_sweeps=1)
     assert fresh.draws_source == "refit" and "correlate" in fresh.diagnostics.reason
 
