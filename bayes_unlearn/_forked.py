@@ -129,9 +129,14 @@ class ForkedPool:
 @contextlib.contextmanager
 def forked_pool(fn: Callable, cores: int) -> Iterator[ForkedPool | None]:
     """A :class:`ForkedPool` of ``cores`` processes in all for the ``with`` block, or None
-    when ``cores`` is 1 or this process may not fork (:func:`fork_unavailable`)."""
+    when ``cores`` is 1 or this process may not fork (:func:`fork_unavailable`); either way
+    BLAS uses at most ``cores`` threads in the block."""
     if cores <= 1 or fork_unavailable() is not None:
-        yield None
+        # The work runs here, on ``cores`` BLAS threads at most: with one core asked for,
+        # OpenBLAS's second thread spinning beside another busy process made SMC on radon
+        # 2.3-2.4x slower (benchmarks/results/blas_threads.md).
+        with threadpoolctl.threadpool_limits(limits=cores):
+            yield None
         return
     # One BLAS thread per process: the processes already fill the cores, and BLAS threads
     # spinning beside them made the radon chains 2x slower instead of 1.6x faster.

@@ -14,10 +14,18 @@ os.environ.setdefault("BAYES_UNLEARN_CORES", "1")
 
 import numpy as np
 import pytest
+import threadpoolctl
 from filelock import FileLock
 from hypothesis import HealthCheck, settings
 
 import bayes_unlearn as bu
+
+# And BLAS's threads shared out between the workers (as scikit-learn's conftest does): OpenBLAS
+# starts one thread per CPU in every worker, and its threads spin while they wait.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    threadpoolctl.threadpool_limits(
+        limits=max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    )
 
 
 def pytest_collection_modifyitems(config, items):
