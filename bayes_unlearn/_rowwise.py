@@ -17,6 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import threadpoolctl
 
 from bayes_unlearn._forked import default_cores
 from bayes_unlearn._progress import progress, wants_progress
@@ -145,8 +146,13 @@ def _evaluate(block, tasks: list[list[slice]], n_draws: int, what: str, combine)
 
             if len(tasks) == 1 or threading.current_thread() is not threading.main_thread():
                 return combine([run(task) for task in tasks])  # a sweep inside threads: serial
-            # NumPy's ufuncs and BLAS release the GIL: tasks run side by side.
-            with ThreadPoolExecutor(min(len(tasks), default_cores())) as pool:
+            # NumPy's ufuncs and BLAS release the GIL: tasks run side by side, on one BLAS
+            # thread each (the pool fills the cores; BLAS's own threads on top made a sweep
+            # 2.4-2.7x slower: benchmarks/results/blas_threads.md).
+            with (
+                ThreadPoolExecutor(min(len(tasks), default_cores())) as pool,
+                threadpoolctl.threadpool_limits(limits=1),
+            ):
                 return combine(list(pool.map(run, tasks)))
     except MemoryError:
         size = max(rows.stop - rows.start for task in tasks for rows in task)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import threadpoolctl
 from numpy.testing import assert_allclose
 
 import bayes_unlearn as bu
@@ -67,6 +68,23 @@ def test_runs_of_blocks_on_threads_and_dask_give_the_same_numbers(monkeypatch):
     np.testing.assert_array_equal(on_dask, threaded)  # the same tasks, summed in the same order
     assert_allclose(threaded, one_task, rtol=1e-13)  # another grouping: another rounding
     np.testing.assert_array_equal(joined, values)
+
+
+def test_blocks_on_threads_run_blas_on_one_thread_each(monkeypatch):
+    """The pool's threads fill the cores; BLAS's own threads on top of them oversubscribe."""
+
+    def blas_threads(rows):
+        info = threadpoolctl.threadpool_info()
+        return np.array([max(i["num_threads"] for i in info if i["user_api"] == "blas")])
+
+    with threadpoolctl.threadpool_limits(limits=2), bu.set_options(chunk_rows=5, cores=2):
+        if max(i["num_threads"] for i in threadpoolctl.threadpool_info()) < 2:
+            pytest.skip("this BLAS runs one thread at most")
+        alone = map_over_rows(blas_threads, 53, 20, "t")  # one task: no pool
+        monkeypatch.setattr(_rowwise, "TASK_VALUES", 5 * 20)  # one block a task: 11 tasks
+        pooled = map_over_rows(blas_threads, 53, 20, "t")
+    np.testing.assert_array_equal(alone, 2)
+    np.testing.assert_array_equal(pooled, 1)
 
 
 def test_blocks_are_sized_by_values_unless_chunk_rows_is_set():
