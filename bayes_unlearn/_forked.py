@@ -134,7 +134,7 @@ def forked_pool(fn: Callable, cores: int) -> Iterator[ForkedPool | None]:
     if cores <= 1 or fork_unavailable() is not None:
         # The work runs here, on ``cores`` BLAS threads at most: with one core asked for,
         # OpenBLAS's second thread spinning beside another busy process made SMC on radon
-        # 2.3-2.4x slower (benchmarks/results/blas_threads.md).
+        # 1.9-2.8x slower (benchmarks/results/blas_threads.md).
         with threadpoolctl.threadpool_limits(limits=cores):
             yield None
         return

@@ -148,7 +148,7 @@ def _evaluate(block, tasks: list[list[slice]], n_draws: int, what: str, combine)
                 return combine([run(task) for task in tasks])  # a sweep inside threads: serial
             # NumPy's ufuncs and BLAS release the GIL: tasks run side by side, on one BLAS
             # thread each (the pool fills the cores; BLAS's own threads on top made a sweep
-            # 2.4-2.7x slower: benchmarks/results/blas_threads.md).
+            # of 50,000 rows 2.0x slower: benchmarks/results/blas_threads.md).
             with (
                 ThreadPoolExecutor(min(len(tasks), default_cores())) as pool,
                 threadpoolctl.threadpool_limits(limits=1),

@@ -72,7 +72,9 @@ class set_options:  # lower case: used as a function, like xarray.set_options
     cores : int or None, default None
         The most CPU cores one computation uses: MCMC chains sampled in parallel (``bu.fit``
         without ``cores``, refits), SMC's and refreshes' forked workers (or, where their
-        chains stay in this process, BLAS's threads), and the threads that sweep rows. None: the CPUs this process may run on (at most 8 workers or threads).
+        chains stay in this process, BLAS's threads), and the threads that sweep rows (each
+        on one BLAS thread). None: the CPUs this process may run on (at most 8 workers or
+        threads).
         Results do not depend on it (chains are seeded one by one; blocks are combined in
         order). Lower it where the cores are busy anyway (many requests served side by side,
         a test suite on several workers): PyMC's chain processes pass every draw to the
