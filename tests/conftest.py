@@ -41,6 +41,11 @@ def pytest_collection_modifyitems(config, items):
     )
 
 
+def blas_threads() -> int:
+    """The most threads a loaded BLAS library may run now (threadpoolctl's view)."""
+    return max(i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas")
+
+
 def short_refits(post, draws: int = 200, tune: int = 200, chains: int = 2):
     """``post`` whose refits (``method="refit"``, ``auto``'s last rung) run short chains:
     for tests whose checks do not depend on how many draws a refit makes."""

@@ -10,6 +10,7 @@ import pytest
 import threadpoolctl
 
 from bayes_unlearn._forked import ForkedPool, default_cores, fork_unavailable, forked_pool
+from tests.conftest import blas_threads
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="forks only on Linux")
 
@@ -93,20 +94,16 @@ def test_no_children_for_one_core_or_where_fork_is_unsafe(monkeypatch):
     assert 1 <= default_cores() <= 8
 
 
-def _blas_threads() -> int:
-    return max(i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas")
-
-
 def test_work_kept_in_this_process_uses_at_most_its_cores_in_blas_threads(monkeypatch):
     with threadpoolctl.threadpool_limits(limits=2):  # as on a machine with two CPUs or more
-        if _blas_threads() < 2:
+        if blas_threads() < 2:
             pytest.skip("this BLAS runs one thread at most")
         with forked_pool(_square, 1) as pool:
-            assert pool is None and _blas_threads() == 1
-        assert _blas_threads() == 2  # given back after the block
+            assert pool is None and blas_threads() == 1
+        assert blas_threads() == 2  # given back after the block
         monkeypatch.setitem(sys.modules, "jax", object())  # no fork: two cores stay here
         with forked_pool(_square, 2) as pool:
-            assert pool is None and _blas_threads() == 2
+            assert pool is None and blas_threads() == 2
 
 
 def test_more_jobs_than_processes_are_refused():

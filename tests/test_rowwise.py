@@ -10,6 +10,7 @@ from numpy.testing import assert_allclose
 import bayes_unlearn as bu
 from bayes_unlearn import _rowwise
 from bayes_unlearn._rowwise import map_over_rows, row_chunks, sum_over_rows
+from tests.conftest import blas_threads
 
 
 def _block_of(values):
@@ -73,16 +74,15 @@ def test_runs_of_blocks_on_threads_and_dask_give_the_same_numbers(monkeypatch):
 def test_blocks_on_threads_run_blas_on_one_thread_each(monkeypatch):
     """The pool's threads fill the cores; BLAS's own threads on top of them oversubscribe."""
 
-    def blas_threads(rows):
-        info = threadpoolctl.threadpool_info()
-        return np.array([max(i["num_threads"] for i in info if i["user_api"] == "blas")])
+    def threads_in(rows):
+        return np.array([blas_threads()])
 
     with threadpoolctl.threadpool_limits(limits=2), bu.set_options(chunk_rows=5, cores=2):
-        if max(i["num_threads"] for i in threadpoolctl.threadpool_info()) < 2:
+        if blas_threads() < 2:
             pytest.skip("this BLAS runs one thread at most")
-        alone = map_over_rows(blas_threads, 53, 20, "t")  # one task: no pool
+        alone = map_over_rows(threads_in, 53, 20, "t")  # one task: no pool
         monkeypatch.setattr(_rowwise, "TASK_VALUES", 5 * 20)  # one block a task: 11 tasks
-        pooled = map_over_rows(blas_threads, 53, 20, "t")
+        pooled = map_over_rows(threads_in, 53, 20, "t")
     np.testing.assert_array_equal(alone, 2)
     np.testing.assert_array_equal(pooled, 1)
 
