@@ -118,6 +118,10 @@ def _load_avg() -> float:
 def child(job: dict) -> dict:
     """Run one request first thing in this process; times and, for auto, fidelity."""
     warnings.simplefilter("ignore")
+    # A user's model module imports PyMC before anything is loaded (Bambi's import does);
+    # the example builders import it lazily, which would time PyMC's import in two ways only.
+    import pymc  # noqa: F401
+
     df, _, _ = _data()
     forget = forget_sets(df)[job["request"]]
     post = _load(job["fit"], job["way"])

@@ -162,3 +162,40 @@ def test_draws_in_a_funnels_neck_move_sooner_with_short_jittered_steps(monkeypat
     with_stragglers = steps()  # 6 steps
     monkeypatch.setattr(module, "STRAGGLING", module.REMEMBERING)
     assert with_stragglers < 0.7 * steps()  # 13 steps
+
+
+def _normal(z):
+    return -0.5 * (z**2).sum(axis=1), -z
+
+
+def test_draws_that_left_their_starts_need_only_break_their_repeats():
+    """SMC's draws reach the refresh forgetting their chains' starts and nearly all away
+    from them: what is left is the repeats of rejected steps and the odd draw at its start."""
+    from bayes_unlearn import refreshing as module
+
+    rng = np.random.default_rng(5)
+    n = 2000
+    starts = rng.standard_normal((n, 2))
+    starts[1::12] = starts[0::12][: starts[1::12].shape[0]]  # 8% repeat a neighbour
+    reference = rng.standard_normal((n, 2))  # independent of the draws: forgotten
+    reference[::50] = starts[::50]  # 2% are still where their chains started
+
+    def walk(moved):
+        return module._walk(
+            starts,
+            reference,
+            _normal,
+            np.random.default_rng(1),
+            step=0.9,
+            cholesky=np.eye(2),
+            pool=None,
+            max_sweeps=60,
+            moved=moved,
+        )
+
+    short, every = walk(np.any(starts != reference, axis=1)), walk(None)
+    for w in (short, every):
+        assert w.done and np.unique(w.Z, axis=0).shape[0] == n
+        assert np.any(w.Z != reference, axis=1).all()  # none is left at its start
+    # Control: where every draw must move (resampled draws), the walk takes longer.
+    assert 1 <= short.sweeps < every.sweeps
