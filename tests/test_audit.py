@@ -48,7 +48,9 @@ def data():
 def _fit(data, standardize):
     X, y = data
     model = bu.PolynomialRegression(standardize=standardize)
-    return bu.fit(model, X[:120], y[:120], draws=500, tune=500, chains=2, random_seed=1)
+    # 2 x 1000 draws: on the raw features 2 x 500 put R-hat at 1.005-1.013 over seeds 1-6
+    # (the fit warns above 1.01, and which seed lands where depends on the machine's BLAS).
+    return bu.fit(model, X[:120], y[:120], draws=1000, tune=500, chains=2, random_seed=1)
 
 
 @pytest.fixture(scope="module")
@@ -379,8 +381,9 @@ def groups():
         N_GROUPS, N_FORGOTTEN_GROUPS, random_seed=0
     )
     model = bu.PyMCModel(group_effects)
-    # 2 x 1000 draws: with 31 parameters, 2 x 500 puts the largest R-hat at the 1.01 limit.
-    fit = bu.fit(model, X, y, draws=1000, tune=500, chains=2, random_seed=1)
+    # 2 x 2000 draws: with 31 parameters the largest R-hat of 2 x 1000 was 1.002-1.009 over
+    # seeds 1-4, too near the 1.01 at which the fit warns.
+    fit = bu.fit(model, X, y, draws=2000, tune=500, chains=2, random_seed=1)
     refit = bu.unlearn(fit, forget=forgotten, method="refit", random_seed=2)
     return {
         "model": model,
