@@ -20,18 +20,15 @@ new draws and the remaining rows only (``log_joint`` = log p(D_r | θ) + log p(�
 A user's PyMC model has gradients on its compiled density, so its draws are moved by HMC
 instead (:func:`bayes_unlearn._kernels.hmc_chains`, SMC's kernel: the resampled draws'
 covariance as mass matrix, the step size tuned towards an acceptance of 0.8), one step at a
-time for every draw at once, until every draw has moved away from where it started, none
-repeats another, and the draws have forgotten where they started: no coordinate's
-correlation between the starting points and the current draws exceeds ``4 / sqrt(S)`` (what
-independent draws show). For reweighted draws the starting points are the resampled draws.
-SMC's draws are states of short HMC chains at the target, each started from a particle
-resampled by weights that depend on the forgotten rows; a draw depends on them only through
-its chain's start (the chains' kernel leaves ``p(θ | D_r)`` invariant), so those starts are
-what the draws must forget, and the refresh begins with SMC's last step size
-(:class:`bayes_unlearn._kernels.Origins`). SMC's burn-in already left them forgotten and
-nearly every draw away from its start; what is left is mostly the repeats of rejected
-steps, which a step or two of every draw breaks. Their effective size, counting the draws
-of one SMC chain as one chain, is ``ess_bulk``.
+time for every draw at once, until every draw has moved, none repeats another, and the draws
+have forgotten where they started: no coordinate's correlation between the starting points
+and the current draws exceeds ``4 / sqrt(S)`` (what independent draws show). For reweighted
+draws the starting points are the resampled draws. SMC's draws are states of short HMC
+chains at the target, each started from a particle resampled by weights that depend on the
+forgotten rows; a draw depends on them only through its chain's start (the chains' kernel
+leaves ``p(θ | D_r)`` invariant), so those starts are what the draws must forget, and the
+refresh begins with SMC's last step size (:class:`bayes_unlearn._kernels.Origins`). Their
+effective size, counting the draws of one SMC chain as one chain, is ``ess_bulk``.
 Only the last state of each chain is kept. Where that takes more than ``max_sweeps`` steps,
 the posterior is refitted exactly, and ``diagnostics.reason`` says why.
 """
@@ -181,22 +178,18 @@ def _refresh_by_hmc(posterior: Posterior, rng, start: float, *, max_sweeps: int)
     # SMC's draws depend on the forgotten rows only through their chains' starts.
     origins = origins_of(posterior.idata, draws)
     starts = draws[idx] if origins is None else origins.draws[idx]
-    reference = starts if origins is None else origins.starts[idx]
     n, d = starts.shape
     cholesky = np.linalg.cholesky(np.atleast_2d(np.cov(starts, rowvar=False)) + 1e-9 * np.eye(d))
     with chains_pool(densities, starts, default_cores()) as pool:
         move = _walk(
             starts,
-            reference,
+            starts if origins is None else origins.starts[idx],
             lambda z: densities.tempered(z, 1.0),
             rng,
             step=min(1.0, 1.2 * d**-0.25) if origins is None else origins.step_size,
             cholesky=cholesky,
             pool=pool,
             max_sweeps=max_sweeps,
-            # An SMC draw that has left its chain's start need not move again; a resampled
-            # draw is its start.
-            moved=np.any(starts != reference, axis=1),
         )
         # Draws of one SMC chain started close together: count them as such.
         ess = None if origins is None else chains_ess(move.Z, origins.n_chains)
@@ -227,18 +220,11 @@ def _refresh_by_hmc(posterior: Posterior, rng, start: float, *, max_sweeps: int)
 _AGAINST = {False: "their SMC chains' starts", True: "the starting draws"}
 
 
-def _walk(
-    starts, reference, target, rng, *, step, cholesky, pool, max_sweeps, moved=None
-) -> _Moved:
+def _walk(starts, reference, target, rng, *, step, cholesky, pool, max_sweeps) -> _Moved:
     """One HMC step at a time for every draw until every draw has moved, none repeats, and
-    no coordinate correlates more than ``4 / sqrt(S)`` with ``reference``.
-
-    ``moved`` marks draws that count as moved already (default: none); every draw takes at
-    least one step.
-    """
+    no coordinate correlates more than ``4 / sqrt(S)`` with ``reference``."""
     n = starts.shape[0]
-    moved = np.zeros(n, dtype=bool) if moved is None else np.array(moved, dtype=bool)
-    Z, acceptance = starts, []
+    Z, moved, acceptance = starts, np.zeros(n, dtype=bool), []
     remembered = memory(reference, Z)
     while len(acceptance) < max_sweeps:
         straggling = remembered <= 4 / np.sqrt(n)
