@@ -175,7 +175,13 @@ def test_standard_errors_are_calibrated_against_the_closed_form():
     )
     z, z_misfit = [], []
     for seed in range(CALIBRATION_FITS):
-        post = bu.fit(model, X, y, draws=1000, tune=300, chains=2, random_seed=seed)
+        # The fit warns at R-hat 1.01, which 2 x 1000 draws of this two-parameter model reach
+        # by chance (1.001-1.008 over these seeds on one machine; which seed lands where
+        # depends on the machine's BLAS): the convergence asked of them is checked here.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", bu.MCMCConvergenceWarning)
+            post = bu.fit(model, X, y, draws=1000, tune=300, chains=2, random_seed=seed)
+        assert post.diagnostics.r_hat < 1.02 and post.diagnostics.divergences == 0
         causes = bu.identify_causes(post, X_fail, y_fail, method="reweight")
         table = causes.table.loc[post.row_ids]
         z.append((table["r"].to_numpy() - exact) / table["se"].to_numpy())
