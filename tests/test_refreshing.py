@@ -162,3 +162,33 @@ def test_draws_in_a_funnels_neck_move_sooner_with_short_jittered_steps(monkeypat
     with_stragglers = steps()  # 6 steps
     monkeypatch.setattr(module, "STRAGGLING", module.REMEMBERING)
     assert with_stragglers < 0.7 * steps()  # 13 steps
+
+
+def test_short_steps_wait_until_few_draws_are_left_unmoved(monkeypatch):
+    """Draws that already forgot their starts (SMC's) still take long steps while most have
+    not moved: short steps for every draw drift a funnel's scale (radon's county intercepts)."""
+    from bayes_unlearn import refreshing as module
+
+    taken = []
+    hmc = module.hmc_chains
+
+    def recording(Z, *args, trajectory, **kwargs):
+        taken.append(trajectory)
+        return hmc(Z, *args, trajectory=trajectory, **kwargs)
+
+    monkeypatch.setattr(module, "hmc_chains", recording)
+    rng = np.random.default_rng(6)
+    starts = rng.standard_normal((2000, 2))
+    forgotten = rng.standard_normal((2000, 2))  # independent of the draws
+
+    def _normal(z):
+        return -0.5 * (z**2).sum(axis=1), -z
+
+    walk = module._walk(
+        starts, forgotten, _normal, np.random.default_rng(1), step=0.9, cholesky=np.eye(2),
+        pool=None, max_sweeps=60,
+    )  # fmt: skip
+    assert walk.done and len(taken) == walk.sweeps >= 3
+    long, short = module.REMEMBERING["trajectory"], module.STRAGGLING["trajectory"]
+    # Long steps until at most 5% are unmoved (about 20% after one step, 4% after two).
+    assert taken[:2] == [long, long] and set(taken[2:]) == {short}
