@@ -14,9 +14,10 @@ write). Cold runs use a PyTensor disk cache (``compiledir``) of the run's own, a
 left it: the fit's process called ``bu.precompile(post)`` (its time is reported with the
 fit's), which keeps the compiled functions there for later processes. (A cache that also
 holds much other work takes longer to open on the first compile of a process, on both
-sides; a cache of the run's own keeps the times from depending on what else was compiled.) For the ``pm.Data`` model both requests
-are also run with a **cleared** ``compiledir`` (a fresh directory for each process, nothing
-precompiled: a user's first request on a new machine).
+sides; a cache of the run's own keeps the times from depending on what else was compiled.)
+For the ``pm.Data`` model both requests are also run with a **cleared** ``compiledir`` (a
+fresh directory for each process, nothing precompiled: a user's first request on a new
+machine).
 **Warm**: the same process, after one request of the same kind compiled everything; the
 median of ``REPEATS`` runs with the same seed (same draws). Fractions are of the refit's
 time in the same state (cold: the mean of the two seeds' cold refits).

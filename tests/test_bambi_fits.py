@@ -37,7 +37,7 @@ def fitted(tmp_path_factory):
 
     1000 draws a chain: with 500, R-hat over the 10 groups' sds lands near 1.01 and
     ``from_bambi`` warns on some machines (1.014 with seed 1 on one, under 1.01 on another;
-    1.009-1.017 over seeds 1-4 with more tuning), while 1000 gave 1.004-1.007 on seeds 1-4."""
+    1.005-1.017 over seeds 1-4 with 1000 tuning steps), while 1000 gave 1.004-1.007 on seeds 1-4."""
     df = _data()
 
     def fit(path):
