@@ -20,15 +20,18 @@ new draws and the remaining rows only (``log_joint`` = log p(D_r | θ) + log p(�
 A user's PyMC model has gradients on its compiled density, so its draws are moved by HMC
 instead (:func:`bayes_unlearn._kernels.hmc_chains`, SMC's kernel: the resampled draws'
 covariance as mass matrix, the step size tuned towards an acceptance of 0.8), one step at a
-time for every draw at once, until every draw has moved, none repeats another, and the draws
-have forgotten where they started: no coordinate's correlation between the starting points
-and the current draws exceeds ``4 / sqrt(S)`` (what independent draws show). For reweighted
-draws the starting points are the resampled draws. SMC's draws are states of short HMC
-chains at the target, each started from a particle resampled by weights that depend on the
-forgotten rows; a draw depends on them only through its chain's start (the chains' kernel
-leaves ``p(θ | D_r)`` invariant), so those starts are what the draws must forget, and the
-refresh begins with SMC's last step size (:class:`bayes_unlearn._kernels.Origins`). Their
-effective size, counting the draws of one SMC chain as one chain, is ``ess_bulk``.
+time for every draw at once, until every draw is away from where it started, none repeats
+another, and the draws have forgotten where they started: no coordinate's correlation
+between the starting points and the current draws exceeds ``4 / sqrt(S)`` (what independent
+draws show). For reweighted draws the starting points are the resampled draws, so every
+draw must move. SMC's draws are states of short HMC chains at the target, each started from
+a particle resampled by weights that depend on the forgotten rows; a draw depends on them
+only through its chain's start (the chains' kernel leaves ``p(θ | D_r)`` invariant), so
+those starts are what the draws must forget, and the refresh begins with SMC's last step
+size (:class:`bayes_unlearn._kernels.Origins`). SMC's burn-in has left them forgotten and
+nearly every draw away from its start: what the refresh adds is mostly to break the
+repeats of rejected steps, with every draw taking at least one step. Their effective size,
+counting the draws of one SMC chain as one chain, is ``ess_bulk``.
 Only the last state of each chain is kept. Where that takes more than ``max_sweeps`` steps,
 the posterior is refitted exactly, and ``diagnostics.reason`` says why.
 """
@@ -185,16 +188,20 @@ def _refresh_by_hmc(posterior: Posterior, rng, start: float, *, max_sweeps: int)
     starts = draws[idx] if origins is None else origins.draws[idx]
     n, d = starts.shape
     cholesky = np.linalg.cholesky(np.atleast_2d(np.cov(starts, rowvar=False)) + 1e-9 * np.eye(d))
+    reference = starts if origins is None else origins.starts[idx]
     with chains_pool(densities, starts, default_cores()) as pool:
         move = _walk(
             starts,
-            starts if origins is None else origins.starts[idx],
+            reference,
             lambda z: densities.tempered(z, 1.0),
             rng,
             step=min(1.0, 1.2 * d**-0.25) if origins is None else origins.step_size,
             cholesky=cholesky,
             pool=pool,
             max_sweeps=max_sweeps,
+            # An SMC draw away from its chain's start need not move again; a resampled draw
+            # is its start.
+            away=np.any(starts != reference, axis=1),
         )
         # Draws of one SMC chain started close together: count them as such.
         ess = None if origins is None else chains_ess(move.Z, origins.n_chains)
@@ -225,11 +232,16 @@ def _refresh_by_hmc(posterior: Posterior, rng, start: float, *, max_sweeps: int)
 _AGAINST = {False: "their SMC chains' starts", True: "the starting draws"}
 
 
-def _walk(starts, reference, target, rng, *, step, cholesky, pool, max_sweeps) -> _Moved:
+def _walk(starts, reference, target, rng, *, step, cholesky, pool, max_sweeps, away=None) -> _Moved:
     """One HMC step at a time for every draw until every draw has moved, none repeats, and
-    no coordinate correlates more than ``4 / sqrt(S)`` with ``reference``."""
+    no coordinate correlates more than ``4 / sqrt(S)`` with ``reference``.
+
+    ``away`` marks draws that count as moved from the start (SMC's draws away from their
+    chains' starts); short steps still wait until few draws have moved in this walk.
+    """
     n = starts.shape[0]
     Z, moved, acceptance = starts, np.zeros(n, dtype=bool), []
+    away = np.zeros(n, dtype=bool) if away is None else np.asarray(away, dtype=bool)
     remembered = memory(reference, Z)
     while len(acceptance) < max_sweeps:
         straggling = remembered <= 4 / np.sqrt(n) and (~moved).mean() <= STRAGGLERS
@@ -249,9 +261,9 @@ def _walk(starts, reference, target, rng, *, step, cholesky, pool, max_sweeps) -
         if not straggling:  # short steps would push the step size up, away from the stragglers
             step *= float(np.exp(2.0 * (chains.acceptance - TARGET_ACCEPTANCE)))
         remembered = memory(reference, Z)
-        if moved.all() and remembered <= 4 / np.sqrt(n) and _distinct(Z) == n:
+        if (moved | away).all() and remembered <= 4 / np.sqrt(n) and _distinct(Z) == n:
             break
-    done = bool(moved.all() and remembered <= 4 / np.sqrt(n))
+    done = bool((moved | away).all() and remembered <= 4 / np.sqrt(n))
     return _Moved(float(np.mean(acceptance)), len(acceptance), remembered, Z, done)
 
 

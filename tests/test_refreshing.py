@@ -180,10 +180,6 @@ def test_short_steps_wait_until_few_draws_are_left_unmoved(monkeypatch):
     rng = np.random.default_rng(6)
     starts = rng.standard_normal((2000, 2))
     forgotten = rng.standard_normal((2000, 2))  # independent of the draws
-
-    def _normal(z):
-        return -0.5 * (z**2).sum(axis=1), -z
-
     walk = module._walk(
         starts, forgotten, _normal, np.random.default_rng(1), step=0.9, cholesky=np.eye(2),
         pool=None, max_sweeps=60,
@@ -192,3 +188,32 @@ def test_short_steps_wait_until_few_draws_are_left_unmoved(monkeypatch):
     long, short = module.REMEMBERING["trajectory"], module.STRAGGLING["trajectory"]
     # Long steps until at most 5% are unmoved (about 20% after one step, 4% after two).
     assert taken[:2] == [long, long] and set(taken[2:]) == {short}
+
+
+def test_draws_already_away_from_their_starts_need_only_break_their_repeats():
+    """SMC's draws reach the refresh forgetting their chains' starts and nearly all away
+    from them: left are the repeats of rejected steps and the odd draw at its start."""
+    from bayes_unlearn import refreshing as module
+
+    rng = np.random.default_rng(5)
+    starts = rng.standard_normal((2000, 2))
+    starts[1::12] = starts[0::12][: starts[1::12].shape[0]]  # 8% repeat a neighbour
+    reference = rng.standard_normal((2000, 2))  # independent of the draws: forgotten
+    reference[::50] = starts[::50]  # 2% are still where their chains started
+
+    def walk(away):
+        return module._walk(
+            starts, reference, _normal, np.random.default_rng(1), step=0.9,
+            cholesky=np.eye(2), pool=None, max_sweeps=60, away=away,
+        )  # fmt: skip
+
+    short, every = walk(np.any(starts != reference, axis=1)), walk(None)
+    for w in (short, every):
+        assert w.done and np.unique(w.Z, axis=0).shape[0] == 2000
+        assert np.any(w.Z != reference, axis=1).all()  # none is left at its start
+    # Control: where every draw must move (resampled draws), the walk takes longer.
+    assert 1 <= short.sweeps < every.sweeps
+
+
+def _normal(z):
+    return -0.5 * (z**2).sum(axis=1), -z
