@@ -233,8 +233,9 @@ _AGAINST = {False: "their SMC chains' starts", True: "the starting draws"}
 
 
 def _walk(starts, reference, target, rng, *, step, cholesky, pool, max_sweeps, away=None) -> _Moved:
-    """One HMC step at a time for every draw until every draw has moved, none repeats, and
-    no coordinate correlates more than ``4 / sqrt(S)`` with ``reference``.
+    """One HMC step at a time for every draw until every draw has moved (or was ``away``
+    already), none repeats, and no coordinate correlates more than ``4 / sqrt(S)`` with
+    ``reference``.
 
     ``away`` marks draws that count as moved from the start (SMC's draws away from their
     chains' starts); short steps still wait until few draws have moved in this walk.
@@ -275,7 +276,7 @@ class _Moved:
     sweeps: int  # HMC steps every draw took
     memory: float  # largest |correlation| of a coordinate with what the draws must forget
     Z: np.ndarray
-    done: bool  # every draw moved and the memory is below 4 / sqrt(S)
+    done: bool  # every draw moved (or was away) and the memory is below 4 / sqrt(S)
     ess: float | None = None  # smallest bulk or tail ESS, counting SMC's chains as chains
     against: str = _AGAINST[True]
 
