@@ -243,9 +243,10 @@ def _walk(starts, reference, target, rng, *, step, cholesky, pool, max_sweeps, a
     n = starts.shape[0]
     Z, moved, acceptance = starts, np.zeros(n, dtype=bool), []
     away = np.zeros(n, dtype=bool) if away is None else np.asarray(away, dtype=bool)
+    bar = 4 / np.sqrt(n)  # what independent draws show
     remembered = memory(reference, Z)
     while len(acceptance) < max_sweeps:
-        straggling = remembered <= 4 / np.sqrt(n) and (~moved).mean() <= STRAGGLERS
+        straggling = remembered <= bar and (~moved).mean() <= STRAGGLERS
         chains = hmc_chains(
             Z,
             target,
@@ -262,9 +263,9 @@ def _walk(starts, reference, target, rng, *, step, cholesky, pool, max_sweeps, a
         if not straggling:  # short steps would push the step size up, away from the stragglers
             step *= float(np.exp(2.0 * (chains.acceptance - TARGET_ACCEPTANCE)))
         remembered = memory(reference, Z)
-        if (moved | away).all() and remembered <= 4 / np.sqrt(n) and _distinct(Z) == n:
+        if (moved | away).all() and remembered <= bar and _distinct(Z) == n:
             break
-    done = bool((moved | away).all() and remembered <= 4 / np.sqrt(n))
+    done = bool((moved | away).all() and remembered <= bar)
     return _Moved(float(np.mean(acceptance)), len(acceptance), remembered, Z, done)
 
 
