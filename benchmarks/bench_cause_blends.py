@@ -1,0 +1,153 @@
+"""Fixed blends of the trusted-only misfit and its gap to the surprise, for issue #27.
+
+The survey of candidates (``bench_cause_candidates``) left two rankings that each fail where
+the other wins: the trusted-only misfit ``TO(z) = −E_{p(θ|F)}[log p(z|θ)]`` misses the
+corrupted subgroups, and its gap to the surprise ``G(z) = TO(z) − S(z)``, with
+``S(z) = −E_{p(θ|D)}[log p(z|θ)]`` (r(z) with the trusted-only fit in place of
+``p(θ|D,F)``), finds the subgroups but not sparse random flips. Both are on the scale of a
+log-likelihood, so a blend needs no ranks:
+
+- **TO + β G** for ``β`` in ``BETAS``: ``β = 0`` is the trusted-only misfit; as ``β`` grows
+  the blend ranks as ``G`` alone (the last column). Where the fitting rows' model is barely
+  bent (sparse random flips) ``S ≈ TO`` row by row, so the gap adds little; where the
+  corruption has taught the model a wrong label (a subgroup), ``S`` is small on exactly those
+  rows and the gap lifts them.
+- **TO + r**: the trusted-only misfit plus r(z) itself, whose size grows with how far the
+  trusted rows move the fit.
+
+The question is whether one fixed weight serves both kinds of corruption. Same splits,
+corruptions, data sets, chains and criterion as ``bench_cause_candidates`` (a survey: a ✓ is
+a lead, not the target met).
+
+Run: ``python -m benchmarks.bench_cause_blends`` (``BENCH_SPLITS``, default 5; ``--render``
+rebuilds the page from the JSON).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+import bayes_unlearn as bu
+from benchmarks._common import RESULTS, machine, write
+from benchmarks.bench_cause_candidates import SAMPLER
+from benchmarks.bench_cause_ranking import CORRUPTIONS, DATASETS, HOLDOUT, corrupt, interval, split
+from benchmarks.bench_causes import summarize
+
+SPLITS = int(os.environ.get("BENCH_SPLITS", 5))
+BETAS = (0.5, 1.0, 2.0)
+CANDIDATES = ("r", "surprise", "TO", *(f"TO + {b:g} G" for b in BETAS), "G", "TO + r")
+
+
+def run(name, X, y, kind, rate, seed) -> dict:
+    data = split(name, X, y, seed)
+    flipped = corrupt(name, data, kind, rate, seed)
+    y_bad = data["y_fit"].copy()
+    y_bad[flipped] = 1 - y_bad[flipped]
+    post = bu.fit(bu.LogisticRegression(), data["X_fit"], y_bad, random_seed=seed, **SAMPLER)
+    causes = bu.identify_causes(post, data["X_val"], data["y_val"], random_seed=seed + 1)
+    table = causes.table.loc[post.row_ids]
+    trusted = bu.fit(
+        bu.LogisticRegression(), data["X_val"], data["y_val"], random_seed=seed, **SAMPLER
+    )
+    only = -(trusted.weights @ trusted.pointwise_log_likelihood(data["X_fit"], y_bad))
+    r, gap = table["r"].to_numpy(), only - table["surprise"].to_numpy()
+    scores = {"r": r, "surprise": table["surprise"].to_numpy(), "TO": only, "G": gap}
+    scores |= {f"TO + {b:g} G": only + b * gap for b in BETAS}
+    scores["TO + r"] = only + r
+    is_bad = np.isin(np.arange(len(y_bad)), flipped)
+    return {
+        "data": name,
+        "corruption": kind,
+        "level": rate,
+        "rate": flipped.size / y_bad.size,
+        "seed": seed,
+        **{c: float(roc_auc_score(is_bad, scores[c])) for c in CANDIDATES},
+    }
+
+
+def summary(table: pd.DataFrame) -> list[str]:
+    """One row per setting; ✓ where a blend is within the better of r(z) and the surprise."""
+    blends = CANDIDATES[2:]
+    met = dict.fromkeys(blends, 0)
+    lines = [
+        "| data | corruption | corrupted | "
+        + " | ".join(CANDIDATES)
+        + " | better of r, surprise |",
+        "|---|---|---:|" + "---:|" * (len(CANDIDATES) + 1),
+    ]
+    groups = table.groupby(["data", "corruption", "level"], sort=False, dropna=False)
+    for (name, kind, _), g in groups:
+        better = "r" if g["r"].mean() >= g["surprise"].mean() else "surprise"
+        _, low, _ = interval(g[better])
+        cells = []
+        for c in CANDIDATES:
+            ok = c in blends and g[c].mean() >= low
+            met[c] += ok
+            cells.append(summarize(g[c]) + (" ✓" if ok else ""))
+        lines.append(
+            f"| {name} | {kind} | {g['rate'].mean():.0%} | " + " | ".join(cells) + f" | {better} |"
+        )
+    lines += [
+        "",
+        f"Settings met, of {groups.ngroups}: "
+        + "; ".join(f"{c} {n}" for c, n in met.items())
+        + ".",
+    ]
+    return lines
+
+
+def render(payload: dict) -> str:
+    """The result page from the measured payload."""
+    info = payload["machine"]
+    intro = [p if p.startswith("- ") else p.replace("\n", " ") for p in __doc__.split("\n\n")[:4]]
+    return "\n".join(
+        [
+            "# Cause rankings: fixed blends of the trusted-only misfit and its gap (survey)",
+            "",
+            f"Machine: {info['cpu']}, {info['cores']} cores; {info['date']}. Wall time "
+            f"{payload['seconds']:.0f} s.",
+            "",
+            *[line for p in intro for line in (p, "")],
+            f"{payload['splits']} splits each; NUTS {SAMPLER['chains']} x {SAMPLER['draws']} "
+            "draws; r(z) and the surprise from `identify_causes` (method auto). ROC AUC for the "
+            "corrupted rows, means with 95% t-intervals over splits; ✓: the blend's mean is "
+            "within the interval of the better of r(z) and the surprise, or above it.",
+            "",
+            *summary(pd.DataFrame(payload["runs"])),
+        ]
+    )
+
+
+def main():
+    if "--render" in sys.argv:
+        payload = json.loads((RESULTS / "cause_blends.json").read_text())
+        write("cause_blends", payload, render(payload))
+        return
+    logging.getLogger("pymc").setLevel(logging.ERROR)
+    warnings.simplefilter("ignore")
+    start, rows = time.perf_counter(), []
+    for name, load in {**DATASETS, **HOLDOUT}.items():
+        X, y = load()
+        for kind, rate in CORRUPTIONS:
+            rows += [run(name, X, y, kind, rate, seed) for seed in range(SPLITS)]
+            print(f"{name} {kind} {rate}: done ({time.perf_counter() - start:.0f} s)", flush=True)
+    payload = {
+        "machine": machine(),
+        "seconds": time.perf_counter() - start,
+        "splits": SPLITS,
+        "runs": rows,
+    }
+    write("cause_blends", payload, render(payload))
+
+
+if __name__ == "__main__":
+    main()
