@@ -1,14 +1,12 @@
-"""PyMC imported on first use, and PyTensor's one-time BLAS probe kept out of the user's output.
+"""PyMC, imported with PyTensor's one-time BLAS probe kept out of the user's output.
 
-PyTensor probes for a C BLAS to link the first time it compiles a graph with a matrix
-product, and where it finds none (pip installs: NumPy and SciPy ship OpenBLAS only under
-prefixed symbol names) it warns that BLAS operations "will be severely degraded". For the
-models here the products still run in NumPy's own OpenBLAS, through PyTensor's Python
-implementation of the op, so the message is noise a user cannot act on;
-docs/architecture.md says so once, with how to link a BLAS (conda, or MKL with
-``PYTENSOR_FLAGS``). The probe runs under a scoped filter (the caller's warning filters are
-left as they were), and only where this package is about to compile: it links test programs
-(about 0.6 s), and a request whose functions come from the disk cache compiles nothing.
+PyTensor probes for a C BLAS to link the first time it compiles, and where it finds none
+(pip installs: NumPy and SciPy ship OpenBLAS only under prefixed symbol names) it warns
+that BLAS operations "will be severely degraded". For the models here the products still
+run in NumPy's own OpenBLAS, through PyTensor's Python implementation of the op, so the
+message is noise a user cannot act on; docs/architecture.md says so once, with how to link
+a BLAS (conda, or MKL with ``PYTENSOR_FLAGS``). The probe runs under a scoped filter: the
+caller's warning filters are left as they were.
 """
 
 from __future__ import annotations
@@ -23,15 +21,7 @@ _log = logging.getLogger(__name__)
 
 @functools.cache
 def pymc():
-    """The ``pymc`` module (imported on first use: importing it takes seconds)."""
-    import pymc
-
-    return pymc
-
-
-@functools.cache
-def probe_blas() -> str:
-    """PyTensor's BLAS flags, probed quietly once per process: call before compiling."""
+    """The ``pymc`` module, after PyTensor's BLAS probe has run quietly (once)."""
     import pytensor
 
     with warnings.catch_warnings():
@@ -39,13 +29,14 @@ def probe_blas() -> str:
         ldflags = pytensor.config.blas__ldflags  # evaluated once, then cached by PyTensor
     if not ldflags:
         _log.debug("PyTensor links no C BLAS; products run through NumPy's BLAS instead.")
-    return ldflags
+    import pymc
+
+    return pymc
 
 
 @contextlib.contextmanager
 def quiet_compile():
-    """Compile after the quiet BLAS probe, without PyTensor's notices about its BLAS."""
-    probe_blas()
+    """Compile without PyTensor's INFO/WARNING notice that it uses NumPy for BLAS."""
     logger = logging.getLogger("pytensor.tensor.blas")
     level = logger.level
     logger.setLevel(logging.ERROR)

@@ -152,7 +152,7 @@ _REGISTERED = False
 def mode():
     """PyTensor's default compile mode with this module's rewrites included (``TAGS``)."""
     global _REGISTERED
-    _backend.probe_blas()  # the mode is asked for to compile
+    _backend.pymc()  # PyTensor is imported through the BLAS-probe filter
     from pytensor.compile.mode import get_default_mode
 
     if not _REGISTERED:

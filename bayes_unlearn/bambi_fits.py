@@ -109,7 +109,6 @@ def to_bambi(posterior, *, random_seed: RandomSeed = None):
     ]
     draws = idata.posterior
     if group_level:
-        _backend.probe_blas()  # computing them compiles
         extra = pm.compute_deterministics(
             draws, var_names=group_level, model=rows.model, progressbar=False
         )

@@ -330,13 +330,13 @@ class _Functions:
 
     def __getitem__(self, name: str):
         if name not in self._compiled:
-            function = _DISK.load(self._key, name)  # loading one compiles nothing
-            if function is None:
-                with _backend.quiet_compile():
+            with _backend.quiet_compile():
+                function = _DISK.load(self._key, name)
+                if function is None:
                     if self._graphs is None:
                         self._graphs = _graphs(self._cm)
                     function = self._graphs[name]()
-                _DISK.store(self._key, name, function)
+                    _DISK.store(self._key, name, function)
             self._compiled[name] = function
         return self._compiled[name]
 

@@ -186,7 +186,6 @@ class PyMCModel(BayesianModel):
         if compiled is not None:
             return compiled.pointwise_log_likelihood(compiled.unconstrain(params))
         pm = _backend.pymc()  # row arrays are constants: PyMC's per-draw loop instead
-        _backend.probe_blas()  # the loop compiles
 
         model = self._builder()(X_std, y)
         ll = pm.compute_log_likelihood(
@@ -203,7 +202,6 @@ class PyMCModel(BayesianModel):
         if compiled is not None:
             return compiled.log_prior_constrained(compiled.unconstrain(params))
         pm = _backend.pymc()
-        _backend.probe_blas()  # the loop compiles
 
         model = self._builder()(X_std, y)
         lp = pm.compute_log_prior(

@@ -80,7 +80,6 @@ def run_nuts(
     ``order``: the variables' order in the result (a refit's: its posterior's).
     """
     pm = _backend.pymc()
-    _backend.probe_blas()  # sampling compiles the model
 
     X_std = standardizer.transform(X)
     pm_model = model.build(X_std, y, term_names=model.term_names(feature_names))

@@ -12,7 +12,7 @@ import pytest
 from numpy.testing import assert_array_equal
 
 import bayes_unlearn as bu
-from bayes_unlearn import _backend, _function_cache, compiled
+from bayes_unlearn import _function_cache, compiled
 from bayes_unlearn.compiled import CompiledModel
 
 
@@ -59,19 +59,6 @@ def test_a_later_process_loads_the_function_without_rewriting_it(model, cache_di
     _graphs_never_built(monkeypatch)
     loaded = _fresh(cm)["loglik"]
     assert_array_equal(loaded(u, *cm._data_args(None)), expected)
-
-
-def test_only_a_compile_runs_pytensors_blas_probe(model, cache_dir, monkeypatch):
-    """The probe links test programs (about 0.6 s a process): a request whose functions
-    are on disk must not pay it. The model's product makes its graphs ones that need it."""
-    cm, _ = model
-    probes = []
-    monkeypatch.setattr(_backend, "probe_blas", lambda: probes.append("probe"))
-    _fresh(cm)["loglik"]
-    assert probes, "compiling a function did not probe first"
-    probes.clear()
-    _fresh(cm)["loglik"]
-    assert probes == []
 
 
 def test_every_function_pickles_and_gives_the_same_numbers(model):
