@@ -8,10 +8,11 @@ corrupted subgroups, and its gap to the surprise ``G(z) = TO(z) − S(z)``, with
 log-likelihood, so a blend needs no ranks:
 
 - **TO + β G** for ``β`` in ``BETAS``: ``β = 0`` is the trusted-only misfit; as ``β`` grows
-  the blend ranks as ``G`` alone (the last column). Where the fitting rows' model is barely
-  bent (sparse random flips) ``S ≈ TO`` row by row, so the gap adds little; where the
-  corruption has taught the model a wrong label (a subgroup), ``S`` is small on exactly those
-  rows and the gap lifts them.
+  the blend ranks as ``G`` alone (the last column). The idea measured: where the fitting
+  rows' model is barely bent (sparse random flips) ``S ≈ TO`` row by row and the gap would
+  add little, while where the corruption has taught the model a wrong label (a subgroup)
+  ``S`` is small on exactly those rows and the gap lifts them. (It adds noise in the first
+  case: the table.)
 - **TO + r**: the trusted-only misfit plus r(z) itself, whose size grows with how far the
   trusted rows move the fit.
 
