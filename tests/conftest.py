@@ -11,11 +11,10 @@ from pathlib import Path
 # Set before bayes_unlearn is imported, so that notebook kernels and command-line processes
 # started by the tests inherit it; the tests of parallel paths ask for their cores.
 os.environ.setdefault("BAYES_UNLEARN_CORES", "1")
-# PyTensor compiles each C module with g++ -g. On a fresh machine the suite compiles about 250
-# of them (0.5-0.8 s each), one at a time under PyTensor's cache lock. Without debug symbols
-# (-g0, which overrides -g) each takes about 0.1 s less and the machine code is the same
-# (objdump): the suite on an empty cache took 380 s against 420 s. Not if the caller sets
-# the compiler flags.
+# PyTensor compiles each C module with g++ -g; on a fresh machine the suite compiles about 250
+# of them, one at a time under PyTensor's cache lock. Without debug symbols (-g0 overrides -g)
+# each compiles faster and the machine code is the same (docs/testing.md). Not where the
+# caller sets the compiler flags.
 if "gcc__cxxflags" not in os.environ.get("PYTENSOR_FLAGS", ""):
     os.environ["PYTENSOR_FLAGS"] = ",".join(
         filter(None, [os.environ.get("PYTENSOR_FLAGS"), "gcc__cxxflags=-g0"])
