@@ -30,17 +30,15 @@ import json
 import logging
 import os
 import sys
-import time
 import warnings
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-import bayes_unlearn as bu
 from benchmarks._common import RESULTS, machine, write
 from benchmarks.bench_cause_candidates import SAMPLER
-from benchmarks.bench_cause_ranking import CORRUPTIONS, DATASETS, HOLDOUT, corrupt, interval, split
+from benchmarks.bench_cause_ranking import corrupted_fits, interval, survey
 from benchmarks.bench_causes import summarize
 
 SPLITS = int(os.environ.get("BENCH_SPLITS", 5))
@@ -49,17 +47,10 @@ CANDIDATES = ("r", "surprise", "TO", *(f"TO + {b:g} G" for b in BETAS), "G", "TO
 
 
 def run(name, X, y, kind, rate, seed) -> dict:
-    data = split(name, X, y, seed)
-    flipped = corrupt(name, data, kind, rate, seed)
-    y_bad = data["y_fit"].copy()
-    y_bad[flipped] = 1 - y_bad[flipped]
-    post = bu.fit(bu.LogisticRegression(), data["X_fit"], y_bad, random_seed=seed, **SAMPLER)
-    causes = bu.identify_causes(post, data["X_val"], data["y_val"], random_seed=seed + 1)
-    table = causes.table.loc[post.row_ids]
-    trusted = bu.fit(
-        bu.LogisticRegression(), data["X_val"], data["y_val"], random_seed=seed, **SAMPLER
-    )
-    only = -(trusted.weights @ trusted.pointwise_log_likelihood(data["X_fit"], y_bad))
+    fits = corrupted_fits(name, X, y, kind, rate, seed, SAMPLER)
+    post, trusted, flipped, y_bad = fits["post"], fits["trusted"], fits["flipped"], fits["y_bad"]
+    table = fits["causes"].table.loc[post.row_ids]
+    only = -(trusted.weights @ trusted.pointwise_log_likelihood(fits["X_fit"], y_bad))
     r, gap = table["r"].to_numpy(), only - table["surprise"].to_numpy()
     scores = {"r": r, "surprise": table["surprise"].to_numpy(), "TO": only, "G": gap}
     scores |= {f"TO + {b:g} G": only + b * gap for b in BETAS}
@@ -135,18 +126,8 @@ def main():
         return
     logging.getLogger("pymc").setLevel(logging.ERROR)
     warnings.simplefilter("ignore")
-    start, rows = time.perf_counter(), []
-    for name, load in {**DATASETS, **HOLDOUT}.items():
-        X, y = load()
-        for kind, rate in CORRUPTIONS:
-            rows += [run(name, X, y, kind, rate, seed) for seed in range(SPLITS)]
-            print(f"{name} {kind} {rate}: done ({time.perf_counter() - start:.0f} s)", flush=True)
-    payload = {
-        "machine": machine(),
-        "seconds": time.perf_counter() - start,
-        "splits": SPLITS,
-        "runs": rows,
-    }
+    seconds, rows = survey(run, SPLITS)
+    payload = {"machine": machine(), "seconds": seconds, "splits": SPLITS, "runs": rows}
     write("cause_blends", payload, render(payload))
 
 

@@ -37,7 +37,6 @@ import json
 import logging
 import os
 import sys
-import time
 import warnings
 
 import numpy as np
@@ -47,14 +46,7 @@ from sklearn.metrics import roc_auc_score
 
 import bayes_unlearn as bu
 from benchmarks._common import RESULTS, machine, write
-from benchmarks.bench_cause_ranking import (
-    CORRUPTIONS,
-    DATASETS,
-    HOLDOUT,
-    corrupt,
-    interval,
-    split,
-)
+from benchmarks.bench_cause_ranking import corrupted_fits, interval, survey
 from benchmarks.bench_causes import summarize
 
 SPLITS = int(os.environ.get("BENCH_SPLITS", 3))
@@ -104,15 +96,10 @@ def _lpd_choice(post, X_val, y_val, seed) -> tuple[str, dict]:
 
 
 def run(name, X, y, kind, rate, seed) -> dict:
-    data = split(name, X, y, seed)
-    flipped = corrupt(name, data, kind, rate, seed)
-    y_bad = data["y_fit"].copy()
-    y_bad[flipped] = 1 - y_bad[flipped]
-    X_fit, X_val, y_val = data["X_fit"].to_numpy(float), data["X_val"], data["y_val"]
-    post = bu.fit(bu.LogisticRegression(), data["X_fit"], y_bad, random_seed=seed, **SAMPLER)
-    causes = bu.identify_causes(post, X_val, y_val, random_seed=seed + 1)
-    table = causes.table.loc[post.row_ids]
-    trusted = bu.fit(bu.LogisticRegression(), X_val, y_val, random_seed=seed, **SAMPLER)
+    fits = corrupted_fits(name, X, y, kind, rate, seed, SAMPLER)
+    post, trusted, flipped, y_bad = fits["post"], fits["trusted"], fits["flipped"], fits["y_bad"]
+    X_fit, X_val, y_val = fits["X_fit"].to_numpy(float), fits["X_val"], fits["y_val"]
+    table = fits["causes"].table.loc[post.row_ids]
     lam = max(1, round(len(y_bad) / len(y_val)))
     X_bal = np.vstack([X_fit, *[X_val.to_numpy(float)] * lam])
     y_bal = np.concatenate([y_bad, *[y_val] * lam])
@@ -201,18 +188,8 @@ def main():
         return
     logging.getLogger("pymc").setLevel(logging.ERROR)
     warnings.simplefilter("ignore")
-    start, rows = time.perf_counter(), []
-    for name, load in {**DATASETS, **HOLDOUT}.items():
-        X, y = load()
-        for kind, rate in CORRUPTIONS:
-            rows += [run(name, X, y, kind, rate, seed) for seed in range(SPLITS)]
-            print(f"{name} {kind} {rate}: done ({time.perf_counter() - start:.0f} s)", flush=True)
-    payload = {
-        "machine": machine(),
-        "seconds": time.perf_counter() - start,
-        "splits": SPLITS,
-        "runs": rows,
-    }
+    seconds, rows = survey(run, SPLITS)
+    payload = {"machine": machine(), "seconds": seconds, "splits": SPLITS, "runs": rows}
     write("cause_candidates", payload, render(payload))
 
 

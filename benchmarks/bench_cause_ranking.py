@@ -129,16 +129,37 @@ def aucs(causes, post, bad_ids, trusted) -> dict:
     return {f"{s}_auc": roc_auc_score(is_bad, table[s]) for s in RANKINGS}
 
 
-def score_run(name, X, y, kind, rate, seed) -> dict:
+def corrupted_fits(name, X, y, kind, rate, seed, sampler=SAMPLER) -> dict:
+    """One split with its labels corrupted, and its fits: ``post`` on the corrupted fitting
+    rows ``y_bad`` (``flipped``: their positions), its ``causes`` against the trusted rows,
+    and ``trusted``, the fit on the trusted rows alone."""
     data = split(name, X, y, seed)
     flipped = corrupt(name, data, kind, rate, seed)
     y_bad = data["y_fit"].copy()
     y_bad[flipped] = 1 - y_bad[flipped]
-    post = bu.fit(bu.LogisticRegression(), data["X_fit"], y_bad, random_seed=seed, **SAMPLER)
+    post = bu.fit(bu.LogisticRegression(), data["X_fit"], y_bad, random_seed=seed, **sampler)
     causes = bu.identify_causes(post, data["X_val"], data["y_val"], random_seed=seed + 1)
     trusted = bu.fit(
-        bu.LogisticRegression(), data["X_val"], data["y_val"], random_seed=seed, **SAMPLER
+        bu.LogisticRegression(), data["X_val"], data["y_val"], random_seed=seed, **sampler
     )
+    return dict(data, flipped=flipped, y_bad=y_bad, post=post, causes=causes, trusted=trusted)
+
+
+def survey(run, splits: int) -> tuple[float, list[dict]]:
+    """``run(name, X, y, kind, rate, seed)`` for every data set (the hold-out one too),
+    corruption and split: the seconds it took and the rows."""
+    start, rows = time.perf_counter(), []
+    for name, load in {**DATASETS, **HOLDOUT}.items():
+        X, y = load()
+        for kind, rate in CORRUPTIONS:
+            rows += [run(name, X, y, kind, rate, seed) for seed in range(splits)]
+            print(f"{name} {kind} {rate}: done ({time.perf_counter() - start:.0f} s)", flush=True)
+    return time.perf_counter() - start, rows
+
+
+def score_run(name, X, y, kind, rate, seed) -> dict:
+    fits = corrupted_fits(name, X, y, kind, rate, seed)
+    post, causes, flipped, y_bad = fits["post"], fits["causes"], fits["flipped"], fits["y_bad"]
     return {
         "data": name,
         "corruption": kind,
@@ -146,7 +167,7 @@ def score_run(name, X, y, kind, rate, seed) -> dict:
         "level": rate,
         "seed": seed,
         "method": causes.diagnostics.method,
-        **aucs(causes, post, post.row_ids[flipped], trusted),
+        **aucs(causes, post, post.row_ids[flipped], fits["trusted"]),
     }
 
 
