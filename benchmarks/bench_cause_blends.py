@@ -26,19 +26,14 @@ rebuilds the page from the JSON).
 
 from __future__ import annotations
 
-import json
-import logging
 import os
-import sys
-import warnings
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from benchmarks._common import RESULTS, machine, write
 from benchmarks.bench_cause_candidates import SAMPLER
-from benchmarks.bench_cause_ranking import corrupted_fits, interval, survey
+from benchmarks.bench_cause_ranking import corrupted_fits, interval, survey_main
 from benchmarks.bench_causes import summarize
 
 SPLITS = int(os.environ.get("BENCH_SPLITS", 5))
@@ -120,15 +115,7 @@ def render(payload: dict) -> str:
 
 
 def main():
-    if "--render" in sys.argv:
-        payload = json.loads((RESULTS / "cause_blends.json").read_text())
-        write("cause_blends", payload, render(payload))
-        return
-    logging.getLogger("pymc").setLevel(logging.ERROR)
-    warnings.simplefilter("ignore")
-    seconds, rows = survey(run, SPLITS)
-    payload = {"machine": machine(), "seconds": seconds, "splits": SPLITS, "runs": rows}
-    write("cause_blends", payload, render(payload))
+    survey_main("cause_blends", run, render, SPLITS)
 
 
 if __name__ == "__main__":

@@ -33,11 +33,7 @@ Run: ``python -m benchmarks.bench_cause_candidates`` (``BENCH_SPLITS``, default 
 
 from __future__ import annotations
 
-import json
-import logging
 import os
-import sys
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -45,8 +41,7 @@ from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score
 
 import bayes_unlearn as bu
-from benchmarks._common import RESULTS, machine, write
-from benchmarks.bench_cause_ranking import corrupted_fits, interval, survey
+from benchmarks.bench_cause_ranking import corrupted_fits, interval, survey_main
 from benchmarks.bench_causes import summarize
 
 SPLITS = int(os.environ.get("BENCH_SPLITS", 3))
@@ -182,15 +177,7 @@ def render(payload: dict) -> str:
 
 
 def main():
-    if "--render" in sys.argv:
-        payload = json.loads((RESULTS / "cause_candidates.json").read_text())
-        write("cause_candidates", payload, render(payload))
-        return
-    logging.getLogger("pymc").setLevel(logging.ERROR)
-    warnings.simplefilter("ignore")
-    seconds, rows = survey(run, SPLITS)
-    payload = {"machine": machine(), "seconds": seconds, "splits": SPLITS, "runs": rows}
-    write("cause_candidates", payload, render(payload))
+    survey_main("cause_candidates", run, render, SPLITS)
 
 
 if __name__ == "__main__":

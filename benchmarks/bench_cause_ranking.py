@@ -34,8 +34,10 @@ Writes ``benchmarks/results/cause_ranking.{json,md}``.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import sys
 import time
 import warnings
 
@@ -46,7 +48,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
 import bayes_unlearn as bu
-from benchmarks._common import machine, write
+from benchmarks._common import RESULTS, machine, write
 from benchmarks.bench_causes import summarize
 
 SPLITS = int(os.environ.get("BENCH_SPLITS", 20))
@@ -155,6 +157,19 @@ def survey(run, splits: int) -> tuple[float, list[dict]]:
             rows += [run(name, X, y, kind, rate, seed) for seed in range(splits)]
             print(f"{name} {kind} {rate}: done ({time.perf_counter() - start:.0f} s)", flush=True)
     return time.perf_counter() - start, rows
+
+
+def survey_main(name: str, run, render, splits: int) -> None:
+    """A survey's entry point: run it and write ``results/NAME``, or with ``--render``
+    rebuild the page from its JSON."""
+    if "--render" in sys.argv:
+        payload = json.loads((RESULTS / f"{name}.json").read_text())
+    else:
+        logging.getLogger("pymc").setLevel(logging.ERROR)
+        warnings.simplefilter("ignore")
+        seconds, rows = survey(run, splits)
+        payload = {"machine": machine(), "seconds": seconds, "splits": splits, "runs": rows}
+    write(name, payload, render(payload))
 
 
 def score_run(name, X, y, kind, rate, seed) -> dict:
