@@ -52,11 +52,7 @@ def run(name, X, y, kind, rate, seed) -> dict:
     scores["TO + r"] = only + r
     is_bad = np.isin(np.arange(len(y_bad)), flipped)
     return {
-        "data": name,
-        "corruption": kind,
-        "level": rate,
-        "rate": flipped.size / y_bad.size,
-        "seed": seed,
+        **fits["setting"],
         **{c: float(roc_auc_score(is_bad, scores[c])) for c in CANDIDATES},
     }
 

@@ -116,11 +116,7 @@ def run(name, X, y, kind, rate, seed) -> dict:
     scores["elpd-gated"] = scores["r" if gate < GATE_Z else "misfit"]
     is_bad = np.isin(np.arange(len(y_bad)), flipped)
     return {
-        "data": name,
-        "corruption": kind,
-        "level": rate,
-        "rate": flipped.size / y_bad.size,
-        "seed": seed,
+        **fits["setting"],
         "lambda": lam,
         "lpd_chose": chosen,
         "best_lpd": best_lpd,

@@ -144,7 +144,17 @@ def corrupted_fits(name, X, y, kind, rate, seed, sampler=SAMPLER) -> dict:
     trusted = bu.fit(
         bu.LogisticRegression(), data["X_val"], data["y_val"], random_seed=seed, **sampler
     )
-    return dict(data, flipped=flipped, y_bad=y_bad, post=post, causes=causes, trusted=trusted)
+    setting = {"data": name, "corruption": kind, "level": rate, "seed": seed}
+    setting["rate"] = flipped.size / y_bad.size  # the share corrupted
+    return dict(
+        data,
+        setting=setting,
+        flipped=flipped,
+        y_bad=y_bad,
+        post=post,
+        causes=causes,
+        trusted=trusted,
+    )
 
 
 def survey(run, splits: int) -> tuple[float, list[dict]]:
@@ -174,13 +184,9 @@ def survey_main(name: str, run, render, splits: int) -> None:
 
 def score_run(name, X, y, kind, rate, seed) -> dict:
     fits = corrupted_fits(name, X, y, kind, rate, seed)
-    post, causes, flipped, y_bad = fits["post"], fits["causes"], fits["flipped"], fits["y_bad"]
+    post, causes, flipped = fits["post"], fits["causes"], fits["flipped"]
     return {
-        "data": name,
-        "corruption": kind,
-        "rate": flipped.size / y_bad.size,
-        "level": rate,
-        "seed": seed,
+        **fits["setting"],
         "method": causes.diagnostics.method,
         **aucs(causes, post, post.row_ids[flipped], fits["trusted"]),
     }
