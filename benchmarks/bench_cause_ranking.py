@@ -144,8 +144,13 @@ def corrupted_fits(name, X, y, kind, rate, seed, sampler=SAMPLER) -> dict:
     trusted = bu.fit(
         bu.LogisticRegression(), data["X_val"], data["y_val"], random_seed=seed, **sampler
     )
-    setting = {"data": name, "corruption": kind, "level": rate, "seed": seed}
-    setting["rate"] = flipped.size / y_bad.size  # the share corrupted
+    setting = {
+        "data": name,
+        "corruption": kind,
+        "level": rate,
+        "seed": seed,
+        "rate": flipped.size / y_bad.size,  # the share corrupted
+    }
     return dict(
         data,
         setting=setting,

@@ -400,7 +400,9 @@ def main() -> None:
         # The run's own PyTensor cache (see the module docstring), before PyTensor is imported;
         # the cold processes inherit it.
         assert "pytensor" not in sys.modules, "PyTensor read its flags already"
-        os.environ["PYTENSOR_FLAGS"] = f"compiledir={tmp}/pytensor"
+        os.environ["PYTENSOR_FLAGS"] = ",".join(
+            filter(None, [os.environ.get("PYTENSOR_FLAGS"), f"compiledir={tmp}/pytensor"])
+        )  # after the caller's flags, which it keeps
         for way in WAYS:
             got, got_cleared, fits[way] = run_way(way, X, y, sets, county, tmp)
             rows += got
