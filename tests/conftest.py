@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from pathlib import Path
 
 # One core per computation: the suite already keeps both cores busy with two workers, and
@@ -11,13 +12,16 @@ from pathlib import Path
 # Set before bayes_unlearn is imported, so that notebook kernels and command-line processes
 # started by the tests inherit it; the tests of parallel paths ask for their cores.
 os.environ.setdefault("BAYES_UNLEARN_CORES", "1")
-# PyTensor compiles each C module with g++ -g; on a fresh machine the suite compiles about 250
-# of them, one at a time under PyTensor's cache lock. Without debug symbols (-g0 overrides -g)
-# each compiles faster and the machine code is the same (docs/testing.md). Not where the
-# caller sets the compiler flags.
+# On a fresh machine the suite compiles about 250 PyTensor C modules, one at a time under
+# PyTensor's cache lock: compile each without debug symbols and with the headers they all share
+# precompiled (tests/_compile_flags.py; the same machine code). Set here, in the process that
+# starts the workers, notebook kernels and command-line processes; not where the caller sets
+# the compiler flags.
 if "gcc__cxxflags" not in os.environ.get("PYTENSOR_FLAGS", ""):
+    from tests._compile_flags import fast_compile_flags
+
     os.environ["PYTENSOR_FLAGS"] = ",".join(
-        filter(None, [os.environ.get("PYTENSOR_FLAGS"), "gcc__cxxflags=-g0"])
+        filter(None, [os.environ.get("PYTENSOR_FLAGS"), f"gcc__cxxflags={fast_compile_flags()}"])
     )
 
 import numpy as np
@@ -27,6 +31,7 @@ from filelock import FileLock
 from hypothesis import HealthCheck, settings
 
 import bayes_unlearn as bu
+from bayes_unlearn._forked import fork_unavailable
 
 # And BLAS's threads shared out between the workers (as scikit-learn's conftest does): OpenBLAS
 # starts one thread per CPU in every worker, and its threads spin while they wait.
@@ -37,16 +42,28 @@ if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests marked slow run first and tests that start JAX last (xdist hands tests out in
-    this order). Slow ones first: a minute-long test started near the end would leave the
-    other worker idle. JAX last: once JAX's threads exist, SMC no longer forks
-    (``bayes_unlearn._forked``), and the tests of its worker processes need to."""
-    items.sort(
-        key=lambda item: (
-            item.get_closest_marker("jax") is not None,
-            item.get_closest_marker("slow") is None,
-        )
-    )
+    """Slow tests and tests that fork first, then tests that start JAX, then the rest.
+
+    xdist hands tests out in this order, so each worker runs its share in it. Slow ones first:
+    a minute-long test started near the end would leave the other worker idle. Forking before
+    JAX: once JAX's threads exist, this process no longer forks (``bayes_unlearn._forked``).
+    JAX's tests (10-20 s each) before the many short ones, which then even out the workers'
+    ends.
+    """
+
+    def rank(item):
+        if item.get_closest_marker("jax"):
+            return 1
+        return 0 if item.get_closest_marker("slow") or item.get_closest_marker("forks") else 2
+
+    items.sort(key=rank)
+
+
+@pytest.fixture(autouse=True)
+def _forks_where_it_must(request):
+    # Not a skip: on Linux a test marked ``forks`` must fork (the order above ensures it can).
+    if request.node.get_closest_marker("forks") and sys.platform == "linux":
+        assert fork_unavailable() is None, fork_unavailable()
 
 
 def blas_threads() -> int:

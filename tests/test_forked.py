@@ -12,13 +12,10 @@ import threadpoolctl
 from bayes_unlearn._forked import ForkedPool, default_cores, fork_unavailable, forked_pool
 from tests.conftest import blas_threads
 
-pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="forks only on Linux")
-
-
-@pytest.fixture(autouse=True)
-def _can_fork():
-    # Not a skip: on Linux these must run (tests that start JAX are ordered after them).
-    assert fork_unavailable() is None, fork_unavailable()
+pytestmark = [
+    pytest.mark.skipif(sys.platform != "linux", reason="forks only on Linux"),
+    pytest.mark.forks,
+]
 
 
 PARENT = os.getpid()

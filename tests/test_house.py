@@ -95,8 +95,8 @@ def test_the_cycle_finder_finds_a_cycle():
     assert _cycle({"a": {"b"}, "b": set()}) is None
 
 
-#: Test files about the package as a whole rather than one module.
-CROSS_CUTTING = {"test_house.py", "test_notebooks.py", "test_docs.py"}
+#: Test files about the package as a whole (or the suite's own helpers) rather than one module.
+CROSS_CUTTING = {"test_house.py", "test_notebooks.py", "test_docs.py", "test_compile_flags.py"}
 
 
 def _unmirrored(tests: Path, package: Path) -> list[str]:

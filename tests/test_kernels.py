@@ -73,14 +73,14 @@ def test_proposals_with_non_finite_density_are_rejected():
     assert (chains.Z[:, 0] >= 0).all() and 0 < chains.acceptance < 1
 
 
+@pytest.mark.forks
 def test_chains_split_over_processes_are_the_chains_run_here():
     """The noise is drawn here, so splitting the chains changes nothing but where they run."""
-    from bayes_unlearn._forked import fork_unavailable, forked_pool
+    from bayes_unlearn._forked import forked_pool
     from bayes_unlearn._kernels import hmc_trajectories, split_runner
 
     if sys.platform != "linux":
         pytest.skip("forks only on Linux")
-    assert fork_unavailable() is None, fork_unavailable()  # JAX's tests run after this one
     mean, cov, target = _gaussian()
     chol = np.linalg.cholesky(cov)
     starts = mean + np.random.default_rng(4).standard_normal((9, D)) @ chol.T

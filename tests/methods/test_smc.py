@@ -9,7 +9,6 @@ import pytest
 from numpy.testing import assert_allclose
 
 import bayes_unlearn as bu
-from bayes_unlearn._forked import fork_unavailable
 from tests.conftest import closed_form_posterior
 
 
@@ -95,11 +94,10 @@ def test_smc_moves_a_users_own_model_by_hmc_to_the_closed_form(custom_linear_pos
     _assert_closed_form(un, X, y, forget)  # the chains' bulk/tail ESS as independent draws
 
 
+@pytest.mark.forks
 def test_hmc_smc_gives_the_same_draws_on_any_number_of_cores(custom_linear_post, linear_data):
     """The chains and their ESS split over forked processes (``cores``): same result, to
     rounding, as in one process (the random numbers are drawn in the parent)."""
-    if sys.platform == "linux":  # where it forks (tests that start JAX run after this one)
-        assert fork_unavailable() is None, fork_unavailable()
     X, _ = linear_data
     forget = np.flatnonzero(X[:, 0] > np.median(X[:, 0]))
     one, two = (
