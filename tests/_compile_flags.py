@@ -1,8 +1,9 @@
 """Faster C compilation of PyTensor's modules for the test suite (a test helper, not the package).
 
 On a fresh machine the suite compiles about 250 C modules, one at a time under PyTensor's cache
-lock, and about half of each compile is g++ parsing the same headers (Python, NumPy, the C++
-library). Two flags make each compile faster without changing the machine code:
+lock, and much of each compile is g++ parsing the same headers (Python, NumPy, the C++
+library). Two flags make each compile faster without changing the machine code
+(tests/test_compile_flags.py compiles a module with and without them):
 
 - ``-g0`` drops the debug symbols that PyTensor's ``-g`` asks for;
 - a precompiled header of those headers, built once here with exactly the arguments PyTensor

@@ -5,12 +5,16 @@ from __future__ import annotations
 import ast
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 
 import pymc  # noqa: F401  (its import adds the compiler flags every module is built with)
 import pytensor
+import pytensor.tensor as pt
 import pytest
+from pytensor.graph.fg import FunctionGraph
+from pytensor.link.c.basic import CLinker
 from pytensor.link.c.cmodule import GCC_compiler
 
 from tests._compile_flags import _stale, module_compile_args
@@ -65,3 +69,29 @@ def test_pytensor_still_finds_the_machines_march_flags():
     march = [a for a in ast.literal_eval(probed.stdout) if a.startswith("-m")]
     assert any(a.startswith("-march=") for a in march)
     assert set(march) <= set(GCC_compiler.compile_args())
+
+
+def _instructions(library) -> list[str]:
+    listing = subprocess.run(["objdump", "-d", str(library)], capture_output=True, text=True)
+    return [line.split("\t")[1] for line in listing.stdout.splitlines() if line.count("\t") >= 2]
+
+
+@pytest.mark.skipif(shutil.which("objdump") is None, reason="needs objdump (binutils)")
+def test_a_module_built_with_the_header_has_the_same_machine_code(tmp_path):
+    _suites_header_in_use()
+    x, y = pt.dvectors("x", "y")
+    linker = CLinker().accept(FunctionGraph([x, y], [pt.sigmoid(x * y) - pt.log1p(pt.exp(x))]))
+    source = tmp_path / "mod.cpp"
+    source.write_text(linker.get_src_code())
+    args = module_compile_args()  # the header's folder first on the include path, as in use
+    plain = [a for a in args if not (a.startswith("-I") and "test-headers" in a)]
+    built = {}
+    for name, flags in (("header", args), ("plain", plain), ("-O2", [*plain, "-O2"])):
+        library = tmp_path / f"{name}.so"
+        cmd = [pytensor.config.cxx, "-shared", "-H", *flags, "-o", str(library), str(source)]
+        included = subprocess.run(cmd, check=True, capture_output=True, text=True).stderr
+        used = any(line.startswith("! ") for line in included.splitlines())  # "x": found, unused
+        assert used == (name == "header")
+        built[name] = _instructions(library)
+    assert built["header"] == built["plain"]
+    assert built["-O2"] != built["plain"]  # positive control: the comparison sees a change
