@@ -89,13 +89,14 @@ def summary(table: pd.DataFrame, candidates=CANDIDATES) -> list[str]:
     return lines
 
 
-def render(payload: dict) -> str:
-    """The result page from the measured payload."""
+def survey_page(payload: dict, title: str, doc: str, candidates=CANDIDATES) -> str:
+    """A candidates survey's result page: ``title``, the first paragraphs of the script's
+    docstring ``doc`` and the table of :func:`summary`."""
     info = payload["machine"]
-    intro = [p if p.startswith("- ") else p.replace("\n", " ") for p in __doc__.split("\n\n")[:4]]
+    intro = [p if p.startswith("- ") else p.replace("\n", " ") for p in doc.split("\n\n")[:4]]
     return "\n".join(
         [
-            "# Cause rankings: fixed blends of the trusted-only misfit and its gap (survey)",
+            f"# {title}",
             "",
             f"Machine: {info['cpu']}, {info['cores']} cores; {info['date']}. Wall time "
             f"{payload['seconds']:.0f} s.",
@@ -103,12 +104,18 @@ def render(payload: dict) -> str:
             *[line for p in intro for line in (p, "")],
             f"{payload['splits']} splits each; NUTS {SAMPLER['chains']} x {SAMPLER['draws']} "
             "draws; r(z) and the surprise from `identify_causes` (method auto). ROC AUC for the "
-            "corrupted rows, means with 95% t-intervals over splits; ✓: the blend's mean is "
-            "within the interval of the better of r(z) and the surprise, or above it.",
+            "corrupted rows, means with 95% t-intervals over splits; ✓: the candidate's mean "
+            "is within the interval of the better of r(z) and the surprise, or above it.",
             "",
-            *summary(pd.DataFrame(payload["runs"])),
+            *summary(pd.DataFrame(payload["runs"]), candidates),
         ]
     )
+
+
+def render(payload: dict) -> str:
+    """The result page from the measured payload."""
+    title = "Cause rankings: fixed blends of the trusted-only misfit and its gap (survey)"
+    return survey_page(payload, title, __doc__)
 
 
 def main():

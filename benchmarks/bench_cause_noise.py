@@ -37,11 +37,10 @@ import os
 
 import arviz as az
 import numpy as np
-import pandas as pd
 import pymc as pm
 from sklearn.metrics import roc_auc_score
 
-from benchmarks.bench_cause_blends import summary
+from benchmarks.bench_cause_blends import survey_page
 from benchmarks.bench_cause_candidates import SAMPLER
 from benchmarks.bench_cause_ranking import corrupted_fits, survey_main
 
@@ -103,24 +102,8 @@ def run(name, X, y, kind, rate, seed) -> dict:
 
 def render(payload: dict) -> str:
     """The result page from the measured payload."""
-    info = payload["machine"]
-    intro = [p if p.startswith("- ") else p.replace("\n", " ") for p in __doc__.split("\n\n")[:4]]
-    return "\n".join(
-        [
-            "# Cause rankings: a label-noise model with a regional flip rate (survey)",
-            "",
-            f"Machine: {info['cpu']}, {info['cores']} cores; {info['date']}. Wall time "
-            f"{payload['seconds']:.0f} s.",
-            "",
-            *[line for p in intro for line in (p, "")],
-            f"{payload['splits']} splits each; NUTS {SAMPLER['chains']} x {SAMPLER['draws']} "
-            "draws; r(z) and the surprise from `identify_causes` (method auto). ROC AUC for the "
-            "corrupted rows, means with 95% t-intervals over splits; ✓: the candidate's mean is "
-            "within the interval of the better of r(z) and the surprise, or above it.",
-            "",
-            *summary(pd.DataFrame(payload["runs"]), CANDIDATES),
-        ]
-    )
+    title = "Cause rankings: a label-noise model with a regional flip rate (survey)"
+    return survey_page(payload, title, __doc__, CANDIDATES)
 
 
 def main():
