@@ -33,7 +33,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from benchmarks.bench_cause_candidates import SAMPLER
-from benchmarks.bench_cause_ranking import corrupted_fits, interval, survey_main
+from benchmarks.bench_cause_ranking import corrupted_fits, interval, survey_main, trusted_misfit
 from benchmarks.bench_causes import summarize
 
 SPLITS = int(os.environ.get("BENCH_SPLITS", 5))
@@ -45,7 +45,7 @@ def run(name, X, y, kind, rate, seed) -> dict:
     fits = corrupted_fits(name, X, y, kind, rate, seed, SAMPLER)
     post, trusted, flipped, y_bad = fits["post"], fits["trusted"], fits["flipped"], fits["y_bad"]
     table = fits["causes"].table.loc[post.row_ids]
-    only = -(trusted.weights @ trusted.pointwise_log_likelihood(fits["X_fit"], y_bad))
+    only = trusted_misfit(trusted, fits["X_fit"], y_bad)
     r, gap = table["r"].to_numpy(), only - table["surprise"].to_numpy()
     scores = {"r": r, "surprise": table["surprise"].to_numpy(), "TO": only, "G": gap}
     scores |= {f"TO + {b:g} G": only + b * gap for b in BETAS}

@@ -42,7 +42,7 @@ from sklearn.metrics import roc_auc_score
 
 from benchmarks.bench_cause_blends import survey_page
 from benchmarks.bench_cause_candidates import SAMPLER
-from benchmarks.bench_cause_ranking import corrupted_fits, survey_main
+from benchmarks.bench_cause_ranking import corrupted_fits, survey_main, trusted_misfit
 
 SPLITS = int(os.environ.get("BENCH_SPLITS", 5))
 CANDIDATES = ("r", "surprise", "TO", "flip(x)", "flip", "flip, LOO", "flip, stacked")
@@ -80,7 +80,7 @@ def run(name, X, y, kind, rate, seed) -> dict:
     scores = {
         "r": table["r"].to_numpy(),
         "surprise": table["surprise"].to_numpy(),
-        "TO": -(trusted.weights @ trusted.pointwise_log_likelihood(fits["X_fit"], y_bad)),
+        "TO": trusted_misfit(trusted, fits["X_fit"], y_bad),
     }
     data = [np.asarray(a, dtype=float) for a in (fits["X_fit"], y_bad, fits["X_val"])]
     data.append(np.asarray(fits["y_val"], dtype=float))

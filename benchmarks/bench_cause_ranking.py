@@ -119,14 +119,18 @@ def corrupt(name, data, kind, rate, seed) -> np.ndarray:
     return np.flatnonzero((column >= np.quantile(column, 0.75)) & (y == label))
 
 
+def trusted_misfit(trusted, X, y) -> np.ndarray:
+    """Each row's misfit ``−E_{p(θ|F)}[log p(z|θ)]`` under ``trusted``, the fit on the trusted
+    rows ``F`` alone."""
+    return -(trusted.weights @ trusted.pointwise_log_likelihood(X, y))
+
+
 def aucs(causes, post, bad_ids, trusted) -> dict:
     """Each ranking's ROC AUC for ``post``'s corrupted rows (``bad_ids``: their row ids);
     ``trusted``: the fit on the trusted rows alone."""
     table = causes.table.copy()
     X, y = post.training_data()
-    table["trusted-only"] = pd.Series(
-        -(trusted.weights @ trusted.pointwise_log_likelihood(X, y)), index=post.row_ids
-    )
+    table["trusted-only"] = pd.Series(trusted_misfit(trusted, X, y), index=post.row_ids)
     is_bad = np.isin(table.index, bad_ids)
     return {f"{s}_auc": roc_auc_score(is_bad, table[s]) for s in RANKINGS}
 
