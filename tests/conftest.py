@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import os
 import sys
 from pathlib import Path
@@ -31,6 +33,7 @@ from filelock import FileLock
 from hypothesis import HealthCheck, settings
 
 import bayes_unlearn as bu
+from bayes_unlearn import _random
 from bayes_unlearn._forked import fork_unavailable
 
 # And BLAS's threads shared out between the workers (as scikit-learn's conftest does): OpenBLAS
@@ -39,6 +42,53 @@ if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
     threadpoolctl.threadpool_limits(
         limits=max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
     )
+
+
+# Every draw the package makes in a test comes from a ``random_seed`` the test gave: an
+# unseeded call passes or fails by chance (a CI run once diverged where no local run did).
+# The package's two entry points to randomness are wrapped before any of its modules (loaded
+# lazily) imports them by name; inside a test or fixture, ``random_seed=None`` reaching them
+# fails, unless the test is marked ``unseeded`` (where the default itself is the point).
+_SEEDS = {"required": False}
+
+
+def _seeded_only(fn):
+    @functools.wraps(fn)
+    def seeded_only(random_seed=None, *args, **kwargs):
+        if random_seed is None and _SEEDS["required"]:
+            raise AssertionError(
+                f"{fn.__name__}(None): bayes_unlearn drew random numbers without a random_seed "
+                "from the test; pass one (or mark the test 'unseeded')"
+            )
+        return fn(random_seed, *args, **kwargs)
+
+    return seeded_only
+
+
+for _name in ("get_random_generator", "seed_to_int"):
+    setattr(_random, _name, _seeded_only(getattr(_random, _name)))
+
+
+@contextlib.contextmanager
+def _seeds_required(node):
+    before = _SEEDS["required"]
+    _SEEDS["required"] = node.get_closest_marker("unseeded") is None
+    try:
+        yield
+    finally:
+        _SEEDS["required"] = before
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_fixture_setup(fixturedef, request):
+    with _seeds_required(request.node):
+        yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_pyfunc_call(pyfuncitem):
+    with _seeds_required(pyfuncitem):
+        yield
 
 
 def pytest_collection_modifyitems(config, items):
@@ -126,7 +176,7 @@ def closed_form_posterior(X, y, sigma=SIGMA, prior_sd=PRIOR_SD):
     return cov @ A.T @ y / sigma**2, cov
 
 
-def unlearn_against_closed_form(post, X, y, forget, method):
+def unlearn_against_closed_form(post, X, y, forget, method, random_seed=0):
     """``bu.unlearn`` with ``method``; its largest errors in mean and log-sd (in posterior
     sds) against the closed form of the remaining rows, and whether it warned unreliable."""
     import warnings
@@ -136,7 +186,7 @@ def unlearn_against_closed_form(post, X, y, forget, method):
     sd = np.sqrt(np.diag(cov))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        un = bu.unlearn(post, forget=forget, method=method)
+        un = bu.unlearn(post, forget=forget, method=method, random_seed=random_seed)
     warned = any(issubclass(w.category, bu.UnreliableUnlearningWarning) for w in caught)
     table = un.summary()
     mean_err = np.max(np.abs(table["mean"].to_numpy() - mean) / sd)

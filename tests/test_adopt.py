@@ -39,7 +39,7 @@ def test_an_existing_fit_is_wrapped_without_a_refit_and_forgets_exactly(linear_d
 def test_h_theta_matches_a_fit_through_the_toolkit(custom_linear_post, linear_data):
     X, y = linear_data
     draws = az.InferenceData(posterior=custom_linear_post.idata.posterior)
-    post = bu.from_pymc(bu.PyMCModel(linear_builder), draws, X, y)
+    post = bu.from_pymc(bu.PyMCModel(linear_builder), draws, X, y, random_seed=0)
     assert_allclose(
         post.idata.sample_stats["log_joint"].values,
         custom_linear_post.idata.sample_stats["log_joint"].values,
@@ -95,8 +95,8 @@ def test_a_model_object_is_wrapped_by_its_rows_and_forgets_exactly(linear_data, 
 def test_a_file_of_a_model_object_loads_only_with_that_model(linear_data, sampled, tmp_path):
     X, y = linear_data
     model = linear_builder(X, y)
-    gone = bu.unlearn(bu.from_pymc(model, sampled, random_seed=1), forget=FORGET)
-    bu.save(gone, tmp_path / "obj.nc")
+    gone = bu.unlearn(bu.from_pymc(model, sampled, random_seed=1), forget=FORGET, random_seed=2)
+    bu.save(gone, tmp_path / "obj.nc", random_seed=3)
     without = bu.load(tmp_path / "obj.nc")
     with pytest.raises(ValueError, match=r"bu.load\(path, model=model\)"):
         bu.unlearn(without, forget=[0], method="refit")

@@ -83,7 +83,7 @@ def test_a_forgotten_group_returns_to_its_prior_without_a_refit(fitted):
 
 def test_predictions_are_bambis_predict_on_the_unlearned_draws(fitted):
     model, idata, df = fitted
-    gone = bu.unlearn(bu.from_bambi(model, idata), forget=[0, 9, 17], random_seed=3)
+    gone = bu.unlearn(bu.from_bambi(model, idata, random_seed=1), forget=[0, 9, 17], random_seed=3)
     draws = bu.to_inference_data(gone, random_seed=6).posterior
     ours = pm.compute_deterministics(
         draws, var_names=["mu"], model=gone.model.builder.model, progressbar=False
@@ -94,8 +94,9 @@ def test_predictions_are_bambis_predict_on_the_unlearned_draws(fitted):
 
 def test_a_bambi_file_loads_with_the_model_and_refits_keeping_the_levels(fitted, tmp_path):
     model, idata, df = fitted
-    gone = bu.unlearn(bu.from_bambi(model, idata), forget=np.flatnonzero(df["g"] == GONE))
-    bu.save(gone, tmp_path / "bambi.nc")
+    forget = np.flatnonzero(df["g"] == GONE)
+    gone = bu.unlearn(bu.from_bambi(model, idata, random_seed=1), forget=forget, random_seed=2)
+    bu.save(gone, tmp_path / "bambi.nc", random_seed=3)
     back = bu.load(tmp_path / "bambi.nc", model=model)
     back = short_refits(back, draws=20, tune=20, chains=1)  # the levels are the point, not accuracy
     with warnings.catch_warnings():

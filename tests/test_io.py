@@ -46,14 +46,14 @@ def test_round_trip_fit_and_unlearned(tmp_path, logistic_post):
         back.predict_proba(np.zeros((2, 3))), written.predict_proba(np.zeros((2, 3)))
     )
     # The loaded posterior keeps forgetting where the saved one left off.
-    again = bu.unlearn(back, forget=[5])
+    again = bu.unlearn(back, forget=[5], random_seed=0)
     assert [r["row_ids"] for r in again.history] == [[3, 17, 42], [5]]
 
 
 def test_unlearned_file_holds_no_values_of_forgotten_rows(tmp_path, logistic_post):
     key = "a-secret-the-controller-keeps"
-    un = bu.unlearn(logistic_post, forget=[3, 17], key=key)
-    bu.save(un, tmp_path / "u.nc")
+    un = bu.unlearn(logistic_post, forget=[3, 17], key=key, random_seed=0)
+    bu.save(un, tmp_path / "u.nc", random_seed=0)
     back = bu.load(tmp_path / "u.nc")
     assert not np.isin([3, 17], back.idata.constant_data["obs_id"]).any()
     assert not np.isin([3, 17], back.idata.observed_data["obs_id"]).any()
@@ -110,7 +110,7 @@ def test_failed_save_keeps_the_old_file(tmp_path, logistic_post, monkeypatch):
 
     monkeypatch.setattr(az.InferenceData, "to_netcdf", broken)
     with pytest.raises(OSError, match="disk full"):
-        bu.save(bu.unlearn(logistic_post, forget=[1]), path)
+        bu.save(bu.unlearn(logistic_post, forget=[1], random_seed=0), path, random_seed=0)
     assert path.read_bytes() == good
     # No temporary file left; the writer lock's file stays (removing it would race).
     assert sorted(p.name for p in tmp_path.iterdir()) == ["post.nc", "post.nc.lock"]
@@ -265,7 +265,8 @@ def test_custom_model_round_trip_rebuilds_an_importable_builder(tmp_path, linear
     )
     _assert_same(back, dataclasses.replace(back, model=back.model))
     # Saving a reweighted custom posterior refreshes it by HMC on the compiled model.
-    written = bu.save(bu.unlearn(back, forget=[0], method="reweight"), tmp_path / "u.nc")
+    un = bu.unlearn(back, forget=[0], method="reweight")
+    written = bu.save(un, tmp_path / "u.nc", random_seed=0)
     assert written.draws_source == "refresh" and "HMC" in written.diagnostics.verdict
     assert bu.load(tmp_path / "u.nc", model=back.model).history[0]["row_ids"] == [0]
 
@@ -284,7 +285,8 @@ def test_a_builder_without_an_import_path_must_be_passed_again(tmp_path, linear_
     with pytest.raises(ValueError, match=r"has no import path .* Pass it again"):
         bu.unlearn(back, forget=[0], method="reweight")
     with_model = bu.load(tmp_path / "custom.nc", model=bu.PyMCModel(local_builder))
-    assert bu.save(bu.unlearn(with_model, forget=[0], method="reweight"), tmp_path / "u.nc")
+    un = bu.unlearn(with_model, forget=[0], method="reweight")
+    assert bu.save(un, tmp_path / "u.nc", random_seed=0)
 
 
 @dataclasses.dataclass(frozen=True)

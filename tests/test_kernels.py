@@ -73,6 +73,24 @@ def test_proposals_with_non_finite_density_are_rejected():
     assert (chains.Z[:, 0] >= 0).all() and 0 < chains.acceptance < 1
 
 
+def test_a_diverging_trajectory_is_rejected_without_warnings():
+    """A trajectory whose gradient overflows (inf, then inf - inf = nan in the leapfrog) is
+    a divergence: rejected like any non-finite proposal, with no RuntimeWarning from NumPy's
+    arithmetic on it (the suite turns warnings into errors; a user would see a wall of them)."""
+
+    def cliff(Z):  # a Gaussian whose gradient is infinite past x0 = 1
+        past = Z[:, 0] > 1
+        grad = np.where(past[:, None], np.inf, -Z)
+        return np.where(past, -np.inf, -0.5 * (Z**2).sum(axis=1)), grad
+
+    rng = np.random.default_rng(4)
+    starts = rng.uniform(-1, 1, size=(50, 2))
+    chol = np.array([[1.0, 0.0], [0.5, 1.0]])  # mixes the inf into both coordinates
+    chains = hmc_chains(starts, cliff, rng, length=10, step_size=0.8, cholesky=chol)
+    assert (chains.Z[:, 0] <= 1).all() and np.isfinite(chains.Z).all()
+    assert 0 < chains.acceptance < 1
+
+
 @pytest.mark.forks
 def test_chains_split_over_processes_are_the_chains_run_here():
     """The noise is drawn here, so splitting the chains changes nothing but where they run."""

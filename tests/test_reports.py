@@ -58,7 +58,7 @@ def test_report_of_fit_and_smc(tmp_path, linear_post):
 
 
 def test_cli_report(tmp_path, unlearned):
-    bu.save(unlearned, tmp_path / "u.nc")
+    bu.save(unlearned, tmp_path / "u.nc", random_seed=0)
     assert main(["report", str(tmp_path / "u.nc"), "-o", str(tmp_path / "u.html")]) == 0
     text = (tmp_path / "u.html").read_text()
     for sid in SECTIONS:  # the same report as the API writes, read back from the file

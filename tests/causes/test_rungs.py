@@ -229,6 +229,8 @@ def test_cli_causes(shifted, tmp_path, capsys):
                 str(tmp_path / "fail.csv"),
                 "--top",
                 "5",
+                "--seed",
+                "0",
                 "-o",
                 str(out),
             ]
