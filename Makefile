@@ -14,8 +14,8 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed  ## fit Pima, forget 1% of rows, compare with an exact refit
 	$(BIN)/bayes-unlearn demo
 
-test: $(VENV)/.installed  ## the whole test suite, on two workers (pytest-xdist)
-	$(BIN)/python -m pytest -n 2
+test: $(VENV)/.installed  ## the whole test suite, on two workers (pytest-xdist), with its 20 slowest steps
+	$(BIN)/python -m pytest -n 2 --durations=20
 
 test-fast: $(VENV)/.installed  ## skip the tests marked slow
 	$(BIN)/python -m pytest -n 2 -m "not slow"
