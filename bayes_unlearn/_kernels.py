@@ -285,6 +285,7 @@ def hmc_chains(
     )
 
 
+@np.errstate(invalid="ignore", over="ignore")
 def hmc_trajectories(starts, log_density_and_grad, noise: HMCNoise, *, step_size, cholesky, n_leap):
     """The HMC chains of :func:`hmc_chains` driven by ``noise``: their states, shape
     (chains, steps + 1, d), and Metropolis acceptance probabilities, shape (steps, chains).
@@ -292,11 +293,6 @@ def hmc_trajectories(starts, log_density_and_grad, noise: HMCNoise, *, step_size
     A diverging trajectory (its gradient overflows, then inf - inf gives nan) ends with a
     non-finite ratio and is rejected; NumPy's warnings on that arithmetic are silenced.
     """
-    with np.errstate(invalid="ignore", over="ignore"):
-        return _trajectories(starts, log_density_and_grad, noise, step_size, cholesky, n_leap)
-
-
-def _trajectories(starts, log_density_and_grad, noise: HMCNoise, step_size, cholesky, n_leap):
     Z = starts
     log_p, grad = log_density_and_grad(Z)
     states, accept_prob = [Z], []

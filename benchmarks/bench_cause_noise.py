@@ -125,7 +125,7 @@ def run(name, X, y, kind, rate, seed) -> dict:
     lpd = {model: trusted_lpd(idata) for model, idata in models.items()}
     anchored = max(lpd, key=lpd.get)
     scores["flip, trusted lpd"] = scores[anchored]
-    weights = az.compare(models, var_name="y_fit", method="stacking")["weight"]
+    weights = az.compare(loo, method="stacking")["weight"]  # the LOO above, not again
     scores["flip, stacked"] = sum(weights[model] * scores[model] for model in MODELS)
     is_bad = np.isin(np.arange(len(y_bad)), flipped)
     return {
