@@ -14,17 +14,6 @@ from pathlib import Path
 # Set before bayes_unlearn is imported, so that notebook kernels and command-line processes
 # started by the tests inherit it; the tests of parallel paths ask for their cores.
 os.environ.setdefault("BAYES_UNLEARN_CORES", "1")
-# On a fresh machine the suite compiles about 250 PyTensor C modules, one at a time under
-# PyTensor's cache lock: compile each without debug symbols and with the headers they all share
-# precompiled (tests/_compile_flags.py; the same machine code). Set here, in the process that
-# starts the workers, notebook kernels and command-line processes; not where the caller sets
-# the compiler flags.
-if "gcc__cxxflags" not in os.environ.get("PYTENSOR_FLAGS", ""):
-    from tests._compile_flags import fast_compile_flags
-
-    os.environ["PYTENSOR_FLAGS"] = ",".join(
-        filter(None, [os.environ.get("PYTENSOR_FLAGS"), f"gcc__cxxflags={fast_compile_flags()}"])
-    )
 
 import numpy as np
 import pytest
@@ -77,6 +66,28 @@ def _seeds_required(node):
         yield
     finally:
         _SEEDS["required"] = before
+
+
+def pytest_configure(config):
+    """Faster C compilation of PyTensor's modules, in each process that runs tests.
+
+    On a fresh machine the suite compiles about 250 PyTensor C modules: compile each without
+    debug symbols and with the headers they all share precompiled (tests/_compile_flags.py;
+    the same machine code). Set here for this process and, through ``PYTENSOR_FLAGS``, the
+    notebook kernels and command-line processes it starts; not where the caller sets the
+    compiler flags. Not in the process that only hands tests out to xdist's workers: the flags
+    need PyMC imported (4-5 s), and each worker sets them for itself.
+    """
+    distributing = (
+        config.getoption("numprocesses", None) and "PYTEST_XDIST_WORKER" not in os.environ
+    )
+    if distributing or "gcc__cxxflags" in os.environ.get("PYTENSOR_FLAGS", ""):
+        return
+    from tests._compile_flags import fast_compile_flags
+
+    os.environ["PYTENSOR_FLAGS"] = ",".join(
+        filter(None, [os.environ.get("PYTENSOR_FLAGS"), f"gcc__cxxflags={fast_compile_flags()}"])
+    )
 
 
 @pytest.hookimpl(hookwrapper=True)
