@@ -89,7 +89,9 @@ def test_a_fit_by_another_sampler_is_stored_and_its_refits_use_it_again(
     pytest.importorskip(sampler)
     X, y = linear_data
     model = bu.PolynomialRegression(sigma=1.0, standardize=False)
-    post = bu.fit(model, X, y, draws=1000, tune=1000, chains=4, nuts_sampler=sampler, random_seed=1)
+    # 4 x 500 draws leave both reliable (ESS over 1000); what the test checks is where the
+    # draws come from, and nutpie's time beyond its compilation grows with the draws.
+    post = bu.fit(model, X, y, draws=500, tune=300, chains=4, nuts_sampler=sampler, random_seed=1)
     assert post.sampler["nuts_sampler"] == sampler and post.diagnostics.reliable
     assert post.idata.posterior.attrs["inference_library"] == sampler  # not PyMC's own NUTS
     bu.save(post, tmp_path / "p.nc")
