@@ -59,23 +59,31 @@ CANDIDATES = ("r", "surprise", "TO", *MODELS)
 CANDIDATES += ("flip, LOO", "flip, LOO 2 se", "flip, trusted lpd", "flip, stacked")
 
 
-def flip_fit(X_fit, y_fit, X_val, y_val, *, model: str, seed: int):
+def flip_fit(X_fit, y_fit, X_val, y_val, *, model: str, seed: int, clean: str = "linear"):
     """Each fitting row's posterior probability that its label was flipped under ``model``
-    (one of :data:`MODELS`), and the fit (with the fitting rows' pointwise log-likelihood)."""
+    (one of :data:`MODELS`), and the fit (with the fitting rows' pointwise log-likelihood).
+
+    ``clean="quadratic"`` adds each standardized feature's centred square to the clean model's
+    logit, ``z² − 1`` with a ``N(0, 1)`` coefficient (``bench_cause_curved``).
+    """
     mean, sd = X_fit.mean(axis=0), X_fit.std(axis=0)
     Z, Z_val = (X_fit - mean) / sd, (X_val - mean) / sd
     labels = 2 if model == "flip(x, y)" else 1  # a flip rate per true label, or one for both
     with pm.Model():
         alpha = pm.Normal("alpha", 0.0, 2.5)
         beta = pm.Normal("beta", 0.0, 2.5, shape=Z.shape[1])
+        logit, logit_val = alpha + Z @ beta, alpha + Z_val @ beta
+        if clean == "quadratic":
+            curve = pm.Normal("beta2", 0.0, 1.0, shape=Z.shape[1])
+            logit, logit_val = logit + (Z**2 - 1) @ curve, logit_val + (Z_val**2 - 1) @ curve
         flip_logit = pm.Normal("gamma", -2.0, 1.5, shape=(labels, 1)) * np.ones(len(y_fit))
         if model != "flip":
             flip_logit = flip_logit + pm.Normal("delta", 0.0, 1.0, shape=(labels, Z.shape[1])) @ Z.T
         pi = pm.math.sigmoid(flip_logit)
-        p = pm.math.sigmoid(alpha + Z @ beta)
+        p = pm.math.sigmoid(logit)
         pi0, pi1 = pm.Deterministic("pi0", pi[0]), pm.Deterministic("pi1", pi[-1])
         pm.Bernoulli("y_fit", p=p * (1 - pi1) + (1 - p) * pi0, observed=y_fit)
-        pm.Bernoulli("y_val", logit_p=alpha + Z_val @ beta, observed=y_val)
+        pm.Bernoulli("y_val", logit_p=logit_val, observed=y_val)
         pm.Deterministic("p", p)
         idata = pm.sample(random_seed=seed, idata_kwargs={"log_likelihood": True}, **SAMPLER)
     post = idata.posterior.stack(s=("chain", "draw"))
@@ -86,10 +94,11 @@ def flip_fit(X_fit, y_fit, X_val, y_val, *, model: str, seed: int):
 
 
 def simplest_unless_better(loo: dict) -> str:
-    """The first of :data:`MODELS` unless a later one's ``elpd`` exceeds the current choice's
-    by more than twice the standard error of their pointwise difference."""
-    chosen = MODELS[0]
-    for model in MODELS[1:]:
+    """The first of ``loo``'s models (simplest first) unless a later one's ``elpd`` exceeds the
+    current choice's by more than twice the standard error of their pointwise difference."""
+    models = list(loo)
+    chosen = models[0]
+    for model in models[1:]:
         diff = loo[model].loo_i.to_numpy() - loo[chosen].loo_i.to_numpy()
         if diff.sum() > 2 * np.sqrt(diff.size * diff.var()):
             chosen = model

@@ -36,10 +36,12 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import os
 import sys
 import time
 import warnings
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -166,14 +168,34 @@ def corrupted_fits(name, X, y, kind, rate, seed, sampler=SAMPLER) -> dict:
     )
 
 
+def _survey_setting(run, name, kind, rate, splits) -> list[dict]:
+    logging.getLogger("pymc").setLevel(logging.ERROR)
+    warnings.simplefilter("ignore")
+    X, y = {**DATASETS, **HOLDOUT}[name]()
+    return [run(name, X, y, kind, rate, seed) for seed in range(splits)]
+
+
 def survey(run, splits: int) -> tuple[float, list[dict]]:
     """``run(name, X, y, kind, rate, seed)`` for every data set (the hold-out one too),
-    corruption and split: the seconds it took and the rows."""
-    start, rows = time.perf_counter(), []
-    for name, load in {**DATASETS, **HOLDOUT}.items():
-        X, y = load()
-        for kind, rate in CORRUPTIONS:
-            rows += [run(name, X, y, kind, rate, seed) for seed in range(splits)]
+    corruption and split: the seconds it took and the rows.
+
+    ``BENCH_PROCESSES`` settings run side by side (default 1), each in a process of its own
+    started by a forkserver, one core each (``BAYES_UNLEARN_CORES=1``); every fit is seeded,
+    so the rows do not depend on how many.
+    """
+    start, settings = (
+        time.perf_counter(),
+        [(name, kind, rate) for name in {**DATASETS, **HOLDOUT} for kind, rate in CORRUPTIONS],
+    )
+    processes = int(os.environ.get("BENCH_PROCESSES", 1))
+    if processes > 1:
+        os.environ["BAYES_UNLEARN_CORES"] = "1"  # before the forkserver starts: it inherits it
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(processes, mp_context=context) as pool:
+        jobs = [pool.submit(_survey_setting, run, *setting, splits) for setting in settings]
+        rows = []
+        for (name, kind, rate), job in zip(settings, jobs, strict=True):
+            rows += job.result()
             print(f"{name} {kind} {rate}: done ({time.perf_counter() - start:.0f} s)", flush=True)
     return time.perf_counter() - start, rows
 
