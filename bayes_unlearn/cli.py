@@ -541,8 +541,9 @@ def _score(p, default: str) -> None:
         choices=sorted(SCORES),
         default=default,
         help=f"the ranking (default {default}): r (Tanno et al.'s r(z)), misfit (to the model "
-        "that has learned the failures), surprise (ignores the failures) or trusted (misfit "
-        "to the model fitted on the failures alone, for a trusted set)",
+        "that has learned the failures), surprise (ignores the failures), trusted (misfit "
+        "to the model fitted on the failures alone, for a trusted set) or flipped (each "
+        "row's probability of a flipped label under a label-noise model, logistic models)",
     )
 
 

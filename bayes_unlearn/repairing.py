@@ -103,13 +103,15 @@ def repair(
     cause_method : str, default "auto"
         How :func:`~bayes_unlearn.identify_causes` obtains ``p(θ | D, F)``: a name in
         :data:`bayes_unlearn.registry.METHODS`.
-    score : {"trusted", "r", "misfit", "surprise"}, default "trusted"
+    score : {"trusted", "r", "misfit", "surprise", "flipped"}, default "trusted"
         The ranking the top ``K`` are taken from (see :func:`~bayes_unlearn.identify_causes`).
         ``"trusted"``: each training label's misfit to the model fitted on the trusted rows
         alone (one more, small, MCMC fit); it ranks flipped labels far better than Tanno et
         al.'s ``r(z)``, and repair ends about as close to the clean model with either, within
         the 4-6-point spread over splits (``benchmarks/results/cause_repair.md``, the Pima
-        notebook). ``"r"`` is the previous default.
+        notebook). ``"r"`` is the previous default. ``"flipped"`` (logistic models): each
+        row's posterior probability of a flipped label under a label-noise model (three more
+        MCMC fits, on the training and trusted rows).
     method : str, default "auto"
         How each candidate forgets its rows (:func:`~bayes_unlearn.unlearn`).
     allow_unreliable : bool, default False

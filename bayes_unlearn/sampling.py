@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "NUTS_SAMPLERS",
     "check_nuts_sampler",
+    "convergence",
     "free_variables",
     "mcmc_diagnostics",
     "resample_like",
@@ -190,10 +191,9 @@ def free_variables(pm_model, posterior, order: tuple[str, ...] = ()):
     return posterior[list(dict.fromkeys(names))]
 
 
-def mcmc_diagnostics(
-    idata, *, method: str, reason: str, n_forget: int, min_ess: float = MIN_BULK_ESS
-) -> UnlearningDiagnostics:
-    """R-hat, bulk ESS and divergences of MCMC draws, with a verdict."""
+def convergence(idata, min_ess: float = MIN_BULK_ESS) -> dict[str, Any]:
+    """R-hat (worst), bulk ESS (lowest) and divergences of MCMC draws, the ESS asked for
+    (``min_ess``, at most half the draws) and what fell short (``problems``)."""
     import arviz as az
 
     post = idata.posterior
@@ -203,13 +203,25 @@ def mcmc_diagnostics(
     divergences = (
         int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
     )
+    wanted = min(min_ess, n_draws / 2)
     problems = []
     if r_hat > RHAT_MAX:
         problems.append(f"R-hat {r_hat:.3f} > {RHAT_MAX}")
-    if not ess >= min(min_ess, n_draws / 2):
+    if not ess >= wanted:
         problems.append(f"bulk ESS {ess:.0f} is low")
     if divergences:
         problems.append(f"{divergences} divergent transitions")
+    return dict(
+        r_hat=r_hat, ess_bulk=ess, min_ess=wanted, divergences=divergences, problems=problems
+    )
+
+
+def mcmc_diagnostics(
+    idata, *, method: str, reason: str, n_forget: int, min_ess: float = MIN_BULK_ESS
+) -> UnlearningDiagnostics:
+    """R-hat, bulk ESS and divergences of MCMC draws, with a verdict."""
+    checks = convergence(idata, min_ess)
+    problems = checks.pop("problems")
     verdict = (
         "MCMC converged: trustworthy."
         if not problems
@@ -217,16 +229,14 @@ def mcmc_diagnostics(
         + "; ".join(problems)
         + "): run more tuning/draws or raise target_accept."
     )
+    post = idata.posterior
     return UnlearningDiagnostics(
         method=method,
         reason=reason,
         n_forget=n_forget,
         n_remaining=idata.observed_data.sizes["obs_id"],
-        n_draws=n_draws,
+        n_draws=post.sizes["chain"] * post.sizes["draw"],
         reliable=not problems,
         verdict=verdict,
-        ess_bulk=ess,
-        min_ess=min(min_ess, n_draws / 2),
-        r_hat=r_hat,
-        divergences=divergences,
+        **checks,
     )

@@ -22,8 +22,10 @@ import numpy as np
 from bayes_unlearn import registry
 from bayes_unlearn._random import RandomSeed
 from bayes_unlearn._validation import check_X_y
+from bayes_unlearn.causes._label_noise import flip_probabilities
 from bayes_unlearn.causes._result import (
     DEFAULT_SCORE,
+    FLIPPED,
     SCORES,
     TRUSTED,
     Causes,
@@ -38,6 +40,7 @@ from bayes_unlearn.sampling import resample_like
 
 __all__ = [
     "DEFAULT_SCORE",
+    "FLIPPED",
     "MIN_ESS",
     "SCORES",
     "TRUSTED",
@@ -75,7 +78,13 @@ def identify_causes(
     A fourth, ``score="trusted"``, is the row's misfit to the same model fitted on ``F``
     alone, ``−E_{p(θ|F)}[log p(z|θ)]``: nothing learned from the rows under suspicion. It
     needs ``F`` to be a trusted set (verified labels, all of its rows, as :func:`repair`
-    uses), not only the failures, and costs one more MCMC fit, on ``F``.
+    uses), not only the failures, and costs one more MCMC fit, on ``F``. A fifth, for
+    :class:`~bayes_unlearn.LogisticRegression`, ``score="flipped"``, is the row's posterior
+    probability that its label was flipped, under a label-noise model fitted to ``D`` with
+    ``F`` as rows whose labels are clean (a trusted set again): its flip rate is constant,
+    follows the features, or follows them per true label, whichever PSIS-LOO prefers by two
+    standard errors, and its clean logit carries each feature's square
+    (``bayes_unlearn.causes._label_noise``). It costs three MCMC fits, on ``D ∪ F``.
 
     Parameters
     ----------
@@ -92,13 +101,16 @@ def identify_causes(
         MCMC on ``D ∪ F`` with the stored model and sampler settings (exact, a refit's
         cost). ``"auto"``: the first of these whose own diagnostics pass, in that order;
         ``diagnostics.reason`` names each rung left and why.
-    score : {"r", "misfit", "surprise", "trusted"}, default "r"
+    score : {"r", "misfit", "surprise", "trusted", "flipped"}, default "r"
         The ranking (the table's order): Tanno et al.'s ``r(z)``, the misfit to the model
-        that has learned ``F``, the surprise (which ignores ``F``), or the misfit to the
+        that has learned ``F``, the surprise (which ignores ``F``), the misfit to the
         model fitted on ``F`` alone (NUTS with the stored model, sampler settings and
-        feature scaling; its own R-hat and ESS join the verdict). The first three are
-        columns of the table whichever ranks (:meth:`Causes.ranked_by`); ``trusted`` and
-        ``trusted_se`` are there when ``score="trusted"``.
+        feature scaling; its own R-hat and ESS join the verdict), or the probability of a
+        flipped label (NUTS with the stored sampler settings; the chosen fit's R-hat and ESS
+        join the verdict, the choice is in ``diagnostics.details["label_noise"]``). The
+        first three are columns of the table whichever ranks (:meth:`Causes.ranked_by`);
+        ``trusted`` and ``trusted_se``, or ``flipped`` and ``flipped_se``, are there when
+        asked for.
     top_k : int, optional
         Mark the ``top_k`` highest-ranked rows as causes.
     threshold : float, default 0.0
@@ -152,14 +164,17 @@ def identify_causes(
     except NotApplicable as err:
         raise ValueError(f"identify_causes(method={method!r}) does not apply: {err}.") from err
     scores = score_rows(posterior, conditioned)
-    trusted = None
+    extra = None
     if score == TRUSTED:
-        trusted, diagnostics = _under_failures_alone(ctx, diagnostics)
+        (expected, se), diagnostics = _under_failures_alone(ctx, diagnostics)
+        extra = (-expected, se)
+    elif score == FLIPPED:
+        extra, diagnostics = _flip_scores(ctx, diagnostics)
     diagnostics = dataclasses.replace(diagnostics, seconds=time.perf_counter() - start)
     if not diagnostics.reliable:
         warnings.warn(diagnostics.verdict, UnreliableScoresWarning, stacklevel=2)
     return Causes(
-        table=score_table(posterior.row_ids, scores, score, top_k, threshold, trusted),
+        table=score_table(posterior.row_ids, scores, score, top_k, threshold, extra),
         diagnostics=diagnostics,
         score=score,
     )
@@ -194,6 +209,32 @@ def _under_failures_alone(ctx: Context, diagnostics):
             verdict=f"{diagnostics.verdict} The fit on F alone did not converge ({fit.verdict}).",
         )
     return expected_under(alone, *posterior.training_data()), diagnostics
+
+
+def _flip_scores(ctx: Context, diagnostics):
+    """Each training row's posterior probability of a flipped label and its se, from
+    label-noise models fitted with ``F`` as clean rows; their convergence joins the verdict."""
+    if ctx.posterior.model.kind != "logistic":
+        raise ValueError(
+            f"identify_causes(score={FLIPPED!r}) needs a bu.LogisticRegression posterior (its "
+            f"label-noise model flips binary labels); this one is "
+            f"{type(ctx.posterior.model).__name__}. Use score='trusted' or 'r'."
+        )
+    probability, se, details = flip_probabilities(
+        ctx.posterior, ctx.X_f, ctx.y_f, random_seed=ctx.random_seed, progressbar=ctx.progressbar
+    )
+    problems = details.pop("problems")
+    diagnostics = dataclasses.replace(
+        diagnostics, details={**diagnostics.details, "label_noise": details}
+    )
+    if problems:
+        diagnostics = dataclasses.replace(
+            diagnostics,
+            reliable=False,
+            verdict=f"{diagnostics.verdict} The label-noise fit ({details['flip_rate']} flip "
+            f"rate) did not converge ({'; '.join(problems)}).",
+        )
+    return (probability, se), diagnostics
 
 
 def _check_arguments(posterior, X_fail, y_fail, method, top_k):

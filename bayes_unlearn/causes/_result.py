@@ -10,18 +10,32 @@ import pandas as pd
 
 from bayes_unlearn.diagnostics import CauseDiagnostics
 
-__all__ = ["DEFAULT_SCORE", "SCORES", "TRUSTED", "Causes", "check_score", "score_table"]
+__all__ = [
+    "DEFAULT_SCORE",
+    "FLIPPED",
+    "SCORES",
+    "TRUSTED",
+    "Causes",
+    "check_score",
+    "score_table",
+]
 
 
 #: The ranking that needs a fit on the failure set alone.
 TRUSTED = "trusted"
+#: The ranking by each row's posterior probability of a flipped label (logistic models).
+FLIPPED = "flipped"
 #: The rankings :func:`~bayes_unlearn.identify_causes` offers, each a column of the table:
 #: ``misfit`` = −E_{p(θ|D,F)}[log p(z|θ)] = r(z) + surprise (how badly the row fits the model
 #: that has also learned the failures); Tanno et al.'s ``r`` = E_{p(θ|D)}[log p(z|θ)] −
 #: E_{p(θ|D,F)}[log p(z|θ)]; ``surprise`` = −E_{p(θ|D)}[log p(z|θ)] (no failure set);
 #: ``trusted`` = −E_{p(θ|F)}[log p(z|θ)], the row's misfit to the model fitted on ``F`` alone
-#: (computed only when asked for: it costs a fit on ``F``).
-SCORES = ("misfit", "r", "surprise", TRUSTED)
+#: (computed only when asked for: it costs a fit on ``F``); ``flipped``, the row's posterior
+#: probability of a flipped label under a label-noise model fitted with ``F`` as clean rows
+#: (computed only when asked for: it costs three fits on ``D ∪ F``).
+SCORES = ("misfit", "r", "surprise", TRUSTED, FLIPPED)
+#: The rankings computed only when asked for, and what each costs.
+_ON_REQUEST = {TRUSTED: "a fit on the failure set alone", FLIPPED: "label-noise fits"}
 #: :func:`~bayes_unlearn.identify_causes`' default ranking (Tanno et al.'s).
 DEFAULT_SCORE = "r"
 
@@ -46,7 +60,9 @@ class Causes:
         (``r / se``), ``misfit`` (``−E_{p(θ|D,F)}[log p(z|θ)]``) and ``misfit_se``,
         ``surprise`` (``−E_{p(θ|D)}[log p(z|θ)]``; ``log_lik`` is its negative), ``rank`` (1 =
         strongest) and ``is_cause``; with ``score="trusted"`` also ``trusted``
-        (``−E_{p(θ|F)}[log p(z|θ)]``, under a fit on ``F`` alone) and ``trusted_se``.
+        (``−E_{p(θ|F)}[log p(z|θ)]``, under a fit on ``F`` alone) and ``trusted_se``; with
+        ``score="flipped"`` also ``flipped`` (the posterior probability of a flipped label)
+        and ``flipped_se``.
     diagnostics : CauseDiagnostics
         The method that ran, why, and whether its diagnostics passed.
     score : str
@@ -62,8 +78,8 @@ class Causes:
         check_score(score, caller="Causes.ranked_by")
         if score not in self.table:
             raise ValueError(
-                f"These scores have no {score!r} column: it needs a fit on the failure set "
-                f"alone. Call identify_causes(..., score={score!r}) instead."
+                f"These scores have no {score!r} column: it needs {_ON_REQUEST[score]}. "
+                f"Call identify_causes(..., score={score!r}) instead."
             )
         n_causes = int(self.table["is_cause"].sum())
         table = _ranked(self.table.drop(columns=["rank", "is_cause"]), score, n_causes)
@@ -129,13 +145,13 @@ def _legacy_attrs(d: CauseDiagnostics) -> dict:
     return attrs
 
 
-def score_table(row_ids, scores, score, top_k, threshold, trusted=None) -> pd.DataFrame:
+def score_table(row_ids, scores, score, top_k, threshold, extra=None) -> pd.DataFrame:
     """The scores, strongest ``score`` first, with the causes marked.
 
     ``scores``: ``before``, ``after``, the se of ``before − after`` and of ``after``;
-    ``trusted``, optional: ``E_{p(θ|F)}[log p(z|θ)]`` and its se. Without ``top_k``, as many
-    rows are causes as have ``r > threshold`` (Tanno et al.'s rule), taken in the order of
-    ``score``.
+    ``extra``, optional: the column of a ranking computed on request (``score``:
+    ``trusted`` or ``flipped``) and its se. Without ``top_k``, as many rows are causes as have
+    ``r > threshold`` (Tanno et al.'s rule), taken in the order of ``score``.
     """
     before, after, se, se_after = scores
     r = before - after
@@ -151,8 +167,8 @@ def score_table(row_ids, scores, score, top_k, threshold, trusted=None) -> pd.Da
         },
         index=pd.Index(row_ids, name="row_id"),
     )
-    if trusted is not None:
-        table[TRUSTED], table[f"{TRUSTED}_se"] = -trusted[0], trusted[1]
+    if extra is not None:
+        table[score], table[f"{score}_se"] = extra
     return _ranked(table, score, top_k if top_k is not None else int((r > threshold).sum()))
 
 
