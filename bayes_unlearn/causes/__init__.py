@@ -154,8 +154,7 @@ def identify_causes(
     variances add. With fewer than about 1000 draws per chain the ESS estimates are
     optimistic and ``se`` runs about 1.3x too small (``benchmarks/results/cause_se.md``).
     """
-    X_f, y_f = _check_arguments(posterior, X_fail, y_fail, method, top_k)
-    check_score(score, caller="identify_causes")
+    X_f, y_f = _check_arguments(posterior, X_fail, y_fail, method, score, top_k)
     start = time.perf_counter()
     ctx = Context(posterior, X_f, y_f, random_seed, progressbar)
     try:
@@ -214,14 +213,10 @@ def _under_failures_alone(ctx: Context, diagnostics):
 def _flip_scores(ctx: Context, diagnostics):
     """Each training row's posterior probability of a flipped label and its se, from
     label-noise models fitted with ``F`` as clean rows; their convergence joins the verdict."""
-    if ctx.posterior.model.kind != "logistic":
-        raise ValueError(
-            f"identify_causes(score={FLIPPED!r}) needs a bu.LogisticRegression posterior (its "
-            f"label-noise model flips binary labels); this one is "
-            f"{type(ctx.posterior.model).__name__}. Use score='trusted' or 'r'."
-        )
+    posterior = ctx.posterior
+    seed = posterior.sampler["random_seed"] if ctx.random_seed is None else ctx.random_seed
     probability, se, details = flip_probabilities(
-        ctx.posterior, ctx.X_f, ctx.y_f, random_seed=ctx.random_seed, progressbar=ctx.progressbar
+        posterior, ctx.X_f, ctx.y_f, random_seed=seed, progressbar=ctx.progressbar
     )
     problems = details.pop("problems")
     diagnostics = dataclasses.replace(
@@ -237,12 +232,19 @@ def _flip_scores(ctx: Context, diagnostics):
     return (probability, se), diagnostics
 
 
-def _check_arguments(posterior, X_fail, y_fail, method, top_k):
+def _check_arguments(posterior, X_fail, y_fail, method, score, top_k):
     if not isinstance(posterior, Posterior):
         raise TypeError(
             f"The 'posterior' parameter must be a Posterior. Got {type(posterior).__name__}."
         )
     registry.get(method, caller="identify_causes")
+    check_score(score, caller="identify_causes")
+    if score == FLIPPED and posterior.model.kind != "logistic":
+        raise ValueError(
+            f"identify_causes(score={FLIPPED!r}) needs a bu.LogisticRegression posterior (its "
+            f"label-noise model flips binary labels); this one is "
+            f"{type(posterior.model).__name__}. Use score='trusted' or 'r'."
+        )
     n_rows = posterior.row_ids.size
     if top_k is not None and not (isinstance(top_k, int | np.integer) and 1 <= top_k <= n_rows):
         raise ValueError(
