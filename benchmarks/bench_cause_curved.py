@@ -32,9 +32,10 @@ import arviz as az
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
+from bayes_unlearn.causes._label_noise import simplest_unless_beaten
 from benchmarks.bench_cause_blends import survey_page
 from benchmarks.bench_cause_candidates import SAMPLER
-from benchmarks.bench_cause_noise import MODELS, flip_fit, simplest_unless_better
+from benchmarks.bench_cause_noise import MODELS, flip_fit
 from benchmarks.bench_cause_ranking import corrupted_fits, survey_main, trusted_misfit
 
 SPLITS = int(os.environ.get("BENCH_SPLITS", 5))
@@ -57,7 +58,7 @@ def run(name, X, y, kind, rate, seed) -> dict:
     for model, label in zip(MODELS, CURVED, strict=True):
         scores[label], idata = flip_fit(*data, model=model, seed=seed, clean="quadratic")
         loo[label] = az.loo(idata, var_name="y_fit", pointwise=True)
-    careful = simplest_unless_better(loo)
+    careful = simplest_unless_beaten(loo)
     best = max(loo, key=lambda label: loo[label].elpd_loo)
     scores["flip², LOO 2 se"], scores["flip², LOO"] = scores[careful], scores[best]
     is_bad = np.isin(np.arange(len(y_bad)), flipped)

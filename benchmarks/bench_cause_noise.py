@@ -47,6 +47,7 @@ import pymc as pm
 from scipy.special import logsumexp
 from sklearn.metrics import roc_auc_score
 
+from bayes_unlearn.causes._label_noise import simplest_unless_beaten
 from benchmarks.bench_cause_blends import survey_page
 from benchmarks.bench_cause_candidates import SAMPLER
 from benchmarks.bench_cause_ranking import corrupted_fits, survey_main, trusted_misfit
@@ -93,18 +94,6 @@ def flip_fit(X_fit, y_fit, X_val, y_val, *, model: str, seed: int, clean: str = 
     return (flipped / (flipped + kept)).mean(axis=0), idata
 
 
-def simplest_unless_better(loo: dict) -> str:
-    """The first of ``loo``'s models (simplest first) unless a later one's ``elpd`` exceeds the
-    current choice's by more than twice the standard error of their pointwise difference."""
-    models = list(loo)
-    chosen = models[0]
-    for model in models[1:]:
-        diff = loo[model].loo_i.to_numpy() - loo[chosen].loo_i.to_numpy()
-        if diff.sum() > 2 * np.sqrt(diff.size * diff.var()):
-            chosen = model
-    return chosen
-
-
 def trusted_lpd(idata) -> float:
     """The trusted rows' log predictive density under the fit's clean model."""
     log_lik = idata.log_likelihood["y_val"].stack(s=("chain", "draw")).to_numpy()  # (rows, S)
@@ -129,7 +118,7 @@ def run(name, X, y, kind, rate, seed) -> dict:
         model: az.loo(idata, var_name="y_fit", pointwise=True) for model, idata in models.items()
     }
     best = max(loo, key=lambda model: loo[model].elpd_loo)
-    careful = simplest_unless_better(loo)
+    careful = simplest_unless_beaten(loo)
     scores["flip, LOO"], scores["flip, LOO 2 se"] = scores[best], scores[careful]
     lpd = {model: trusted_lpd(idata) for model, idata in models.items()}
     anchored = max(lpd, key=lpd.get)

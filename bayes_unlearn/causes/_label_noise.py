@@ -31,7 +31,7 @@ from bayes_unlearn._random import RandomSeed, get_random_generator
 from bayes_unlearn.options import cores_limit
 from bayes_unlearn.sampling import convergence
 
-__all__ = ["FLIP_RATES", "flip_probabilities"]
+__all__ = ["FLIP_RATES", "flip_probabilities", "simplest_unless_beaten"]
 
 #: The flip rates, simplest first.
 FLIP_RATES = ("constant", "regional", "regional per label")
@@ -58,7 +58,7 @@ def flip_probabilities(
             _noise_model(rate, Z, y, Z_f, y_f), posterior.sampler, rng, progressbar
         )
         loo[rate] = az.loo(fits[rate], var_name="y", pointwise=True)
-    chosen = _simplest_unless_beaten(loo)
+    chosen = simplest_unless_beaten(loo)
     probability, se = _flipped(fits[chosen], rate=chosen, Z=Z, y=y)
     details = {
         "flip_rate": chosen,
@@ -103,7 +103,7 @@ def _sample(model, sampler: dict, rng, progressbar):
         )
 
 
-def _simplest_unless_beaten(loo: dict) -> str:
+def simplest_unless_beaten(loo: dict) -> str:
     """The first of ``loo``'s models unless a later one's ``elpd`` exceeds the current
     choice's by more than twice the standard error of their pointwise difference."""
     rates = list(loo)

@@ -68,7 +68,7 @@ def _loo(*gains) -> dict:
 
 
 def test_a_richer_flip_rate_is_chosen_only_when_it_wins_by_two_standard_errors():
-    choose = _label_noise._simplest_unless_beaten
+    choose = _label_noise.simplest_unless_beaten
     assert choose(_loo(1.5, 0.0)) == "constant"  # the best elpd, but within 2 se
     assert choose(_loo(3.0, 0.0)) == "regional"
     assert choose(_loo(3.0, 3.0)) == "regional per label"
