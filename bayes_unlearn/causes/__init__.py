@@ -106,8 +106,9 @@ def identify_causes(
         that has learned ``F``, the surprise (which ignores ``F``), the misfit to the
         model fitted on ``F`` alone (NUTS with the stored model, sampler settings and
         feature scaling; its own R-hat and ESS join the verdict), or the probability of a
-        flipped label (NUTS with the stored sampler settings; the chosen fit's R-hat and ESS
-        join the verdict, the choice is in ``diagnostics.details["label_noise"]``). The
+        flipped label (PyMC's NUTS with the stored draws, tuning, chains and target_accept;
+        the chosen fit's R-hat and ESS join the verdict, the choice and each flip rate's
+        ``elpd`` are in ``diagnostics.details["label_noise"]``). The
         first three are columns of the table whichever ranks (:meth:`Causes.ranked_by`);
         ``trusted`` and ``trusted_se``, or ``flipped`` and ``flipped_se``, are there when
         asked for.

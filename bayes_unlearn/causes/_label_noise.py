@@ -75,15 +75,18 @@ def _noise_model(rate: str, Z, y, Z_f, y_f):
         alpha = pm.Normal("alpha", 0.0, 2.5)
         beta = pm.Normal("beta", 0.0, 2.5, shape=Z.shape[1])
         curve = pm.Normal("beta2", 0.0, 1.0, shape=Z.shape[1])
-        logit = alpha + Z @ beta + (Z**2 - 1) @ curve
+
+        def clean_logit(features):
+            return alpha + features @ beta + (features**2 - 1) @ curve
+
         flip_logit = pm.Normal("gamma", -2.0, 1.5, shape=(labels, 1)) * np.ones(len(y))
         if rate != "constant":
             delta = pm.Normal("delta", 0.0, 1.0, shape=(labels, Z.shape[1]))
             flip_logit = flip_logit + delta @ Z.T
         flip = pm.math.sigmoid(flip_logit)
-        p = pm.math.sigmoid(logit)
+        p = pm.math.sigmoid(clean_logit(Z))
         pm.Bernoulli("y", p=p * (1 - flip[-1]) + (1 - p) * flip[0], observed=y)
-        pm.Bernoulli("y_trusted", logit_p=alpha + Z_f @ beta + (Z_f**2 - 1) @ curve, observed=y_f)
+        pm.Bernoulli("y_trusted", logit_p=clean_logit(Z_f), observed=y_f)
     return model
 
 
