@@ -192,8 +192,8 @@ def free_variables(pm_model, posterior, order: tuple[str, ...] = ()):
 
 
 def convergence(idata, min_ess: float = MIN_BULK_ESS) -> dict[str, Any]:
-    """R-hat (worst), bulk ESS (lowest) and divergences of MCMC draws, the ESS asked for
-    (``min_ess``, at most half the draws) and what fell short (``problems``)."""
+    """The number of MCMC draws, their R-hat (worst), bulk ESS (lowest) and divergences, the
+    ESS asked for (``min_ess``, at most half the draws) and what fell short (``problems``)."""
     import arviz as az
 
     post = idata.posterior
@@ -212,7 +212,12 @@ def convergence(idata, min_ess: float = MIN_BULK_ESS) -> dict[str, Any]:
     if divergences:
         problems.append(f"{divergences} divergent transitions")
     return dict(
-        r_hat=r_hat, ess_bulk=ess, min_ess=wanted, divergences=divergences, problems=problems
+        n_draws=n_draws,
+        r_hat=r_hat,
+        ess_bulk=ess,
+        min_ess=wanted,
+        divergences=divergences,
+        problems=problems,
     )
 
 
@@ -229,13 +234,11 @@ def mcmc_diagnostics(
         + "; ".join(problems)
         + "): run more tuning/draws or raise target_accept."
     )
-    post = idata.posterior
     return UnlearningDiagnostics(
         method=method,
         reason=reason,
         n_forget=n_forget,
         n_remaining=idata.observed_data.sizes["obs_id"],
-        n_draws=post.sizes["chain"] * post.sizes["draw"],
         reliable=not problems,
         verdict=verdict,
         **checks,

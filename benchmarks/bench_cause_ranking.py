@@ -183,10 +183,10 @@ def survey(run, splits: int) -> tuple[float, list[dict]]:
     started by a forkserver, one core each (``BAYES_UNLEARN_CORES=1``); every fit is seeded,
     so the rows do not depend on how many.
     """
-    start, settings = (
-        time.perf_counter(),
-        [(name, kind, rate) for name in {**DATASETS, **HOLDOUT} for kind, rate in CORRUPTIONS],
-    )
+    start = time.perf_counter()
+    settings = [
+        (name, kind, rate) for name in {**DATASETS, **HOLDOUT} for kind, rate in CORRUPTIONS
+    ]
     processes = int(os.environ.get("BENCH_PROCESSES", 1))
     if processes > 1:
         os.environ["BAYES_UNLEARN_CORES"] = "1"  # before the forkserver starts: it inherits it

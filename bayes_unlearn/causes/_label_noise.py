@@ -30,6 +30,7 @@ from bayes_unlearn._progress import wants_progress
 from bayes_unlearn._random import RandomSeed, get_random_generator
 from bayes_unlearn.options import cores_limit
 from bayes_unlearn.sampling import convergence
+from bayes_unlearn.scaling import Standardizer
 
 __all__ = ["FLIP_RATES", "flip_probabilities", "simplest_unless_beaten"]
 
@@ -48,9 +49,8 @@ def flip_probabilities(
     import arviz as az
 
     X, y = posterior.training_data()
-    mean, sd = X.mean(axis=0), X.std(axis=0)
-    sd = np.where(sd > 0, sd, 1.0)  # a constant feature: left as it is, centred
-    Z, Z_f = (X - mean) / sd, (X_f - mean) / sd
+    scaling = Standardizer.fit(X)  # over D; a constant feature is only centred
+    Z, Z_f = scaling.transform(X), scaling.transform(X_f)
     rng = get_random_generator(random_seed)
     fits, loo = {}, {}
     for rate in FLIP_RATES:
