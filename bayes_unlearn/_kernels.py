@@ -396,6 +396,14 @@ class Origins:
     starts: np.ndarray  # (S, d): the start of the chain each draw belongs to
     n_chains: int  # chains, chain-major in ``draws``
     step_size: float  # the step size tuned on the last chains
+    memory: float = np.inf  # :func:`memory` of ``draws`` against ``starts``
+
+    @property
+    def chain_draws(self) -> int | None:
+        """Draws of each chain where the draws are whole chains in order, else None (the
+        states were thinned across chains: see ``bayes_unlearn._tempering._kept``)."""
+        per_chain, rest = divmod(self.draws.shape[0], self.n_chains)
+        return per_chain if rest == 0 else None
 
 
 #: Origins by id of the InferenceData of the draws, with a weak reference to it (the

@@ -280,7 +280,8 @@ def _temper_hmc(Z, densities, rng, *, ess_threshold, max_stages, start, pool):
     if t < 1.0:  # stopped early: unreliable anyway, but its ESS is still reported
         final_ess = chains_ess(_thinned(Z, n), chains.n_chains)
         return Tempered(_thinned(Z, n), t, stages, sweeps, "HMC", final_ess, warm, processes)
-    origins = Origins(*_kept(chains, n, burn), chains.n_chains, step)
+    draws, starts = _kept(chains, n, burn)
+    origins = Origins(draws, starts, chains.n_chains, step, memory(starts, draws))
     return Tempered(origins.draws, t, stages, sweeps, "HMC", final_ess, warm, processes, origins)
 
 
@@ -311,13 +312,23 @@ def _final_chains(chains, move, n: int):
 
 
 def _kept(chains, n: int, burn: int) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` states thinned from each chain's states after the first ``burn`` steps, and the
-    start of each one's chain."""
+    """``n`` states thinned from the chains' states after the first ``burn`` steps, and the
+    start of each one's chain.
+
+    Where the chains divide ``n`` (as when ``S`` is a multiple of ``CHAIN_LENGTH``), each
+    chain is thinned on its own to ``n / chains`` states: the draws are whole chains, one
+    after another, which the refresh can save as they are (:mod:`bayes_unlearn.refreshing`).
+    Otherwise the states are thinned evenly along all chains.
+    """
     d = chains.Z.shape[1]
     states = chains.Z.reshape(chains.n_chains, chains.length, d)
-    starts = np.broadcast_to(states[:, :1], (chains.n_chains, chains.length - burn, d))
-    keep = _thinned_positions(chains.n_chains * (chains.length - burn), n)
-    return states[:, burn:].reshape(-1, d)[keep], starts.reshape(-1, d)[keep]
+    first, states = states[:, 0], states[:, burn:]
+    per_chain, rest = divmod(n, chains.n_chains)
+    if rest == 0:
+        kept = states[:, _thinned_positions(states.shape[1], per_chain)]
+        return kept.reshape(-1, d), np.repeat(first, per_chain, axis=0)
+    keep = _thinned_positions(states.shape[0] * states.shape[1], n)
+    return states.reshape(-1, d)[keep], first[keep // states.shape[1]]
 
 
 def _extended_to_ess(chains, move, n):

@@ -18,7 +18,7 @@ attack achieves there is the baseline any posterior of the remaining data gives 
     draws; forgotten rows against never-seen rows, as a ROC AUC, beside the same attack on
     the refit's file with a bootstrap interval.
 (c) duplicated draws: copies of draws betray resampling by importance weights (in a file of
-    NUTS chains a repeat of the chain predecessor is a rejection and is not counted).
+    MCMC chains a repeat of the chain predecessor is a rejection and is not counted).
 
 Each attack has a positive control in ``tests/test_audit.py``: a planted leak or the
 original, pre-forget file of a model whose forgotten rows inform their own parameters,
@@ -50,8 +50,9 @@ __all__ = ["ErasureAudit", "audit_erasure"]
 #: variance above this, counts as a successful attack.
 RECONSTRUCTION_TOLERANCE = 0.01
 LEAK_SHARE = 0.9
-#: Files whose draws are MCMC chains, in which a repeated draw is a rejected proposal.
-_CHAIN_SOURCES = (registry.FIT, registry.REFIT.name)
+#: Files whose draws are MCMC chains, in which a repeated draw is a rejected proposal (SMC's
+#: chains are whole chains, one after another, within each stored chain).
+_CHAIN_SOURCES = (registry.FIT, registry.REFIT.name, registry.SMC_CHAINS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -460,8 +461,9 @@ def _aucs(scores: np.ndarray, n_pos: int) -> np.ndarray:
 def _duplicate_fraction(post: Posterior) -> float:
     """Fraction of draws that copy an earlier draw, other than a chain's rejections.
 
-    An MCMC chain repeats its last draw when it rejects a proposal, so in a file of NUTS
-    chains (``draws_source`` "fit" or "refit") a copy of the chain predecessor is not
+    An MCMC chain repeats its last draw when it rejects a proposal, so in a file of chains
+    (``draws_source`` "fit" or "refit", NUTS; "smc_chains", SMC's HMC chains, whole chains
+    one after another in each stored chain) a copy of the chain predecessor is not
     counted. Refreshed draws are no chains (each draw was moved on its own), so there every
     copy counts: systematic resampling by importance weights leaves its copies side by
     side, which the predecessor rule would excuse.

@@ -36,7 +36,8 @@ def save(
 ) -> Posterior:
     """Write a posterior to a NetCDF file atomically (read it with :func:`load`).
 
-    Weighted (reweighted) or SMC draws are first refreshed (:func:`bayes_unlearn.refresh`):
+    Weighted (reweighted) or SMC draws are first refreshed (:func:`bayes_unlearn.refresh`;
+    SMC's HMC chains that forgot their starts need no moves and are written as they are):
     the file holds an equally weighted sample of ``p(θ | D_r)`` and nothing computed from
     forgotten rows (:mod:`bayes_unlearn.layout`). The file is written next to ``path`` under
     a temporary name and renamed over it only once complete, so an interrupted save never

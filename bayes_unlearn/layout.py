@@ -509,6 +509,7 @@ _WRITTEN_WHEN_SET = ("inherited_problem",)
 
 _SAVED_REASONS = {
     registry.REFIT.name: "exact refit on the remaining rows",
+    # True of SMC's chains saved as they are too: SMC's last stage resampled and moved them.
     registry.REFRESH: "resampled and moved by MCMC towards p(θ | D_r)",
 }
 #: Draws of PyMC's NUTS, whose sampler statistics are kept.

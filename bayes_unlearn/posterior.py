@@ -68,9 +68,10 @@ class Posterior:
         Forget requests applied so far: method, row ids, fingerprints, rows left.
     diagnostics : UnlearningDiagnostics or None
         Diagnostics of the last step (the fit or the latest forget request).
-    draws_source : {"fit", "refit", "reweight", "smc", "refresh"}
-        What produced the draws. Only "fit", "refit" and "refresh" draws are written to a
-        file as they are; :func:`bayes_unlearn.save` refreshes the others first.
+    draws_source : {"fit", "refit", "reweight", "moment_match", "smc", "refresh", "smc_chains"}
+        What produced the draws. Only "fit", "refit", "refresh" and "smc_chains" draws are
+        written to a file as they are; :func:`bayes_unlearn.save` refreshes the others first
+        (SMC's HMC chains that forgot their starts become "smc_chains" without moving).
     """
 
     idata: Any

@@ -34,6 +34,13 @@ repeats of rejected steps, with every draw taking at least one step. Their effec
 counting the draws of one SMC chain as one chain, is ``ess_bulk``.
 Only the last state of each chain is kept. Where that takes more than ``max_sweeps`` steps,
 the posterior is refitted exactly, and ``diagnostics.reason`` says why.
+
+Where SMC's burn-in already met that bar and its draws are whole chains, stored so that each
+stored chain holds whole HMC chains one after another, they need no moves at all: SMC's last
+stage *was* a resample-move towards ``p(θ | D_r)`` run until the draws forgot their starts.
+They are returned as they are (``draws_source="smc_chains"``), repeats of rejected steps
+included, which a file of chains holds as NUTS's files do
+(:func:`bayes_unlearn.audit_erasure` counts a repeat of the chain predecessor as a rejection).
 """
 
 from __future__ import annotations
@@ -43,7 +50,7 @@ import time
 
 import numpy as np
 
-from bayes_unlearn import _weighted
+from bayes_unlearn import _weighted, registry
 from bayes_unlearn._densities import forget_densities
 from bayes_unlearn._forked import default_cores
 from bayes_unlearn._kernels import (
@@ -182,9 +189,11 @@ def _refresh_by_hmc(posterior: Posterior, rng, start: float, *, max_sweeps: int)
     nothing = np.zeros(posterior.row_ids.size, dtype=bool)  # the target is p(θ | D_r)
     densities = forget_densities(posterior, nothing, posterior.standardizer)
     draws = densities.pack(posterior.params)
-    idx = _weighted.systematic_resample(posterior.weights, rng)
     # SMC's draws depend on the forgotten rows only through their chains' starts.
     origins = origins_of(posterior.idata, draws)
+    if _forgotten_chains(posterior, origins):
+        return _as_chains(posterior, origins, start)
+    idx = _weighted.systematic_resample(posterior.weights, rng)
     starts = draws[idx] if origins is None else origins.draws[idx]
     n, d = starts.shape
     cholesky = np.linalg.cholesky(np.atleast_2d(np.cov(starts, rowvar=False)) + 1e-9 * np.eye(d))
@@ -230,6 +239,37 @@ def _refresh_by_hmc(posterior: Posterior, rng, start: float, *, max_sweeps: int)
 
 #: What the refresh's draws must have forgotten: SMC's chain starts, or the resampled draws.
 _AGAINST = {False: "their SMC chains' starts", True: "the starting draws"}
+
+
+def _forgotten_chains(posterior: Posterior, origins) -> bool:
+    """Whether SMC's draws are whole HMC chains that forgot their starts, stored so that
+    each stored chain holds whole HMC chains (a repeat of a draw's predecessor is then a
+    rejected step, as :func:`bayes_unlearn.audit_erasure` reads a file of chains)."""
+    if origins is None or origins.chain_draws is None:
+        return False
+    per_stored_chain = posterior.idata.posterior.sizes["draw"]
+    bar = 4 / np.sqrt(origins.draws.shape[0])
+    return per_stored_chain % origins.chain_draws == 0 and origins.memory <= bar
+
+
+def _as_chains(posterior: Posterior, origins, start: float) -> Posterior:
+    """SMC's draws as they are (``draws_source="smc_chains"``): nothing left to refresh."""
+    step = posterior.diagnostics
+    move = _Moved(
+        acceptance=step.acceptance if step is not None else float("nan"),
+        sweeps=0,
+        memory=origins.memory,
+        Z=origins.draws,
+        done=True,
+        ess=step.ess_bulk if step is not None else None,
+        against=_AGAINST[False],
+    )
+    seconds = time.perf_counter() - start
+    return dataclasses.replace(
+        posterior,
+        draws_source=registry.SMC_CHAINS,
+        diagnostics=_diagnostics(posterior, move, _distinct(origins.draws), seconds),
+    )
 
 
 def _walk(starts, reference, target, rng, *, step, cholesky, pool, max_sweeps, away=None) -> _Moved:
@@ -289,18 +329,28 @@ def _distinct(Z: np.ndarray) -> int:
 def _diagnostics(posterior: Posterior, move, distinct: int, seconds: float):
     step = posterior.diagnostics
     reliable = step.reliable if step is not None else True
-    how = (
-        f"{move.sweeps} HMC steps (correlation with {move.against} {move.memory:.3f})"
-        if isinstance(move, _Moved)
-        else "every draw moved (≥ 1 accepted proposal)"
-    )
-    verdict = (
-        f"Refreshed: {how} towards p(θ | D_r); the {posterior.draws_source} step it refreshes "
-        + ("passed its diagnostics." if reliable else "did NOT pass its diagnostics.")
-    )
+    passed = "passed its diagnostics." if reliable else "did NOT pass its diagnostics."
+    if isinstance(move, _Moved) and move.sweeps == 0:
+        verdict = (
+            "Saved as they are: SMC's final HMC chains at p(θ | D_r) have forgotten their "
+            f"starts (correlation {move.memory:.3f}); a draw that repeats its predecessor "
+            f"is a rejected step of its chain. The SMC step {passed}"
+        )
+        reason = "SMC's final HMC chains, which forgot their starts: no refresh needed"
+    else:
+        how = (
+            f"{move.sweeps} HMC steps (correlation with {move.against} {move.memory:.3f})"
+            if isinstance(move, _Moved)
+            else "every draw moved (≥ 1 accepted proposal)"
+        )
+        verdict = (
+            f"Refreshed: {how} towards p(θ | D_r); the {posterior.draws_source} step it "
+            f"refreshes {passed}"
+        )
+        reason = f"resample-move of {posterior.draws_source} draws towards p(θ | D_r)"
     return UnlearningDiagnostics(
         method="refresh",
-        reason=f"resample-move of {posterior.draws_source} draws towards p(θ | D_r)",
+        reason=reason,
         n_forget=step.n_forget if step is not None else 0,
         n_remaining=int(posterior.row_ids.size),
         n_draws=posterior.n_draws,

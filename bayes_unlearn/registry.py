@@ -137,12 +137,19 @@ LADDER: tuple[Method, ...] = (REWEIGHT, MOMENT_MATCH, SMC, REFIT)
 #: Every method by name, ``auto`` first (the default).
 METHODS: dict[str, Method] = {m.name: m for m in (AUTO, *LADDER)}
 
-#: Draw sources that are not methods: the first fit, and a refresh of weighted draws.
-FIT, REFRESH = "fit", "refresh"
+#: Draw sources that are not methods: the first fit, a refresh of weighted or SMC draws, and
+#: SMC's final HMC chains where they need no refresh (whole chains that forgot their starts,
+#: see :mod:`bayes_unlearn.refreshing`).
+FIT, REFRESH, SMC_CHAINS = "fit", "refresh", "smc_chains"
 #: Where a posterior's draws can come from.
-DRAWS_SOURCES: tuple[str, ...] = (FIT, *(m.name for m in LADDER), REFRESH)
+DRAWS_SOURCES: tuple[str, ...] = (FIT, *(m.name for m in LADDER), REFRESH, SMC_CHAINS)
 #: Sources whose draws may be written to a file as they are.
-SAVEABLE_SOURCES: tuple[str, ...] = (FIT, *(m.name for m in LADDER if m.saveable), REFRESH)
+SAVEABLE_SOURCES: tuple[str, ...] = (
+    FIT,
+    *(m.name for m in LADDER if m.saveable),
+    REFRESH,
+    SMC_CHAINS,
+)
 
 
 def names() -> tuple[str, ...]:

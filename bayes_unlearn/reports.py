@@ -73,6 +73,12 @@ def _sampling_section(post: Posterior) -> str:
     source = post.draws_source
     if source == registry.REWEIGHT.name and post.diagnostics is not None:
         source = post.diagnostics.reweighted_draws or registry.FIT
+    if source == registry.SMC_CHAINS:
+        return (
+            "<p>The draws are the states of SMC's final HMC chains, short chains stored one "
+            "after another, so R-hat and chain plots of long chains do not apply; see the "
+            "method diagnostics below.</p>"
+        )
     if source not in (registry.FIT, registry.REFIT.name):
         return (
             f"<p>The draws were produced by {source} from stored draws, not by MCMC chains, "

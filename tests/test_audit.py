@@ -419,6 +419,27 @@ def test_the_original_file_fails_the_audit_a_custom_models_unlearned_file_passes
     assert audit_un.attacks.set_index("attack").loc[VERBATIM, "audited"] == 0
 
 
+def test_smcs_chains_saved_as_they_are_pass_the_audit(groups, tmp_path):
+    """SMC's final HMC chains, written without a refresh (the forgotten groups' effects back
+    at their prior), give the attacks no more than the refit's file, repeats included."""
+    X_e, y_e = groups["X"][groups["forget"]], groups["y"][groups["forget"]]
+    un = bu.unlearn(groups["fit"], forget=groups["forget"], method="smc", random_seed=4)
+    saved = bu.save(un, tmp_path / "smc.nc", random_seed=0)
+    assert saved.draws_source == "smc_chains" and saved.diagnostics.distinct_draws < un.n_draws
+    audit = bu.audit_erasure(
+        tmp_path / "smc.nc",
+        X_e,
+        y_e,
+        X_unseen=groups["X_unseen"],
+        y_unseen=groups["y_unseen"],
+        reference=groups["refit"],
+        model=groups["model"],
+        n_bootstrap=200,
+    )
+    assert audit.passed, str(audit)
+    assert not _caught(audit, MEMBERSHIP) and audit.duplicates["audited"] == 0.0
+
+
 def test_forgetting_moves_to_the_remaining_rows_scaling(data):
     """Reweighting, SMC and refit all end in D_r's scaling and match D_r's closed form."""
     X, y = data

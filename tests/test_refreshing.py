@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from numpy.testing import assert_allclose
 
@@ -80,10 +82,75 @@ def test_draws_that_still_remember_their_starts_are_refitted_instead(custom_line
     assert fresh.draws_source == "refit" and "correlate" in fresh.diagnostics.reason
 
 
-def test_smc_draws_are_refreshed_against_their_chains_starts(custom_linear_post, linear_data):
+def test_smc_chains_that_forgot_their_starts_are_saved_as_they_are(
+    custom_linear_post, linear_data, tmp_path
+):
+    from bayes_unlearn._kernels import memory, origins_of
+    from bayes_unlearn.audit import _duplicate_fraction
+    from tests.conftest import closed_form_posterior
+
+    X, y = linear_data
+    forget = np.arange(40)
+    un = bu.unlearn(custom_linear_post, forget=forget, method="smc", random_seed=1)
+    origins = origins_of(un.idata, un.compiled().unconstrain(un.params))
+    # 4 x 1000 draws: 200 chains of 20 kept states, 50 whole chains in each stored chain.
+    assert origins.chain_draws == 20 and origins.memory <= 4 / np.sqrt(un.n_draws)
+    saved = bu.save(un, tmp_path / "smc.nc", random_seed=0)
+    d = saved.diagnostics
+    assert saved.draws_source == "smc_chains" and d.method == "refresh" and d.reliable
+    assert d.details["sweeps"] == 0 and "forgotten their starts" in d.verdict
+    assert_allclose(saved.params["coef"], un.params["coef"], rtol=0, atol=0)  # not moved
+    back = bu.load(tmp_path / "smc.nc", model=custom_linear_post.model)
+    assert back.draws_source == "smc_chains" and back.is_saveable
+    # Rejected HMC steps repeat a draw's predecessor: the file has repeats, and the audit
+    # reads them as a chain's rejections (as in a NUTS file) ...
+    flat = back.parameter_draws().to_numpy()
+    assert d.distinct_draws == np.unique(flat, axis=0).shape[0] < back.n_draws
+    assert _duplicate_fraction(back) == 0.0
+    # ... but counts a copy of a draw of another stored chain (the planted control).
+    planted = back.idata.copy()
+    for name in ("intercept", "coef"):
+        planted.posterior[name][1, 7] = planted.posterior[name][0, 3]
+    assert _duplicate_fraction(dataclasses.replace(back, idata=planted)) == 1 / back.n_draws
+    # The draws are p(θ | D_r): the closed form within 4 Monte Carlo se at SMC's own ESS.
+    keep = np.setdiff1d(np.arange(len(y)), forget)
+    mean, cov = closed_form_posterior(X[keep], y[keep])
+    sd, ess = np.sqrt(np.diag(cov)), un.diagnostics.ess_bulk
+    table = back.summary()
+    assert_allclose(table["mean"], mean, rtol=0, atol=4 * sd.max() / np.sqrt(ess))
+    assert_allclose(table["sd"], sd, rtol=4 / np.sqrt(2 * ess))
+
+
+def test_chains_are_saved_as_they_are_only_when_whole_and_forgotten():
+    from types import SimpleNamespace
+
+    from bayes_unlearn._kernels import Origins
+    from bayes_unlearn.refreshing import _forgotten_chains
+
+    draws = np.zeros((4000, 2))
+
+    def posterior(per_stored_chain):
+        return SimpleNamespace(idata=SimpleNamespace(posterior=SimpleNamespace(
+            sizes={"draw": per_stored_chain})))  # fmt: skip
+
+    whole = Origins(draws, draws, 200, 0.5, memory=0.05)
+    assert _forgotten_chains(posterior(1000), whole)
+    assert not _forgotten_chains(posterior(1000), None)  # no record: not SMC's chains
+    assert not _forgotten_chains(posterior(1010), whole)  # a stored chain splits an HMC one
+    # Remembering their starts (above 4 / sqrt(4000) = 0.063), or thinned across chains.
+    assert not _forgotten_chains(posterior(1000), dataclasses.replace(whole, memory=0.07))
+    assert not _forgotten_chains(posterior(1000), dataclasses.replace(whole, n_chains=201))
+
+
+def test_smc_draws_are_refreshed_against_their_chains_starts(
+    custom_linear_post, linear_data, monkeypatch
+):
+    """Where SMC's chains cannot be saved as they are, the refresh moves them."""
+    from bayes_unlearn import refreshing
     from bayes_unlearn._kernels import memory, origins_of
     from tests.conftest import closed_form_posterior
 
+    monkeypatch.setattr(refreshing, "_forgotten_chains", lambda posterior, origins: False)
     X, y = linear_data
     forget = np.arange(40)
     un = bu.unlearn(custom_linear_post, forget=forget, method="smc", random_seed=1)

@@ -17,3 +17,22 @@ def test_next_temperature_from_a_warm_start_finds_the_far_side():
     t = _next_temperature(L, 0.0, 2000.0, offset=0.5 * L)
     assert t == pytest.approx(0.5 + step, abs=1e-6)
     assert _next_temperature(L, 0.0, 4001.0, offset=0.5 * L) is None  # nothing passes
+
+
+def test_final_chains_are_thinned_chain_by_chain_when_they_divide_the_draws():
+    from bayes_unlearn._kernels import ChainsResult
+    from bayes_unlearn._tempering import _kept
+
+    n_chains, length, d = 5, 30, 2
+    # State k of chain c is (c, k): where each kept draw came from is readable.
+    states = np.stack(np.meshgrid(np.arange(n_chains), np.arange(length), indexing="ij"), -1)
+    chains = ChainsResult(states.reshape(-1, d).astype(float), n_chains, length, 0.8, 7, 7.0)
+    kept, starts = _kept(chains, 100, burn=5)
+    # 20 states of each chain, in order, from after the burn-in to its end; the start beside.
+    assert (kept[:, 0] == np.repeat(np.arange(n_chains), 20)).all()
+    assert (kept[:20, 1] == np.linspace(5, 29, 20).round()).all()
+    assert (starts[:, 1] == 0).all() and (starts[:, 0] == kept[:, 0]).all()
+    # 99 draws do not divide into 5 chains: thinned along all chains, starts still matching.
+    kept, starts = _kept(chains, 99, burn=5)
+    assert kept.shape == (99, d) and (starts[:, 0] == kept[:, 0]).all()
+    assert (starts[:, 1] == 0).all() and (kept[:, 1] >= 5).all()
