@@ -95,6 +95,7 @@ def test_smc_chains_that_forgot_their_starts_are_saved_as_they_are(
     origins = origins_of(un.idata, un.compiled().unconstrain(un.params))
     # 4 x 1000 draws: 200 chains of 20 kept states, 50 whole chains in each stored chain.
     assert origins.chain_draws == 20 and origins.memory <= 4 / np.sqrt(un.n_draws)
+    assert origins.memory == memory(origins.starts, origins.draws)
     saved = bu.save(un, tmp_path / "smc.nc", random_seed=0)
     d = saved.diagnostics
     assert saved.draws_source == "smc_chains" and d.method == "refresh" and d.reliable
