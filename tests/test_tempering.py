@@ -23,16 +23,17 @@ def test_final_chains_are_thinned_chain_by_chain_when_they_divide_the_draws():
     from bayes_unlearn._kernels import ChainsResult
     from bayes_unlearn._tempering import _kept
 
-    n_chains, length, d = 5, 30, 2
+    n_chains, length, d = 4, 37, 2
     # State k of chain c is (c, k): where each kept draw came from is readable.
     states = np.stack(np.meshgrid(np.arange(n_chains), np.arange(length), indexing="ij"), -1)
     chains = ChainsResult(states.reshape(-1, d).astype(float), n_chains, length, 0.8, 7, 7.0)
-    kept, starts = _kept(chains, 100, burn=5)
-    # 20 states of each chain, in order, from after the burn-in to its end; the start beside.
-    assert (kept[:, 0] == np.repeat(np.arange(n_chains), 20)).all()
-    assert (kept[:20, 1] == np.linspace(5, 29, 20).round()).all()
+    kept, starts = _kept(chains, 40, burn=5)
+    # 10 states of each chain, in order, from the first after the burn-in to its last (states
+    # thinned along all chains would start chain 1 at its state 6 and end chain 0 at 34).
+    assert (kept[:, 0] == np.repeat(np.arange(n_chains), 10)).all()
+    assert (kept[:, 1].reshape(n_chains, 10) == np.linspace(5, 36, 10).round()).all()
     assert (starts[:, 1] == 0).all() and (starts[:, 0] == kept[:, 0]).all()
-    # 99 draws do not divide into 5 chains: thinned along all chains, starts still matching.
-    kept, starts = _kept(chains, 99, burn=5)
-    assert kept.shape == (99, d) and (starts[:, 0] == kept[:, 0]).all()
+    # 39 draws do not divide into 4 chains: thinned along all chains, starts still matching.
+    kept, starts = _kept(chains, 39, burn=5)
+    assert kept.shape == (39, d) and (starts[:, 0] == kept[:, 0]).all()
     assert (starts[:, 1] == 0).all() and (kept[:, 1] >= 5).all()
