@@ -22,8 +22,10 @@ first stage may start from its draws instead (``start``; :func:`_warm_start`).
   The chains are split over ``cores`` forked processes (the compiled functions hold the
   GIL); their random numbers are drawn here, so the draws do not depend on ``cores``. The
   final chains then run on until the states kept have forgotten the resampled particles
-  their chains started from (:func:`_final_chains`), and the thinned states are recorded
-  with those starts (:class:`bayes_unlearn._kernels.Origins`) for the refresh.
+  their chains started from (:func:`_final_chains`), and the thinned states (each chain on
+  its own where the chains divide ``S``) are recorded with those starts
+  (:class:`bayes_unlearn._kernels.Origins`) for the refresh, which saves whole chains that
+  forgot their starts as they are.
 * **Independent Metropolis-Hastings** (the built-in models, whose NumPy likelihoods have no
   gradients): proposals from a Gaussian fitted to the particles, sweeps until nearly every
   particle has moved.
@@ -298,8 +300,8 @@ def _final_chains(chains, move, n: int):
     Each chain starts from a particle resampled by weights that depend on the forgotten rows;
     a saved draw must not remember it (:mod:`bayes_unlearn.refreshing`: no coordinate correlates
     more than ``4 / sqrt(S)`` with it). Steps of these ``S / CHAIN_LENGTH`` chains cost a
-    twentieth of the refresh's steps of every draw: on the radon model, forgetting a county,
-    10 steps here saved the refresh about 8 of its 10.
+    twentieth of the refresh's steps of every draw, and where the draws are whole chains the
+    refresh then saves them as they are, with no steps at all.
     """
     chains, ess = _extended_to_ess(chains, move, n)
     burn = 0
