@@ -146,3 +146,12 @@ def test_reweighting_smc_draws_is_not_reported_as_mcmc(tmp_path, linear_post):
     assert "produced by smc" in text and "MCMC draws of the" not in text
     d = again.diagnostics
     assert d.ess == d.ess_importance and d.ess_bulk is None and d.distinct_draws is None
+
+
+def test_smcs_saved_chains_are_reported_as_short_chains():
+    from types import SimpleNamespace
+
+    from bayes_unlearn.reports import _sampling_section
+
+    text = _sampling_section(SimpleNamespace(draws_source="smc_chains", diagnostics=None))
+    assert "SMC's final HMC chains" in text and "R-hat" in text and "do not apply" in text
