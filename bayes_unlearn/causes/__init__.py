@@ -107,8 +107,9 @@ def identify_causes(
         model fitted on ``F`` alone (NUTS with the stored model, sampler settings and
         feature scaling; its own R-hat and ESS join the verdict), or the probability of a
         flipped label (PyMC's NUTS with the stored draws, tuning, chains and target_accept;
-        the chosen fit's R-hat and ESS join the verdict, the choice and each flip rate's
-        ``elpd`` are in ``diagnostics.details["label_noise"]``). The
+        the chosen fit's R-hat and ESS join the verdict; a richer flip rate whose fit did
+        not converge is not chosen; the choice, each flip rate's ``elpd`` and the rates left
+        out are in ``diagnostics.details["label_noise"]``). The
         first three are columns of the table whichever ranks (:meth:`Causes.ranked_by`);
         ``trusted`` and ``trusted_se``, or ``flipped`` and ``flipped_se``, are there when
         asked for.

@@ -12,7 +12,9 @@ square, so that curvature a straight logit lacks is not read as flips. Three fli
 simplest first: one constant rate (``π₀ = π₁ = σ(γ)``), one that follows the features, and
 one per true label following the features; the score is the simplest whose PSIS-LOO ``elpd``
 on ``D`` no richer one beats by more than twice the standard error of their pointwise
-difference. A row's score is ``E[(1 − p) π₀ / P(y = 1 | x)]`` for a recorded 1 and
+difference, among the fits that converged (R-hat, ESS and divergences as for any fit: the
+LOO of a fit whose chains disagree is no evidence, and the richer rates can settle on an
+inverted explanation in some chains, a flipped region read as clean). A row's score is ``E[(1 − p) π₀ / P(y = 1 | x)]`` for a recorded 1 and
 ``E[p π₁ / P(y = 0 | x)]`` for a recorded 0.
 
 Priors: ``α, β ~ N(0, 2.5)``, ``β₂ ~ N(0, 1)``, ``γ ~ N(−2, 1.5)`` (most labels clean),
@@ -58,12 +60,14 @@ def flip_probabilities(
             _noise_model(rate, Z, y, Z_f, y_f), posterior.sampler, rng, progressbar
         )
         loo[rate] = az.loo(fits[rate], var_name="y", pointwise=True)
-    chosen = simplest_unless_beaten(loo)
+    checks = {rate: convergence(fit) for rate, fit in fits.items()}
+    chosen, unconverged = _choose(loo, checks)
     probability, se = _flipped(fits[chosen], rate=chosen, Z=Z, y=y)
     details = {
         "flip_rate": chosen,
         "elpd_loo": {rate: float(loo[rate].elpd_loo) for rate in FLIP_RATES},
-        **convergence(fits[chosen]),
+        "not_converged": unconverged,  # richer rates left out of the choice
+        **checks[chosen],
     }
     return probability, se, details
 
@@ -106,9 +110,20 @@ def _sample(model, sampler: dict, rng, progressbar):
         )
 
 
+def _choose(loo: dict, checks: dict) -> tuple[str, list[str]]:
+    """The flip rate chosen by :func:`simplest_unless_beaten` among those whose fits
+    converged (``checks``: :func:`~bayes_unlearn.sampling.convergence` of each fit), and the
+    richer rates left out. The constant rate always takes part: it is the fallback, and its
+    own problems reach the verdict."""
+    unconverged = [rate for rate in FLIP_RATES[1:] if checks[rate]["problems"]]
+    usable = {rate: loo[rate] for rate in FLIP_RATES if rate not in unconverged}
+    return simplest_unless_beaten(usable), unconverged
+
+
 def simplest_unless_beaten(loo: dict) -> str:
     """The first of ``loo``'s models unless a later one's ``elpd`` exceeds the current
-    choice's by more than twice the standard error of their pointwise difference."""
+    choice's by more than twice the standard error of their pointwise difference (the
+    caller leaves out the models whose fits did not converge)."""
     rates = list(loo)
     chosen = rates[0]
     for rate in rates[1:]:

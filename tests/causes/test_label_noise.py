@@ -76,6 +76,22 @@ def test_a_richer_flip_rate_is_chosen_only_when_it_wins_by_two_standard_errors()
     assert choose(_loo(1.5, 3.0)) == "regional per label"
 
 
+def test_a_richer_flip_rate_whose_fit_did_not_converge_is_not_chosen():
+    ok, bad = {"problems": []}, {"problems": ["R-hat 1.025 > 1.01"]}
+    loo = _loo(3.0, 3.0)  # each richer rate wins by 3 se
+    choose = _label_noise._choose
+    assert choose(loo, dict.fromkeys(loo, ok)) == ("regional per label", [])
+    by_label = {**dict.fromkeys(loo, ok), "regional per label": bad}
+    assert choose(loo, by_label) == ("regional", ["regional per label"])
+    # The per-label rate still beats the constant one where the regional fit failed.
+    regional = {**dict.fromkeys(loo, ok), "regional": bad}
+    assert choose(loo, regional) == ("regional per label", ["regional"])
+    # The constant rate is the fallback, converged or not (its problems reach the verdict).
+    assert choose(loo, {"constant": bad, "regional": bad, "regional per label": bad})[0] == (
+        "constant"
+    )
+
+
 @pytest.fixture(scope="module")
 def flipped_labels():
     """A logistic model fitted to 220 rows of which 30 carry flipped labels, and 80 clean
@@ -106,6 +122,7 @@ def test_flipped_labels_rank_first(flipped_labels):
     details = causes.diagnostics.details["label_noise"]
     assert details["flip_rate"] in _label_noise.FLIP_RATES
     assert set(details["elpd_loo"]) == set(_label_noise.FLIP_RATES)
+    assert set(details["not_converged"]) <= set(_label_noise.FLIP_RATES[1:])
     assert details["r_hat"] <= 1.01
 
 
