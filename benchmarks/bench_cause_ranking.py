@@ -175,18 +175,20 @@ def _survey_setting(run, name, kind, rate, splits) -> list[dict]:
     return [run(name, X, y, kind, rate, seed) for seed in range(splits)]
 
 
-def survey(run, splits: int) -> tuple[float, list[dict]]:
+def survey(run, splits: int, settings=None) -> tuple[float, list[dict]]:
     """``run(name, X, y, kind, rate, seed)`` for every data set (the hold-out one too),
-    corruption and split: the seconds it took and the rows.
+    corruption and split, or for ``settings`` (``(name, kind, rate)`` tuples): the seconds
+    it took and the rows.
 
     ``BENCH_PROCESSES`` settings run side by side (default 1), each in a process of its own
     started by a forkserver, one core each (``BAYES_UNLEARN_CORES=1``); every fit is seeded,
     so the rows do not depend on how many.
     """
     start = time.perf_counter()
-    settings = [
-        (name, kind, rate) for name in {**DATASETS, **HOLDOUT} for kind, rate in CORRUPTIONS
-    ]
+    if settings is None:
+        settings = [
+            (name, kind, rate) for name in {**DATASETS, **HOLDOUT} for kind, rate in CORRUPTIONS
+        ]
     processes = int(os.environ.get("BENCH_PROCESSES", 1))
     if processes > 1:
         os.environ["BAYES_UNLEARN_CORES"] = "1"  # before the forkserver starts: it inherits it
@@ -200,15 +202,15 @@ def survey(run, splits: int) -> tuple[float, list[dict]]:
     return time.perf_counter() - start, rows
 
 
-def survey_main(name: str, run, render, splits: int) -> None:
-    """A survey's entry point: run it and write ``results/NAME``, or with ``--render``
-    rebuild the page from its JSON."""
+def survey_main(name: str, run, render, splits: int, settings=None) -> None:
+    """A survey's entry point: run it (on ``settings``, default all) and write
+    ``results/NAME``, or with ``--render`` rebuild the page from its JSON."""
     if "--render" in sys.argv:
         payload = json.loads((RESULTS / f"{name}.json").read_text())
     else:
         logging.getLogger("pymc").setLevel(logging.ERROR)
         warnings.simplefilter("ignore")
-        seconds, rows = survey(run, splits)
+        seconds, rows = survey(run, splits, settings)
         payload = {"machine": machine(), "seconds": seconds, "splits": splits, "runs": rows}
     write(name, payload, render(payload))
 
