@@ -83,7 +83,7 @@ def render(payload: dict) -> str:
         "| data | corruption | corrupted | chose (splits) | left out, not converged (splits) |",
         "|---|---|---:|---|---|",
     ]
-    for (name, kind, level), g in runs.groupby(
+    for (name, kind, _), g in runs.groupby(
         ["data", "corruption", "level"], sort=False, dropna=False
     ):
         chose = collections.Counter(g["chose"])
